@@ -1,0 +1,199 @@
+"""The adapter contract every booking-platform module in ``handlers/`` follows.
+
+A platform module provides plain functions (see DESIGN.md, "The adapter contract"):
+
+- ``verify(request, credentials)`` checks the signature on the raw bytes, in constant
+  time, failing closed when no secret is configured; several secrets may be valid at
+  once (rotation). Raises :class:`SignatureError`.
+- ``sign(...)`` is the inverse of ``verify``, for tests, the demo and benchmarks.
+- ``delivery_id(request)`` names the delivery for deduplication (the platform's event
+  id, or a digest where the platform sends none).
+- ``parse(request)`` turns a verified body into :class:`AppointmentEvent` objects.
+  Raises :class:`PayloadError` naming the field for a malformed body and
+  :class:`IgnoredEvent` for an event type Rapport does not act on.
+- ``fetch_appointment(credentials, appointment_id)`` / ``fetch_client(credentials,
+  client_id)`` read the platform's source of truth, with explicit timeouts.
+- ``write_back(credentials, target, note)`` writes Rapport's note idempotently: it
+  replaces Rapport's own block and never touches text Rapport did not write.
+- ``subscribe(credentials, url)`` registers the webhook where the platform allows it.
+- ``COMPLETION`` is ``"status"`` when the platform says "completed" itself, or
+  ``"end_time"`` when completion is derived from the end time (then the pipeline
+  re-reads the appointment with ``fetch_appointment`` before acting).
+- ``NOTE_LIMIT`` is the longest note, in characters, the write-back target accepts.
+
+Outbound calls raise :class:`TransientError` (retry later, honouring ``retry_after``),
+:class:`AuthError` (the clinic must reconnect; stop retrying), :class:`ConflictError`
+(someone else changed the record; re-read and retry) or :class:`PermanentError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+BOOKED = "booked"
+COMPLETED = "completed"
+CANCELLED = "cancelled"
+NO_SHOW = "no_show"
+STATUSES = (BOOKED, COMPLETED, CANCELLED, NO_SHOW)
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """What a webhook request carried, independent of the web framework."""
+
+    body: bytes
+    headers: Mapping[str, str]
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Client:
+    id: str
+    email: str | None = None
+    first_name: str | None = None
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
+class AppointmentEvent:
+    """One normalized fact about one appointment, whatever the platform."""
+
+    platform: str
+    event_id: str
+    occurred_at: datetime
+    appointment_id: str
+    status: str
+    client: Client
+    start: datetime | None = None
+    end: datetime | None = None
+    service: str | None = None
+    therapist: Person | None = None
+    # The platform's own revision counter where it has one (Square's booking
+    # version): an event older than what is stored is ignored.
+    version: int | None = None
+    location_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown appointment status {self.status!r}")
+
+
+@dataclass(frozen=True)
+class WriteBackTarget:
+    client_id: str
+    appointment_id: str
+    therapist_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    """Rapport's note for one client, and the markers that delimit its block."""
+
+    text: str
+    block_start: str
+    block_end: str
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    talking_points: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WriteBackResult:
+    target: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class AdapterError(Exception):
+    """Base of every error a platform module raises."""
+
+
+class SignatureError(AdapterError):
+    """The request is not signed by the platform with a secret we hold."""
+
+
+class PayloadError(AdapterError):
+    """The body is malformed; ``field`` names the part that is wrong."""
+
+    def __init__(self, field_path: str, message: str):
+        super().__init__(f"{field_path}: {message}")
+        self.field = field_path
+        self.message = message
+
+
+class IgnoredEvent(AdapterError):
+    """A well-formed event Rapport does not act on; acknowledged and logged."""
+
+    def __init__(self, event_type: str):
+        super().__init__(f"event type {event_type!r} is not one Rapport acts on")
+        self.event_type = event_type
+
+
+class TransientError(AdapterError):
+    """The platform is unavailable or throttling; try again later."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthError(AdapterError):
+    """The platform refused our credentials: the clinic must reconnect."""
+
+
+class ConflictError(AdapterError):
+    """The record changed under us (optimistic concurrency): re-read and retry."""
+
+
+class PermanentError(AdapterError):
+    """The platform rejected the request in a way retrying will not fix."""
+
+
+def replace_block(existing: str | None, note: Note) -> str:
+    """Put ``note.text`` in place of Rapport's block in ``existing``.
+
+    Text outside the block is kept byte for byte. Without a block, the note is added
+    after the existing text, separated by a blank line.
+    """
+    existing = existing or ""
+    start = existing.find(note.block_start)
+    if start != -1:
+        end = existing.find(note.block_end, start)
+        if end != -1:
+            end += len(note.block_end)
+            return existing[:start] + note.text + existing[end:]
+    if not existing.strip():
+        return note.text
+    return existing.rstrip("\n") + "\n\n" + note.text
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a ``Retry-After`` header given in seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

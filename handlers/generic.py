@@ -1,0 +1,285 @@
+"""Any booking system that speaks Standard Webhooks, directly or through middleware.
+
+Inbound: ``POST /webhooks/generic/<clinic_key>`` with the ``webhook-id``,
+``webhook-timestamp`` and ``webhook-signature`` headers of the Standard Webhooks
+specification (https://www.standardwebhooks.com/, HMAC-SHA256 over
+``id.timestamp.body``, ±5 minutes), verified with the official ``standardwebhooks``
+library. Body (DESIGN.md, "Generic platform")::
+
+    {"type": "appointment.completed", "timestamp": "...",
+     "data": {"appointment": {"id", "start", "end", "service"},
+              "client": {"id", "email", "first_name", "locale"},
+              "therapist": {"id", "name"}}}
+
+Outbound: a Standard Webhooks POST of type ``client.alliance_updated`` to the clinic's
+callback URL, signed with the clinic's outbound secret. ``webhook-id`` is stable for
+one response, so a receiver that sees a retry can ignore it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import requests
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from handlers.base import (
+    BOOKED,
+    CANCELLED,
+    COMPLETED,
+    NO_SHOW,
+    AppointmentEvent,
+    Client,
+    IgnoredEvent,
+    InboundRequest,
+    Note,
+    PayloadError,
+    PermanentError,
+    Person,
+    SignatureError,
+    TransientError,
+    WriteBackResult,
+    WriteBackTarget,
+    retry_after_seconds,
+)
+
+COMPLETION = "status"
+NOTE_LIMIT = 2000
+CALLBACK_EVENT = "client.alliance_updated"
+
+EVENT_STATUS = {
+    "appointment.booked": BOOKED,
+    "appointment.completed": COMPLETED,
+    "appointment.cancelled": CANCELLED,
+    "appointment.no_show": NO_SHOW,
+}
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# --- inbound -------------------------------------------------------------------------
+
+
+def verify(request: InboundRequest, credentials: Mapping[str, Any]) -> None:
+    """Accept the request if any of the clinic's inbound secrets signed it."""
+    candidates = [s for s in credentials.get("inbound_secrets", []) if s]
+    if not candidates:
+        raise SignatureError("no inbound secret is configured for this clinic")
+    headers = {
+        name: request.header(name) or ""
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    }
+    if not all(headers.values()):
+        raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
+    try:
+        body = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureError("the body is not UTF-8 text")
+    reason = "no matching signature"
+    for secret in candidates:
+        try:
+            Webhook(secret).verify(body, headers, json_parse=False)
+            return
+        except WebhookVerificationError as error:
+            reason = str(error)
+        except (ValueError, TypeError):
+            reason = "malformed webhook-signature header"
+    raise SignatureError(reason)
+
+
+def sign(body: bytes, *, secret: str, msg_id: str, timestamp: datetime | None = None) -> dict:
+    """The Standard Webhooks headers for ``body``, as a sender would send them."""
+    when = timestamp or datetime.now(timezone.utc)
+    signature = Webhook(secret).sign(msg_id, when, body.decode("utf-8"))
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+
+
+def delivery_id(request: InboundRequest) -> str:
+    value = request.header("webhook-id")
+    if not value:
+        raise PayloadError("webhook-id", "header is missing")
+    return value
+
+
+class Identifier(fields.String):
+    """An id given as a string or a number (middleware often sends numbers)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class AppointmentSchema(_Strict):
+    id = Identifier(required=True, validate=validate.Length(min=1, max=255))
+    start = fields.AwareDateTime(load_default=None, allow_none=True)
+    end = fields.AwareDateTime(load_default=None, allow_none=True)
+    service = fields.String(load_default=None, allow_none=True)
+
+
+class ClientSchema(_Strict):
+    id = Identifier(required=True, validate=validate.Length(min=1, max=255))
+    email = fields.Email(load_default=None, allow_none=True)
+    first_name = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(max=200))
+    locale = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=35))
+
+
+class TherapistSchema(_Strict):
+    id = Identifier(required=True, validate=validate.Length(min=1, max=255))
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class DataSchema(_Strict):
+    appointment = fields.Nested(AppointmentSchema, required=True)
+    client = fields.Nested(ClientSchema, required=True)
+    therapist = fields.Nested(TherapistSchema, load_default=None, allow_none=True)
+
+
+class EventSchema(_Strict):
+    type = fields.String(required=True)
+    timestamp = fields.AwareDateTime(required=True)
+    data = fields.Nested(DataSchema, required=True)
+
+
+# Built once: a schema instance holds no state between loads.
+EVENT_SCHEMA = EventSchema()
+
+
+def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        return _first_error(value, f"{path}.{key}" if path else str(key))
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], path)
+    return path or "body", str(messages)
+
+
+def parse(request: InboundRequest) -> list[AppointmentEvent]:
+    try:
+        document = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PayloadError("body", f"not valid JSON ({error})")
+    if not isinstance(document, dict):
+        raise PayloadError("body", "must be a JSON object")
+    event_type = document.get("type")
+    if not isinstance(event_type, str):
+        raise PayloadError("type", "Missing data for required field." if event_type is None
+                           else "Not a valid string.")
+    if event_type not in EVENT_STATUS:
+        raise IgnoredEvent(event_type)
+    try:
+        event = EVENT_SCHEMA.load(document)
+    except ValidationError as error:
+        raise PayloadError(*_first_error(error.messages))
+    status = EVENT_STATUS[event_type]
+    appointment = event["data"]["appointment"]
+    if status in (BOOKED, COMPLETED):
+        for name in ("start", "end"):
+            if appointment[name] is None:
+                raise PayloadError(f"data.appointment.{name}",
+                                   f"is required for {event_type}")
+        if appointment["end"] < appointment["start"]:
+            raise PayloadError("data.appointment.end", "is before data.appointment.start")
+    client = event["data"]["client"]
+    therapist = event["data"]["therapist"]
+    return [
+        AppointmentEvent(
+            platform="generic",
+            event_id=request.header("webhook-id") or "",
+            occurred_at=event["timestamp"].astimezone(timezone.utc),
+            appointment_id=appointment["id"],
+            status=status,
+            client=Client(id=client["id"], email=client["email"],
+                          first_name=client["first_name"], locale=client["locale"]),
+            start=_utc(appointment["start"]),
+            end=_utc(appointment["end"]),
+            service=appointment["service"],
+            therapist=Person(id=therapist["id"], name=therapist["name"]) if therapist else None,
+        )
+    ]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(timezone.utc) if value else None
+
+
+# --- outbound ------------------------------------------------------------------------
+
+
+def fetch_appointment(credentials: Mapping[str, Any], appointment_id: str):
+    raise PermanentError("the generic platform has no API to read appointments from")
+
+
+def fetch_client(credentials: Mapping[str, Any], client_id: str) -> Client:
+    """The generic platform has no API: a client is only what the webhook said."""
+    return Client(id=client_id)
+
+
+def subscribe(credentials: Mapping[str, Any], url: str) -> dict:
+    raise PermanentError(
+        f"register {url} in your booking system or middleware with the inbound secret"
+    )
+
+
+def callback_body(target: WriteBackTarget, note: Note, occurred_at: datetime) -> dict:
+    """``client.alliance_updated``: the ids, ``note.summary`` (instrument, scores, trend,
+    flags, …), the talking points and the rendered note."""
+    return {
+        "type": CALLBACK_EVENT,
+        "timestamp": occurred_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "data": {
+            **dict(note.summary),
+            "client": {"id": target.client_id},
+            "appointment": {"id": target.appointment_id},
+            "therapist": {"id": target.therapist_id} if target.therapist_id else None,
+            "talking_points": list(note.talking_points),
+            "note": note.text,
+        },
+    }
+
+
+def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: Note, *,
+               delivery_id: str, occurred_at: datetime, timeout: float = 10) -> WriteBackResult:
+    """POST the signed ``client.alliance_updated`` event to the clinic's callback URL."""
+    url = credentials.get("callback_url")
+    if not url:
+        raise PermanentError("the clinic has no callback URL")
+    body = json.dumps(callback_body(target, note, occurred_at), ensure_ascii=False).encode()
+    headers = sign(body, secret=credentials["outbound_secret"], msg_id=delivery_id)
+    headers["content-type"] = "application/json; charset=utf-8"
+    headers["user-agent"] = "Rapport/0.1 (+alliance check-ins)"
+    try:
+        response = requests.post(url, data=body, headers=headers, timeout=timeout,
+                                 allow_redirects=False)
+    except requests.Timeout:
+        raise TransientError(f"{url} did not answer within {timeout} s")
+    except requests.ConnectionError as error:
+        raise TransientError(f"cannot connect to {url}: {error.__class__.__name__}")
+    status = response.status_code
+    if 200 <= status < 300:
+        return WriteBackResult(target="callback", detail={"status": status, "url": url})
+    summary = f"{url} answered {status}"
+    if status == 429 or status >= 500:
+        raise TransientError(summary, retry_after=retry_after_seconds(
+            response.headers.get("Retry-After")))
+    raise PermanentError(f"{summary}: {response.text[:200]}")

@@ -1,0 +1,1 @@
+"""Alembic migrations for Rapport's database (run by ``rapport db upgrade`` or at start)."""

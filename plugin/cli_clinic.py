@@ -1,0 +1,199 @@
+"""``rapport clinic``: connect clinics, tune their rules, test them, see their health."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from sqlalchemy import select
+
+from plugin.cli import app_or_exit
+
+
+@click.group()
+def clinic() -> None:
+    """Connect clinics, tune their rules, send a test, see whether they are healthy."""
+
+
+def _clinic_or_exit(db, key: str):
+    from plugin import clinics
+
+    found = clinics.by_key(db, key)
+    if found is None:
+        raise click.ClickException(f"no clinic with key {key!r}; `rapport clinic list` shows them")
+    return found
+
+
+@clinic.command("add")
+@click.option("--name", required=True, help="The clinic's name, as clients know it.")
+@click.option("--platform", required=True, type=click.Choice(["generic"]))
+@click.option("--callback-url", help="generic: where Rapport POSTs client.alliance_updated.")
+@click.option("--timezone", "timezone_name", default="UTC", show_default=True,
+              help="IANA time zone for the sending window, e.g. Europe/Paris.")
+@click.option("--language", default="en", show_default=True,
+              help="Language of the therapist's note (en, fr, es).")
+@click.option("--access-token", help="square (manual mode): an access token.")
+@click.option("--webhook-signature-key", help="square (manual mode): the subscription's key.")
+@click.option("--notification-url", help="square (manual mode): the subscription's URL, "
+              "exactly as registered in the Square Developer Console.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def add(name, platform, callback_url, timezone_name, language, access_token,
+        webhook_signature_key, notification_url, as_json):
+    """Add a clinic and print what its booking system needs."""
+    from plugin import clinics, installs, storage
+
+    app = app_or_exit()
+    with app.app_context():
+        try:
+            credentials = installs.manual_credentials(
+                platform, callback_url=callback_url, access_token=access_token,
+                webhook_signature_key=webhook_signature_key,
+                notification_url=notification_url)
+            with storage.session() as db:
+                created = clinics.create(db, name=name, platform=platform,
+                                         timezone=timezone_name, language=language,
+                                         credentials=credentials)
+                result = installs.describe(created)
+        except (clinics.ClinicError, installs.InstallError) as error:
+            raise click.ClickException(str(error))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"Clinic {name!r} added ({platform}).")
+    for label, key in installs.FIELD_LABELS:
+        if key in result:
+            click.echo(f"  {label:<26} {result[key]}")
+    for line in installs.next_steps(created):
+        click.echo(line)
+
+
+@clinic.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_clinics(as_json):
+    """Every clinic, with its health at a glance."""
+    from plugin import health, storage
+    from plugin.models import Clinic
+
+    app = app_or_exit()
+    with app.app_context(), storage.session() as db:
+        rows = [{"key": item.key, "name": item.name, "platform": item.platform,
+                 "timezone": item.timezone, **health.clinic_summary(db, item)}
+                for item in db.scalars(select(Clinic).order_by(Clinic.id))]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No clinics yet. Add one with: rapport clinic add --name NAME "
+                   "--platform generic --callback-url URL")
+        return
+    for row in rows:
+        state = "OK" if row["status"] == "active" else "NEEDS RECONNECTING"
+        click.echo(f"{row['key']}  {row['name']}  [{row['platform']}, {row['timezone']}]  {state}")
+        if row["status_detail"]:
+            click.echo(f"    {row['status_detail']}")
+        click.echo(f"    last event: {row['last_event_at'] or 'none yet'}; "
+                   f"check-ins (7 days): {row['invitations_last_7_days'] or 'none'}; "
+                   f"write-backs pending {row['write_backs_pending']}, "
+                   f"failed {row['write_backs_failed']}")
+
+
+@clinic.command("configure")
+@click.argument("key")
+@click.option("--send-delay-minutes", type=int, help="After the visit ends (default 180).")
+@click.option("--window", help="Sending window in the clinic's time zone, e.g. 09:00-20:00.")
+@click.option("--reminder-after-hours", type=float, help="One reminder if unanswered (48).")
+@click.option("--expire-after-days", type=float, help="The link closes after (7).")
+@click.option("--quiet-days", type=int, help="No new check-in this long after an answer (14).")
+@click.option("--grace-minutes", type=int,
+              help="Platforms without a 'completed' status: wait this long after the end (15).")
+@click.option("--instrument", help="One instrument for every visit, e.g. rapport-pulse.")
+@click.option("--early-instrument", help="For a client's first visits with a therapist.")
+@click.option("--early-visits", type=int, help="How many visits count as early (3).")
+@click.option("--later-instrument", help="After the early visits.")
+@click.option("--drop-threshold", type=float, help="Points below the baseline that flag (10).")
+@click.option("--low-subscale-threshold", type=float, help="A subscale under this flags (60).")
+@click.option("--timezone", "timezone_name", help="IANA time zone, e.g. Europe/Paris.")
+@click.option("--language", help="Language of the therapist's note (en, fr, es).")
+def configure(key, send_delay_minutes, window, reminder_after_hours, expire_after_days,
+              quiet_days, grace_minutes, instrument, early_instrument, early_visits,
+              later_instrument, drop_threshold, low_subscale_threshold, timezone_name,
+              language):
+    """Change a clinic's sending rules, instruments or flags; prints every setting."""
+    from plugin import clinics, instruments, settings, storage
+
+    follow_up = {name: value for name, value in {
+        "send_delay_minutes": send_delay_minutes, "reminder_after_hours": reminder_after_hours,
+        "expire_after_days": expire_after_days, "quiet_days": quiet_days,
+        "completion_grace_minutes": grace_minutes}.items() if value is not None}
+    if window:
+        start, _, end = window.partition("-")
+        follow_up.update(window_start=start.strip(), window_end=end.strip())
+    policy = instrument or {name: value for name, value in {
+        "early": early_instrument, "early_visits": early_visits,
+        "later": later_instrument}.items() if value is not None}
+    flags = {name: value for name, value in {
+        "drop_threshold": drop_threshold,
+        "low_subscale_threshold": low_subscale_threshold}.items() if value is not None}
+
+    app = app_or_exit()
+    with app.app_context(), storage.session() as db:
+        found = _clinic_or_exit(db, key)
+        try:
+            if isinstance(policy, dict) and policy:
+                policy = {**instruments.policy(found), **policy}
+            found.settings = settings.updated(found.settings, follow_up=follow_up,
+                                              instrument=policy or None, flags=flags)
+            if timezone_name or language:
+                clinics.set_locale(found, timezone=timezone_name, language=language)
+        except (settings.SettingsError, clinics.ClinicError) as error:
+            raise click.ClickException(str(error))
+        shown = {"timezone": found.timezone, "language": found.language,
+                 **settings.effective(found.settings)}
+    click.echo(json.dumps(shown, indent=2))
+
+
+@clinic.command("rotate-secret")
+@click.argument("key")
+@click.option("--retire-old", is_flag=True,
+              help="Stop accepting every secret but the newest (after the sender switched).")
+def rotate_secret(key, retire_old):
+    """A new inbound webhook secret; the old ones keep working until retired."""
+    from handlers import generic
+    from plugin import clinics, storage
+
+    app = app_or_exit()
+    with app.app_context(), storage.session() as db:
+        found = _clinic_or_exit(db, key)
+        if found.platform != "generic":
+            raise click.ClickException("secrets of this platform are rotated in its own console")
+        values = clinics.credentials(found)
+        if retire_old:
+            values["inbound_secrets"] = values["inbound_secrets"][-1:]
+            clinics.store_credentials(found, values)
+            click.echo("Only the newest secret is accepted now.")
+            return
+        secret = generic.new_secret()
+        values["inbound_secrets"].append(secret)
+        clinics.store_credentials(found, values)
+    click.echo(f"New webhook secret: {secret}\nBoth the old and the new secret are accepted. "
+               f"Once your booking system uses the new one, run:\n"
+               f"  rapport clinic rotate-secret {key} --retire-old")
+
+
+@clinic.command("send-test")
+@click.argument("key")
+@click.option("--to", "email", required=True, help="Your own email address.")
+def send_test(key, email):
+    """Email yourself a real check-in; its answers show the note, nothing is written back."""
+    from plugin import invitations, storage
+
+    app = app_or_exit()
+    with app.app_context():
+        with storage.session() as db:
+            clinic_id = _clinic_or_exit(db, key).id
+        invitation = invitations.send_test(clinic_id, email)
+    if invitation.status == "sent":
+        click.echo(f"Test check-in sent to {email}. Open it on your phone: the thank-you page "
+                   "shows the note your therapists would read.")
+    else:
+        raise click.ClickException(f"the test was not sent: {invitation.reason}")

@@ -1,0 +1,120 @@
+"""Rapport's configuration: defaults, then the instance folder, then ``RAPPORT_*``.
+
+Every setting can be given as an environment variable with the ``RAPPORT_`` prefix
+(``RAPPORT_DATABASE_URL``, ``RAPPORT_SMTP_PORT``, …) or in ``<instance>/rapport.cfg``
+(Python syntax, without the prefix). Values from the environment are parsed as JSON
+when they are valid JSON, so ``RAPPORT_SMTP_PORT=2525`` is a number and
+``RAPPORT_SMTP_STARTTLS=false`` a boolean.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+DEFAULTS: dict[str, object] = {
+    # "production" refuses to start without a secret key and a base URL;
+    # "development" generates a secret key in the instance folder.
+    "ENV": "production",
+    "SECRET_KEY": None,
+    "BASE_URL": None,
+    "DATABASE_URL": None,  # default: sqlite:///<instance>/rapport.db
+    "REDIS_URL": None,  # default: an embedded Redis server in the instance folder
+    "QUEUE_NAME": "rapport",
+    "SMTP_HOST": "localhost",
+    "SMTP_PORT": 25,
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
+    "SMTP_TIMEOUT": 20,
+    "MAIL_FROM": "Rapport <no-reply@localhost>",
+    "QUESTIONNAIRES_DIR": None,  # a clinic's licensed instrument files
+    "AUTO_MIGRATE": True,
+    # Outbound HTTP (callbacks, platform APIs).
+    "HTTP_TIMEOUT": 10,
+    # Seconds between a failed job's retries (a temporary SMTP or platform failure).
+    "JOB_RETRY_INTERVALS": [10, 60, 300, 900, 3600],
+    "WRITE_BACK_MAX_ATTEMPTS": 8,
+    "WRITE_BACK_BACKOFF_SECONDS": 30,  # first retry after 15–30 s, doubling up to an hour
+    # Recovery and retention.
+    "SWEEP_AFTER_SECONDS": 300,  # inbox events not processed by then are re-enqueued
+    "SWEEP_INTERVAL_SECONDS": 60,
+    "INBOX_RETENTION_DAYS": 7,  # processed events kept this long, for deduplication
+    "LINK_RETENTION_DAYS": 60,  # survey links kept for unsubscribing
+    # Webhook bodies larger than this are refused with 413.
+    "MAX_CONTENT_LENGTH": 256 * 1024,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    # Square (see docs/platforms/square.md).
+    "SQUARE_ENVIRONMENT": "production",
+    "SQUARE_APPLICATION_ID": None,
+    "SQUARE_APPLICATION_SECRET": None,
+    "SQUARE_BASE_URL": None,  # overrides the environment's API host
+}
+
+
+class ConfigurationError(RuntimeError):
+    """Rapport cannot start with this configuration; the message says what to set."""
+
+
+def load_config(app: Flask, overrides: dict | None = None) -> None:
+    app.config.update(DEFAULTS)
+    app.config.from_pyfile("rapport.cfg", silent=True)
+    app.config.from_prefixed_env(prefix="RAPPORT")
+    if overrides:
+        app.config.update(overrides)
+
+    instance = Path(app.instance_path)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'rapport.db'}"
+    if app.config["ENV"] == "production":
+        _require_production_settings(app)
+    else:
+        if not app.config["SECRET_KEY"]:
+            app.config["SECRET_KEY"] = _development_secret_key(instance)
+        if not app.config["BASE_URL"]:
+            app.config["BASE_URL"] = "http://127.0.0.1:5000"
+    app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
+    app.config["SMTP_PORT"] = int(app.config["SMTP_PORT"])
+    if app.config["SMTP_STARTTLS"] in ("0", "false", "no", ""):
+        app.config["SMTP_STARTTLS"] = False
+
+
+def _require_production_settings(app: Flask) -> None:
+    missing = [name for name in ("SECRET_KEY", "BASE_URL") if not app.config.get(name)]
+    if missing:
+        names = ", ".join(f"RAPPORT_{name}" for name in missing)
+        raise ConfigurationError(
+            f"{names} not set. Rapport refuses to start in production without "
+            f"{'it' if len(missing) == 1 else 'them'}: set the environment variable "
+            "(a secret key is a long random string, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
+            "or set RAPPORT_ENV=development to try Rapport locally."
+        )
+    if len(str(app.config["SECRET_KEY"])) < 16:
+        raise ConfigurationError(
+            "RAPPORT_SECRET_KEY is too short: use at least 16 random characters."
+        )
+
+
+def _development_secret_key(instance: Path) -> str:
+    """A random key kept in the instance folder, so restarts keep sessions and secrets."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        # Written aside and linked into place, so concurrent first starts agree on one key.
+        draft = instance / f"secret_key.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,58 @@
+"""Is Rapport healthy? For load balancers (``/healthz``) and clinic admins (CLI)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from plugin import queue, storage
+from plugin.models import Clinic, InboxEvent, Invitation, WriteBack
+
+
+def check() -> dict:
+    """Whether the database and Redis answer, and how much work is waiting."""
+    report: dict = {"ok": True}
+    try:
+        with storage.session() as db:
+            db.execute(text("SELECT 1"))
+        report["database"] = "ok"
+    except SQLAlchemyError as error:
+        report.update(ok=False, database=f"unavailable: {error.__class__.__name__}")
+    try:
+        queue.connection().ping()
+        report["redis"] = "ok"
+        report["queued_jobs"] = queue.queue().count
+    except RedisError as error:
+        report.update(ok=False, redis=f"unavailable: {error.__class__.__name__}")
+    return report
+
+
+def clinic_summary(db, clinic: Clinic) -> dict:
+    """At a glance, for one clinic: is it connected, is work flowing, what failed."""
+    week_ago = datetime.now(timezone.utc) - timedelta(days=7)
+
+    def count(statement):
+        return db.scalar(statement) or 0
+
+    last_event = db.scalar(select(func.max(InboxEvent.received_at))
+                           .where(InboxEvent.clinic_id == clinic.id))
+    statuses = dict(db.execute(
+        select(Invitation.status, func.count()).where(
+            Invitation.clinic_id == clinic.id, Invitation.created_at >= week_ago)
+        .group_by(Invitation.status)).all())
+    return {
+        "status": clinic.status,
+        "status_detail": clinic.status_detail,
+        "last_event_at": last_event.isoformat() if last_event else None,
+        "unprocessed_events": count(select(func.count(InboxEvent.id)).where(
+            InboxEvent.clinic_id == clinic.id, InboxEvent.processed_at.is_(None))),
+        "invitations_last_7_days": statuses,
+        "write_backs_failed": count(select(func.count(WriteBack.id)).where(
+            WriteBack.clinic_id == clinic.id, WriteBack.status.in_(("failed", "paused")))),
+        "write_backs_pending": count(select(func.count(WriteBack.id)).where(
+            WriteBack.clinic_id == clinic.id,
+            WriteBack.status.in_(("pending", "delivering")))),
+    }

@@ -1,0 +1,287 @@
+"""From a completed visit to a check-in email: planning, sending, reminding, expiring.
+
+Each step is claimed with a conditional UPDATE on the invitation's status, so a step
+that runs twice (a duplicate job, a retry, the sweeper) finds nothing left to do. The
+invitation is marked ``sending`` before the message goes to the SMTP server and
+``sent`` after: a worker that dies in between leaves it ``interrupted`` (see the
+sweeper), never re-sent, so a client is never emailed twice for one visit.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timezone
+
+from flask import current_app
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+import handlers
+from handlers.base import AuthError, Client, PermanentError, TransientError
+from plugin import clinics, crypto, instruments, mail, storage
+from plugin.followup import FollowUpRules, eligibility, expiry_time, reminder_time, send_time
+from plugin.i18n import pick_language
+from plugin.models import Appointment, Clinic, Invitation, OptOut, SurveyLink
+from plugin.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("scheduled", "sending", "sent")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def rules_for(clinic: Clinic) -> FollowUpRules:
+    return FollowUpRules.from_settings((clinic.settings or {}).get("follow_up"))
+
+
+def is_opted_out(db: Session, clinic_id: int, client_id: str) -> bool:
+    return bool(db.scalar(select(exists().where(
+        OptOut.clinic_id == clinic_id, OptOut.client_external_id == client_id))))
+
+
+def plan(db: Session, appointment: Appointment, client: Client) -> Invitation | None:
+    """Decide whether this completed visit gets a check-in, and when; idempotent."""
+    if db.scalar(select(Invitation.id).where(Invitation.appointment_id == appointment.id)):
+        return None
+    clinic = appointment.clinic
+    rules = rules_for(clinic)
+    moment = now()
+    open_invitation = db.scalar(select(exists().where(
+        Invitation.clinic_id == clinic.id,
+        Invitation.client_external_id == client.id,
+        Invitation.status.in_(OPEN_STATUSES))))
+    last_answered = db.scalar(select(func.max(Invitation.answered_at)).where(
+        Invitation.clinic_id == clinic.id, Invitation.client_external_id == client.id))
+    verdict = eligibility(
+        opted_out=is_opted_out(db, clinic.id, client.id),
+        has_open_invitation=bool(open_invitation),
+        last_answered_at=last_answered, now=moment, rules=rules)
+    invitation = Invitation(
+        clinic_id=clinic.id,
+        appointment_id=appointment.id,
+        client_external_id=client.id,
+        therapist_id=appointment.therapist_id,
+    )
+    if not verdict.eligible:
+        invitation.status = "skipped"
+        invitation.reason = verdict.reason
+        db.add(invitation)
+        log.info("follow-up.skipped: appointment %s: %s", appointment.external_id, verdict.reason)
+        return None
+    invitation.status = "scheduled"
+    invitation.send_at = send_time(appointment.end_at or moment, now=moment, rules=rules,
+                                   zone=clinic.timezone)
+    invitation.instrument_id = instruments.choose(db, clinic, appointment)
+    invitation.email = client.email
+    invitation.first_name = client.first_name
+    invitation.locale = client.locale
+    db.add(invitation)
+    db.flush()
+    return invitation
+
+
+def schedule_send(invitation: Invitation) -> None:
+    enqueue("plugin.jobs.send_invitation", invitation.id,
+            job_id=f"send-{invitation.id}", at=invitation.send_at)
+
+
+def cancel_pending(db: Session, appointment: Appointment, reason: str) -> None:
+    db.execute(update(Invitation)
+               .where(Invitation.appointment_id == appointment.id,
+                      Invitation.status == "scheduled")
+               .values(status="cancelled", reason=reason, email=None, first_name=None))
+
+
+def _claim(db: Session, invitation_id: int, from_status: str, to_status: str, **values) -> bool:
+    result = db.execute(update(Invitation)
+                        .where(Invitation.id == invitation_id, Invitation.status == from_status)
+                        .values(status=to_status, **values))
+    return result.rowcount == 1
+
+
+def new_link(db: Session, invitation: Invitation) -> str:
+    """A fresh random token for this invitation; only its hash is stored."""
+    token = secrets.token_urlsafe(24)  # 192 bits
+    db.add(SurveyLink(invitation_id=invitation.id, token_hash=crypto.token_digest(token)))
+    return token
+
+
+def _contact(clinic: Clinic, invitation: Invitation) -> Client:
+    if invitation.email:
+        return Client(id=invitation.client_external_id, email=invitation.email,
+                      first_name=invitation.first_name, locale=invitation.locale)
+    adapter = handlers.adapter(clinic.platform)
+    return adapter.fetch_client(clinics.credentials(clinic), invitation.client_external_id)
+
+
+def _check_in(clinic: Clinic, invitation: Invitation, contact: Client, token: str,
+              reminder: bool) -> mail.CheckIn:
+    base = current_app.config["BASE_URL"]
+    return mail.CheckIn(
+        to=contact.email or "",
+        first_name=contact.first_name,
+        clinic_name=clinic.name,
+        therapist_name=invitation.appointment.therapist_name,
+        survey_url=f"{base}/s/{token}",
+        unsubscribe_url=f"{base}/s/{token}/unsubscribe",
+        expires_at=invitation.expires_at,
+        timezone=clinic.timezone,
+        language=pick_language(contact.locale, invitation.locale, clinic.language),
+        reminder=reminder,
+    )
+
+
+def send(invitation_id: int) -> None:
+    """Send the check-in email for one invitation, once."""
+    moment = now()
+    with storage.session() as db:
+        invitation = db.get(Invitation, invitation_id)
+        if invitation is None or invitation.status != "scheduled":
+            return
+        if invitation.send_at and invitation.send_at > moment:
+            schedule_send(invitation)  # woken early (sweeper, restart): wait for its time
+            return
+        clinic = invitation.clinic
+        if clinic.status != "active":
+            return  # waits, still 'scheduled', until the clinic reconnects
+        if invitation.appointment.status in ("cancelled", "no_show"):
+            _claim(db, invitation_id, "scheduled", "cancelled",
+                   reason=f"the appointment was {invitation.appointment.status}")
+            return
+        if is_opted_out(db, clinic.id, invitation.client_external_id):
+            _claim(db, invitation_id, "scheduled", "skipped", reason="the client opted out")
+            return
+    # Reading the contact may call the platform; no transaction is held meanwhile.
+    try:
+        contact = _contact(clinic, invitation)
+    except TransientError:
+        raise  # RQ retries the job; the invitation is still 'scheduled'
+    except AuthError as error:
+        # Kept 'scheduled': it goes out once the clinic reconnects.
+        with storage.session() as db:
+            clinics.mark_needs_reconnecting(db.get(Clinic, clinic.id), str(error))
+        return
+    except PermanentError as error:
+        with storage.session() as db:
+            _claim(db, invitation_id, "scheduled", "failed",
+                   reason=f"the client's contact details could not be read: {error}")
+        return
+    if not contact.email:
+        with storage.session() as db:
+            _claim(db, invitation_id, "scheduled", "skipped",
+                   reason="the client has no email address")
+        return
+    rules = rules_for(clinic)
+    with storage.session() as db:
+        if not _claim(db, invitation_id, "scheduled", "sending", claimed_at=moment,
+                      expires_at=expiry_time(moment, rules=rules)):
+            return
+        invitation = db.get(Invitation, invitation_id)
+        token = new_link(db, invitation)
+        message = mail.compose(_check_in(clinic, invitation, contact, token, reminder=False))
+    try:
+        mail.send(message)
+    except mail.MailError as error:
+        with storage.session() as db:
+            if error.temporary:
+                _claim(db, invitation_id, "sending", "scheduled", reason=str(error))
+            else:
+                _claim(db, invitation_id, "sending", "failed", reason=str(error), email=None)
+        log.warning("follow-up.send-failed: invitation %s: %s", invitation_id, error)
+        if error.temporary:
+            raise
+        return
+    sent_at = now()
+    remind_at = reminder_time(sent_at, rules=rules, zone=clinic.timezone)
+    expires_at = expiry_time(sent_at, rules=rules)
+    if invitation.test:
+        remind_at = expires_at  # an admin's test gets no reminder
+    with storage.session() as db:
+        _claim(db, invitation_id, "sending", "sent", sent_at=sent_at, expires_at=expires_at,
+               remind_at=remind_at if remind_at < expires_at else None)
+    log.info("follow-up.sent: invitation %s", invitation_id)
+    if remind_at < expires_at:
+        enqueue("plugin.jobs.send_reminder", invitation_id, job_id=f"remind-{invitation_id}",
+                at=remind_at)
+    enqueue("plugin.jobs.expire_invitation", invitation_id, job_id=f"expire-{invitation_id}",
+            at=expires_at)
+
+
+def remind(invitation_id: int) -> None:
+    """The one reminder, if the client has not answered yet."""
+    moment = now()
+    with storage.session() as db:
+        invitation = db.get(Invitation, invitation_id)
+        if (invitation is None or invitation.status != "sent" or invitation.reminded_at
+                or invitation.remind_at is None or invitation.expires_at <= moment):
+            return
+        if invitation.remind_at > moment:
+            enqueue("plugin.jobs.send_reminder", invitation_id,
+                    job_id=f"remind-{invitation_id}", at=invitation.remind_at)
+            return
+        if is_opted_out(db, invitation.clinic_id, invitation.client_external_id):
+            return
+        clinic = invitation.clinic
+    contact = _contact(clinic, invitation)
+    if not contact.email:
+        return
+    with storage.session() as db:
+        claimed = db.execute(update(Invitation).where(
+            Invitation.id == invitation_id, Invitation.status == "sent",
+            Invitation.reminded_at.is_(None)).values(reminded_at=moment)).rowcount == 1
+        if not claimed:
+            return
+        invitation = db.get(Invitation, invitation_id)
+        token = new_link(db, invitation)
+        message = mail.compose(_check_in(clinic, invitation, contact, token, reminder=True))
+    try:
+        mail.send(message)
+    except mail.MailError as error:
+        log.warning("follow-up.reminder-failed: invitation %s: %s", invitation_id, error)
+        if error.temporary:
+            with storage.session() as db:
+                db.execute(update(Invitation).where(Invitation.id == invitation_id)
+                           .values(reminded_at=None))
+            raise
+
+
+def send_test(clinic_id: int, email: str) -> Invitation:
+    """A real check-in to an admin's own address, for a visit that never happened.
+
+    Its answers are scored and the note is shown on the thank-you page; nothing is
+    written back to the platform.
+    """
+    moment = now()
+    with storage.session() as db:
+        clinic = db.get(Clinic, clinic_id)
+        appointment = Appointment(
+            clinic_id=clinic.id, external_id=f"test-{secrets.token_hex(6)}", status="completed",
+            client_external_id=f"test:{email}", therapist_id="test", therapist_name=None,
+            start_at=moment, end_at=moment, completed_at=moment)
+        db.add(appointment)
+        db.flush()
+        invitation = Invitation(
+            clinic_id=clinic.id, appointment_id=appointment.id, test=True,
+            client_external_id=appointment.client_external_id, therapist_id="test",
+            status="scheduled", send_at=moment, email=email, locale=clinic.language,
+            instrument_id=instruments.policy(clinic)["early"])
+        db.add(invitation)
+        db.flush()
+        invitation_id = invitation.id
+    send(invitation_id)
+    with storage.session() as db:
+        return db.get(Invitation, invitation_id)
+
+
+def expire(invitation_id: int) -> None:
+    moment = now()
+    with storage.session() as db:
+        db.execute(update(Invitation)
+                   .where(Invitation.id == invitation_id,
+                          Invitation.status.in_(("sent", "interrupted")),
+                          Invitation.expires_at <= moment)
+                   .values(status="expired", email=None, first_name=None))

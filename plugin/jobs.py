@@ -1,0 +1,211 @@
+"""RQ jobs. Each takes ids, runs in an application context and is idempotent.
+
+ingest_events    parse stored inbox events, update their appointments, act on each status
+check_completion re-read an appointment whose platform has no "completed" status
+send_invitation / send_reminder / expire_invitation   (plugin.invitations)
+write_back       deliver a response's scores and note to the platform (plugin.writeback)
+sweep            re-queue what was stored but never processed; drop expired data
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+from flask import current_app
+from rq import Retry
+from sqlalchemy import select
+
+import handlers
+from handlers.base import (
+    BOOKED,
+    CANCELLED,
+    COMPLETED,
+    NO_SHOW,
+    AppointmentEvent,
+    AuthError,
+    IgnoredEvent,
+    InboundRequest,
+    PayloadError,
+    TransientError,
+)
+from plugin import clinics, invitations, storage, sweeper, writeback
+from plugin.invitations import now
+from plugin.models import Appointment, Clinic, InboxEvent
+from plugin.queue import enqueue
+from plugin.runtime import job
+
+log = logging.getLogger(__name__)
+
+@job
+def ingest_events(inbox_ids: list[int]):
+    """Each event in its own transaction; a failed one is retried without the others."""
+    failures = []
+    for inbox_id in inbox_ids:
+        try:
+            ingest_event(inbox_id)
+        except Exception as error:  # noqa: BLE001 - recorded, then the job fails to retry
+            failures.append(inbox_id)
+            log.exception("ingest.failed: inbox %s", inbox_id)
+            _record_failure(inbox_id, error)
+    if failures:
+        raise IngestError(f"{len(failures)} of {len(inbox_ids)} events failed: {failures}")
+    return None
+
+
+class IngestError(RuntimeError):
+    """Some events of a batch could not be processed; the job is retried for them."""
+
+
+def _record_failure(inbox_id: int, error: Exception) -> None:
+    with storage.session() as db:
+        row = db.get(InboxEvent, inbox_id)
+        if row is not None:
+            row.last_error = f"{error.__class__.__name__}: {error}"[:2000]
+
+
+def ingest_event(inbox_id: int):
+    follow_ups: list = []
+    with storage.session() as db:
+        # Locked, so a duplicate run waits and then finds the event processed.
+        row = db.get(InboxEvent, inbox_id, with_for_update=True)
+        if row is None or row.processed_at is not None:
+            return None
+        row.attempts += 1
+        clinic = row.clinic
+        adapter = handlers.adapter(clinic.platform)
+        inbound = InboundRequest(body=row.body or b"", headers=row.headers)
+        try:
+            events = adapter.parse(inbound)
+        except IgnoredEvent as error:
+            log.info("ingest.ignored: inbox %s: %s", inbox_id, error)
+            events = []
+        except PayloadError as error:
+            # Verified and validated at the door, so only a changed parser gets here.
+            row.last_error = str(error)
+            events = []
+        for event in events:
+            follow_ups += apply_event(db, clinic, event)
+        row.processed_at = now()
+    for step in follow_ups:
+        step()
+    return None
+
+
+def apply_event(db, clinic: Clinic, event: AppointmentEvent) -> list:
+    """Apply one event to its appointment; returns what to queue once committed."""
+    appointment = db.scalar(select(Appointment).where(
+        Appointment.clinic_id == clinic.id, Appointment.external_id == event.appointment_id)
+        .with_for_update())
+    if appointment is not None and _is_stale(appointment, event):
+        log.info("ingest.stale-event: appointment %s event %s", event.appointment_id,
+                 event.event_id)
+        return []
+    if appointment is None:
+        appointment = Appointment(clinic_id=clinic.id, external_id=event.appointment_id,
+                                  client_external_id=event.client.id, status=event.status)
+        appointment.clinic = clinic
+        db.add(appointment)
+    appointment.status = event.status
+    appointment.client_external_id = event.client.id
+    appointment.start_at = event.start or appointment.start_at
+    appointment.end_at = event.end or appointment.end_at
+    if event.therapist:
+        appointment.therapist_id = event.therapist.id
+        appointment.therapist_name = event.therapist.name or appointment.therapist_name
+    appointment.location_id = event.location_id or appointment.location_id
+    appointment.version = event.version if event.version is not None else appointment.version
+    appointment.event_at = event.occurred_at
+    db.flush()
+
+    if event.status == COMPLETED:
+        appointment.completed_at = appointment.completed_at or event.occurred_at
+        invitation = invitations.plan(db, appointment, event.client)
+        return [lambda: invitations.schedule_send(invitation)] if invitation else []
+    if event.status in (CANCELLED, NO_SHOW):
+        invitations.cancel_pending(db, appointment, reason=f"the appointment was {event.status}")
+        return []
+    if event.status == BOOKED:
+        return _after_booking(db, clinic, appointment)
+    return []
+
+
+def _is_stale(appointment: Appointment, event: AppointmentEvent) -> bool:
+    # Equal versions are re-applied: every action below is idempotent.
+    if event.version is not None and appointment.version is not None:
+        return event.version < appointment.version
+    return appointment.event_at is not None and event.occurred_at < appointment.event_at
+
+
+def _after_booking(db, clinic: Clinic, appointment: Appointment) -> list:
+    steps = []
+    adapter = handlers.adapter(clinic.platform)
+    if adapter.COMPLETION == "end_time" and appointment.end_at:
+        rules = invitations.rules_for(clinic)
+        at = appointment.end_at + timedelta(minutes=rules.completion_grace_minutes)
+        appointment_id, stamp = appointment.id, int(appointment.end_at.timestamp())
+        steps.append(lambda: enqueue("plugin.jobs.check_completion", appointment_id,
+                                     job_id=f"complete-{appointment_id}-{stamp}", at=at))
+    steps += writeback.on_new_booking(db, clinic, appointment)
+    return steps
+
+
+@job
+def check_completion(appointment_id: int):
+    """The appointment's end has passed: ask the platform whether it still stands."""
+    with storage.session() as db:
+        appointment = db.get(Appointment, appointment_id)
+        if appointment is None or appointment.status != BOOKED:
+            return None
+        clinic = appointment.clinic
+        if clinic.status != "active":
+            return None
+        credentials = clinics.credentials(clinic)
+        external_id = appointment.external_id
+    adapter = handlers.adapter(clinic.platform)
+    try:
+        current = adapter.fetch_appointment(credentials, external_id)
+    except AuthError as error:
+        with storage.session() as db:
+            clinics.mark_needs_reconnecting(db.get(Clinic, clinic.id), str(error))
+        return None
+    except TransientError as error:
+        intervals = current_app.config["JOB_RETRY_INTERVALS"]
+        return Retry(max=len(intervals), interval=[int(error.retry_after or intervals[0])])
+    grace = timedelta(minutes=invitations.rules_for(clinic).completion_grace_minutes)
+    if current.status == BOOKED and current.end and current.end + grace <= now():
+        # Still standing after its end: this is the "completed" the platform never sends.
+        current = replace(current, status=COMPLETED, occurred_at=now(),
+                          event_id=f"completion-{current.appointment_id}")
+    with storage.session() as db:
+        appointment = db.get(Appointment, appointment_id)
+        follow_ups = apply_event(db, appointment.clinic, current)
+    for step in follow_ups:
+        step()
+    return None
+
+
+@job
+def send_invitation(invitation_id: int):
+    invitations.send(invitation_id)
+
+
+@job
+def send_reminder(invitation_id: int):
+    invitations.remind(invitation_id)
+
+
+@job
+def expire_invitation(invitation_id: int):
+    invitations.expire(invitation_id)
+
+
+@job
+def write_back(write_back_id: int):
+    return writeback.deliver(write_back_id)
+
+
+@job
+def sweep():
+    return sweeper.sweep()

@@ -1,0 +1,61 @@
+"""A clinic's own settings: follow-up rules, instrument choice, flag thresholds.
+
+Stored as ``clinic.settings`` (JSON); unset values take the defaults of
+:class:`plugin.followup.FollowUpRules`, :data:`plugin.instruments.DEFAULT_POLICY` and
+:class:`questionnaires.FlagSettings`. Every change is validated before it is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict
+from typing import Any
+
+from plugin import instruments
+from plugin.followup import FollowUpRules
+from questionnaires import FlagSettings
+
+
+class SettingsError(ValueError):
+    """A setting is out of range or unknown; the message says which and why."""
+
+
+def effective(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """Every setting, with the defaults filled in, as an admin would want to read it."""
+    settings = settings or {}
+    return {
+        "follow_up": asdict(FollowUpRules.from_settings(settings.get("follow_up"))),
+        "instrument": instruments.policy_of(settings),
+        "flags": asdict(FlagSettings(**settings.get("flags", {}))),
+    }
+
+
+def updated(settings: dict[str, Any] | None, *, follow_up: dict[str, Any] | None = None,
+            instrument: dict[str, Any] | str | None = None,
+            flags: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``settings`` with the given changes, checked; raises :class:`SettingsError`."""
+    result = copy.deepcopy(settings or {})
+    if follow_up:
+        result["follow_up"] = {**result.get("follow_up", {}), **follow_up}
+        try:
+            rules = FollowUpRules.from_settings(result["follow_up"])
+        except (TypeError, ValueError) as error:
+            raise SettingsError(f"follow-up rules: {error}")
+        if rules.send_delay_minutes < 0 or rules.quiet_days < 0:
+            raise SettingsError("follow-up rules: delays and quiet days cannot be negative")
+        if rules.expire_after_days <= 0:
+            raise SettingsError("follow-up rules: a check-in must stay open for some time")
+    if instrument:
+        result["instrument"] = instrument
+        for instrument_id in {instruments.policy_of(result)["early"],
+                              instruments.policy_of(result)["later"]}:
+            if instrument_id not in instruments.registry():
+                known = ", ".join(sorted(i.id for i in instruments.registry().all()))
+                raise SettingsError(f"no instrument {instrument_id!r}; known: {known}")
+    if flags:
+        result["flags"] = {**result.get("flags", {}), **flags}
+        try:
+            FlagSettings(**result["flags"])
+        except (TypeError, ValueError) as error:
+            raise SettingsError(f"flags: {error}")
+    return result

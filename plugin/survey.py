@@ -1,0 +1,142 @@
+"""The client's pages: ``/s/<token>`` (the check-in) and ``/s/<token>/unsubscribe``.
+
+They work without JavaScript and on a phone. A link is single use: once answered, a
+second submit shows "already answered" and changes nothing. Unknown links get a
+friendly 404 and closed ones a 410.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from flask import Blueprint, abort, request
+from marshmallow import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from plugin import crypto, instruments, storage, writeback
+from plugin.i18n import pick_language, render_localized, supported_languages
+from plugin.models import Invitation, OptOut, Response, SurveyLink, WriteBack
+from plugin.queue import enqueue
+from plugin.security import csrf
+from questionnaires import answer_schema, score
+
+log = logging.getLogger(__name__)
+bp = Blueprint("survey", __name__)
+
+ANSWERABLE = ("sending", "sent", "interrupted")
+
+
+def _invitation(db, token: str) -> Invitation:
+    link = db.scalar(select(SurveyLink).where(SurveyLink.token_hash == crypto.token_digest(token)))
+    if link is None:
+        abort(404)
+    return link.invitation
+
+
+def _language(invitation: Invitation | None) -> str:
+    browser = request.accept_languages.best_match(supported_languages())
+    if invitation is None:
+        return pick_language(browser)
+    return pick_language(invitation.locale, browser, invitation.clinic.language)
+
+
+def _closed(invitation: Invitation) -> bool:
+    now = datetime.now(timezone.utc)
+    return invitation.status not in ANSWERABLE or (
+        invitation.expires_at is not None and invitation.expires_at <= now)
+
+
+def _page(template: str, status: int, invitation: Invitation | None, **context):
+    language = _language(invitation)
+    clinic = invitation.clinic.name if invitation else None
+    return render_localized(template, language, clinic_name=clinic, **context), status
+
+
+@bp.errorhandler(404)
+def not_found(_error):
+    return _page("survey/unknown.html", 404, None)
+
+
+@bp.route("/s/<token>", methods=["GET", "POST"])
+def check_in(token: str):
+    with storage.session() as db:
+        invitation = _invitation(db, token)
+        if invitation.status == "answered":
+            return _page("survey/already_answered.html", 200, invitation)
+        if _closed(invitation):
+            return _page("survey/closed.html", 410, invitation)
+        instrument = instruments.get(invitation.instrument_id)
+        form = instrument.localized(_language(invitation))
+        if request.method == "GET":
+            return _page("survey/form.html", 200, invitation, form=form, token=token,
+                         errors={}, values={})
+        try:
+            submitted = answer_schema(instrument).load(request.form.to_dict())
+        except ValidationError as error:
+            return _page("survey/form.html", 400, invitation, form=form, token=token,
+                         errors=error.messages, values=request.form.to_dict())
+        answers, comment = submitted["answers"], submitted["comment"] or None
+        blank = [item.id for item in instrument.items if item.id not in answers]
+        if blank and not score(instrument, answers).scored:
+            # More left blank than the instrument can fill in: ask for those answers.
+            return _page("survey/form.html", 400, invitation, form=form, token=token,
+                         errors={item_id: ["blank"] for item_id in blank},
+                         values=request.form.to_dict())
+        answered_at = datetime.now(timezone.utc)
+        claimed = db.execute(update(Invitation).where(
+            Invitation.id == invitation.id, Invitation.status.in_(ANSWERABLE))
+            .values(status="answered", answered_at=answered_at, email=None, first_name=None)
+        ).rowcount == 1
+        if not claimed:
+            return _page("survey/already_answered.html", 200, invitation)
+        response = Response(
+            invitation_id=invitation.id, clinic_id=invitation.clinic_id,
+            client_external_id=invitation.client_external_id,
+            therapist_id=invitation.therapist_id, instrument_id=instrument.id,
+            instrument_version=str(instrument.version), answers=answers, comment=comment,
+            submitted_at=answered_at)
+        db.add(response)
+        db.flush()
+        if invitation.test:
+            # An admin's test: show the note the therapist would read; write nothing back.
+            note = writeback.assessment_for(db, response)["note"]
+            return _page("survey/thanks.html", 200, invitation, test_note=note)
+        write_back = WriteBack(response_id=response.id, clinic_id=invitation.clinic_id)
+        db.add(write_back)
+        db.flush()
+        write_back_id = write_back.id
+        page = _page("survey/thanks.html", 200, invitation)
+    enqueue("plugin.jobs.write_back", write_back_id, job_id=f"writeback-{write_back_id}")
+    return page
+
+
+@bp.get("/s/<token>/unsubscribe")
+def unsubscribe_page(token: str):
+    with storage.session() as db:
+        invitation = _invitation(db, token)
+        return _page("survey/unsubscribe.html", 200, invitation, token=token)
+
+
+@bp.post("/s/<token>/unsubscribe")
+@csrf.exempt  # RFC 8058: mail clients POST here with no page, hence no CSRF token
+def unsubscribe(token: str):
+    with storage.session() as db:
+        invitation = _invitation(db, token)
+        dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
+        db.execute(dialect.insert(OptOut).values(
+            clinic_id=invitation.clinic_id, client_external_id=invitation.client_external_id,
+            created_at=datetime.now(timezone.utc)).on_conflict_do_nothing())
+        # Honoured at once: nothing more is sent, and no address is kept.
+        db.execute(update(Invitation).where(
+            Invitation.clinic_id == invitation.clinic_id,
+            Invitation.client_external_id == invitation.client_external_id,
+            Invitation.status == "scheduled").values(
+            status="cancelled", reason="the client opted out", email=None, first_name=None))
+        db.execute(update(Invitation).where(
+            Invitation.clinic_id == invitation.clinic_id,
+            Invitation.client_external_id == invitation.client_external_id)
+            .values(email=None, first_name=None))
+        log.info("survey.opted-out: clinic %s", invitation.clinic_id)
+        return _page("survey/unsubscribed.html", 200, invitation)

@@ -1,0 +1,107 @@
+"""The sweeper: nothing acknowledged is lost, nothing is kept longer than needed.
+
+Run every minute (RQ cron, see ``plugin/cron.py``). The database is the source of
+truth and jobs are only nudges, so whatever a lost Redis or a killed worker dropped is
+found here by its state and age and queued again; the jobs are idempotent, so a nudge
+that turns out to be a duplicate does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from sqlalchemy import delete, or_, select, update
+
+import handlers
+from plugin import storage
+from plugin.models import Appointment, Clinic, InboxEvent, Invitation, SurveyLink, WriteBack
+from plugin.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+def sweep(now: datetime | None = None) -> dict[str, int]:
+    moment = now or datetime.now(timezone.utc)
+    config = current_app.config
+    stale = moment - timedelta(seconds=config["SWEEP_AFTER_SECONDS"])
+    tag = f"sweep{int(moment.timestamp())}"
+    counts: dict[str, int] = {}
+
+    with storage.session() as db:
+        inbox = db.scalars(select(InboxEvent.id).where(
+            InboxEvent.processed_at.is_(None), InboxEvent.received_at <= stale).limit(BATCH)).all()
+        scheduled = db.scalars(select(Invitation.id).where(
+            Invitation.status == "scheduled", Invitation.send_at <= stale).limit(BATCH)).all()
+        # A worker died between claiming and sending: the message may or may not have
+        # gone out, so it is never sent again (the link works if it did).
+        interrupted = db.execute(update(Invitation).where(
+            Invitation.status == "sending", Invitation.claimed_at <= stale).values(
+            status="interrupted",
+            reason="the worker stopped while sending; not sent again, to never email twice",
+        )).rowcount
+        reminders = db.scalars(select(Invitation.id).where(
+            Invitation.status == "sent", Invitation.reminded_at.is_(None),
+            Invitation.remind_at <= stale).limit(BATCH)).all()
+        expired = db.execute(update(Invitation).where(
+            Invitation.status.in_(("sent", "interrupted")), Invitation.expires_at <= moment)
+            .values(status="expired", email=None, first_name=None)).rowcount
+        db.execute(update(WriteBack).where(
+            WriteBack.status == "delivering", WriteBack.claimed_at <= stale)
+            .values(status="pending", claimed_at=None))
+        write_backs = db.scalars(select(WriteBack.id).where(
+            WriteBack.status == "pending", WriteBack.created_at <= stale,
+            or_(WriteBack.next_attempt_at.is_(None), WriteBack.next_attempt_at <= stale),
+        ).limit(BATCH)).all()
+        unchecked = _unchecked_bookings(db, stale)
+        counts.update(_retention(db, moment))
+
+    for start in range(0, len(inbox), 50):
+        batch = list(inbox[start:start + 50])
+        enqueue("plugin.jobs.ingest_events", batch, job_id=f"ingest-{batch[0]}-{tag}")
+    for invitation_id in scheduled:
+        enqueue("plugin.jobs.send_invitation", invitation_id, job_id=f"send-{invitation_id}-{tag}")
+    for invitation_id in reminders:
+        enqueue("plugin.jobs.send_reminder", invitation_id,
+                job_id=f"remind-{invitation_id}-{tag}")
+    for write_back_id in write_backs:
+        enqueue("plugin.jobs.write_back", write_back_id, job_id=f"writeback-{write_back_id}-{tag}")
+    for appointment_id in unchecked:
+        enqueue("plugin.jobs.check_completion", appointment_id,
+                job_id=f"complete-{appointment_id}-{tag}")
+
+    counts.update(inbox=len(inbox), invitations=len(scheduled), interrupted=interrupted,
+                  reminders=len(reminders), expired=expired, write_backs=len(write_backs),
+                  completions=len(unchecked))
+    if any(counts.values()):
+        log.info("sweep: %s", counts)
+    return counts
+
+
+def _unchecked_bookings(db, stale: datetime) -> list[int]:
+    """Booked visits on platforms without a "completed" status whose check was lost."""
+    platforms = [p for p in handlers.PLATFORMS if handlers.adapter(p).COMPLETION == "end_time"]
+    # Older than two days, a booking still marked booked was checked and moved, or is
+    # beyond a useful check-in.
+    horizon = stale - timedelta(days=2)
+    return list(db.scalars(select(Appointment.id).join(Clinic).where(
+        Clinic.platform.in_(platforms), Clinic.status == "active",
+        Appointment.status == "booked",
+        Appointment.end_at <= stale, Appointment.end_at >= horizon,
+    ).limit(BATCH)).all())
+
+
+def _retention(db, moment: datetime) -> dict[str, int]:
+    config = current_app.config
+    inbox_cutoff = moment - timedelta(days=config["INBOX_RETENTION_DAYS"])
+    link_cutoff = moment - timedelta(days=config["LINK_RETENTION_DAYS"])
+    return {
+        "inbox_deleted": db.execute(delete(InboxEvent).where(
+            InboxEvent.processed_at.is_not(None), InboxEvent.processed_at <= inbox_cutoff)
+        ).rowcount,
+        "links_deleted": db.execute(delete(SurveyLink).where(
+            SurveyLink.created_at <= link_cutoff)).rowcount,
+    }

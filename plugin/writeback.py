@@ -1,0 +1,187 @@
+"""Delivering a response's scores, talking points and note back to the platform.
+
+The assessment is computed once, on the first attempt, and stored with the response,
+so every retry sends the same note. Transient failures (429, 5xx, timeouts) are
+retried with backoff, honouring ``Retry-After``; other 4xx fail at once; a refused
+credential pauses the clinic's write-backs until it reconnects. Every attempt is
+recorded in ``write_back_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from rq import Retry
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import handlers
+from handlers.base import (
+    AuthError,
+    ConflictError,
+    Note,
+    PermanentError,
+    TransientError,
+    WriteBackTarget,
+)
+from plugin import clinics, instruments, storage
+from plugin.models import Appointment, Clinic, Response, WriteBack, WriteBackAttempt
+from questionnaires import (
+    NOTE_BLOCK_END,
+    NOTE_BLOCK_START,
+    FlagSettings,
+    PastResult,
+    assess,
+    render_note,
+    score,
+)
+
+log = logging.getLogger(__name__)
+
+
+def backoff_seconds(attempt: int, retry_after: float | None, base: float = 30) -> int:
+    """Exponential backoff with jitter, never sooner than the platform asked."""
+    step = min(3600, base * 2 ** max(0, attempt - 1))
+    delay = step * (0.5 + random.random() / 2)
+    return int(max(delay, retry_after or 0, 1))
+
+
+def _history(db: Session, response: Response) -> list[PastResult]:
+    rows = db.scalars(select(Response).where(
+        Response.clinic_id == response.clinic_id,
+        Response.client_external_id == response.client_external_id,
+        Response.id != response.id,
+        Response.submitted_at <= response.submitted_at,
+    ).order_by(Response.submitted_at)).all()
+    return [PastResult(at=r.submitted_at, therapist_id=r.therapist_id,
+                       instrument_id=r.instrument_id, overall=r.overall,
+                       subscales=r.result["history"]["subscales"],
+                       at_ceiling=r.result["history"]["at_ceiling"])
+            for r in rows if r.result.get("history")]
+
+
+def wire_summary(assessment: dict) -> dict:
+    """The scores as every platform's write-back receives them (README, "Callback")."""
+    return {
+        "instrument": assessment["instrument"],
+        "language": assessment["language"],
+        "scores": {key: assessment[key] for key in
+                   ("scored", "reason", "overall", "overall_raw", "subscales", "band")},
+        "trend": {"values": assessment["trend"], "sparkline": assessment["sparkline"],
+                  **assessment["change"], "all_therapists": assessment["client"]},
+        "flags": assessment["flags"],
+        "positive": assessment["positive"],
+        "comment": assessment["comment"],
+    }
+
+
+def assessment_for(db: Session, response: Response) -> dict:
+    """Score the response against the client's history, once: retries send the same."""
+    if response.result.get("note"):
+        return response.result
+    clinic = response.clinic
+    instrument = instruments.get(response.instrument_id)
+    scored = score(instrument, response.answers)
+    history = _history(db, response)
+    pair = [p for p in history if p.therapist_id == response.therapist_id]
+    settings = FlagSettings(**(clinic.settings or {}).get("flags", {}))
+    assessment = assess(instrument, scored, response.answers, response.comment, history, pair,
+                        settings, clinic.language)
+    appointment = response.invitation.appointment
+    visit = (appointment.end_at or response.submitted_at).astimezone(ZoneInfo(clinic.timezone))
+    adapter = handlers.adapter(clinic.platform)
+    note = render_note(assessment, language=clinic.language, visit_date=visit.date(),
+                       therapist_name=appointment.therapist_name, limit=adapter.NOTE_LIMIT)
+    response.overall = scored.overall if scored.scored else None
+    response.result = {
+        "summary": wire_summary(assessment.to_dict()),
+        "talking_points": assessment.talking_points,
+        "note": note,
+        # What later visits compare against.
+        "history": {"subscales": {k: v.normalized for k, v in scored.subscales.items()},
+                    "at_ceiling": scored.at_ceiling},
+    }
+    return response.result
+
+
+def _note(result: dict) -> Note:
+    return Note(text=result["note"], block_start=NOTE_BLOCK_START, block_end=NOTE_BLOCK_END,
+                summary=result["summary"], talking_points=tuple(result["talking_points"]))
+
+
+def deliver(write_back_id: int):
+    max_attempts = current_app.config["WRITE_BACK_MAX_ATTEMPTS"]
+    with storage.session() as db:
+        row = db.get(WriteBack, write_back_id)
+        if row is None or row.status != "pending":
+            return None
+        response = row.response
+        clinic = response.clinic
+        if clinic.status != "active":
+            row.status = "paused"
+            return None
+        result = assessment_for(db, response)
+        appointment: Appointment = response.invitation.appointment
+        target = WriteBackTarget(client_id=response.client_external_id,
+                                 appointment_id=appointment.external_id,
+                                 therapist_id=response.therapist_id)
+        credentials = clinics.credentials(clinic)
+        row.attempts += 1
+        row.status, row.claimed_at = "delivering", datetime.now(timezone.utc)
+        attempt, submitted_at = row.attempts, response.submitted_at
+    adapter = handlers.adapter(clinic.platform)
+    started, started_at = time.monotonic(), datetime.now(timezone.utc)
+    outcome, detail, retry_in = "delivered", "", None
+    try:
+        written = adapter.write_back(
+            credentials, target, _note(result), delivery_id=f"rapport-wb-{write_back_id}",
+            occurred_at=submitted_at, timeout=current_app.config["HTTP_TIMEOUT"])
+        detail = f"{written.target}: {dict(written.detail)}"
+    except (TransientError, ConflictError) as error:
+        outcome, detail = "retry", str(error)
+        retry_in = backoff_seconds(attempt, getattr(error, "retry_after", None),
+                                   current_app.config["WRITE_BACK_BACKOFF_SECONDS"])
+        if attempt >= max_attempts:
+            outcome = "failed"
+            detail += f" (gave up after {attempt} attempts)"
+    except AuthError as error:
+        outcome, detail = "paused", f"the platform refused Rapport's credentials: {error}"
+    except PermanentError as error:
+        outcome, detail = "failed", str(error)
+    elapsed = int((time.monotonic() - started) * 1000)
+    _record(write_back_id, clinic.id, attempt, outcome, detail, started_at, elapsed, retry_in)
+    if outcome == "retry":
+        log.warning("write-back.retry: %s in %s s: %s", write_back_id, retry_in, detail)
+        return Retry(max=max_attempts, interval=[retry_in])
+    return None
+
+
+def _record(write_back_id: int, clinic_id: int, attempt: int, outcome: str, detail: str,
+            started_at: datetime, elapsed_ms: int, retry_in: int | None) -> None:
+    moment = datetime.now(timezone.utc)
+    with storage.session() as db:
+        row = db.get(WriteBack, write_back_id)
+        db.add(WriteBackAttempt(write_back_id=write_back_id, at=started_at, outcome=outcome,
+                                detail=detail[:2000], duration_ms=elapsed_ms))
+        row.last_error = None if outcome == "delivered" else detail[:2000]
+        row.claimed_at = None
+        if outcome == "delivered":
+            row.status, row.delivered_at = "delivered", moment
+        elif outcome == "retry":
+            row.status, row.next_attempt_at = "pending", moment + timedelta(seconds=retry_in)
+        else:
+            row.status = outcome
+        if outcome == "paused":
+            clinics.mark_needs_reconnecting(db.get(Clinic, clinic_id), detail)
+    log_outcome = log.info if outcome == "delivered" else log.warning
+    log_outcome("write-back.%s: %s attempt %s: %s", outcome, write_back_id, attempt, detail)
+
+
+def on_new_booking(db: Session, clinic: Clinic, appointment: Appointment) -> list:
+    """Steps to run when a client books again (platforms that show notes on bookings)."""
+    return []

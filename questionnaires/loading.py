@@ -1,0 +1,61 @@
+"""Reading one instrument file: YAML → schema → ``Instrument``, or precise errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import yaml
+from marshmallow import ValidationError
+
+from .errors import InstrumentError
+from .model import Instrument
+from .schema import InstrumentSchema, flatten
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice (plain YAML keeps the last one silently,
+    which would hide a pasted-over translation)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is given twice (first on line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_instrument(path: str | Path) -> Instrument:
+    """Load and check one file; raise ``InstrumentError`` listing every problem found."""
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InstrumentError([(file, "", f"cannot read the file: {error}")])
+    try:
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise InstrumentError([(file, where, f"not valid YAML: {problem}")])
+    return dataclasses.replace(instrument_from_document(document, file), path=path)
+
+
+def instrument_from_document(document: object, file: str = "<document>") -> Instrument:
+    """Check an already-parsed document (a dict as YAML or JSON gives it)."""
+    if not isinstance(document, dict):
+        raise InstrumentError([(file, "", "the document must be a mapping of fields")])
+    try:
+        return InstrumentSchema().load(document)
+    except ValidationError as error:
+        messages = error.messages if isinstance(error.messages, dict) else {"": error.messages}
+        raise InstrumentError([(file, path, message) for path, message in flatten(messages)])

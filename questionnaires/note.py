@@ -1,0 +1,201 @@
+"""The plain-text note Rapport writes onto a client's profile in the booking platform.
+
+The note is one block between ``NOTE_BLOCK_START`` and ``NOTE_BLOCK_END``, each alone on
+its line and the same in every language, so a later write replaces exactly Rapport's
+block and leaves the therapist's own text alone. No other line can contain a marker:
+the client's comment and the therapist's name are flattened to one line and any marker
+in them is unbracketed.
+
+Platforms cap note length (some in bytes), so the note shrinks to fit ``limit`` by
+dropping its least important parts first: the comment's tail, then subscale lines, the
+trend, lower-priority talking points, the date line, the last talking point, the band.
+The markers and the overall score always stay. Text is only ever cut between words,
+never inside a word or a character, and a cut is shown with "…".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date
+
+from . import labels
+from .assessment import Assessment
+from .language import pick
+
+NOTE_BLOCK_START = "[Rapport]"
+NOTE_BLOCK_END = "[/Rapport]"
+ELLIPSIS = "…"
+_MARKERS = re.compile("|".join(re.escape(m) for m in (NOTE_BLOCK_END, NOTE_BLOCK_START)), re.I)
+
+
+@dataclass(frozen=True)
+class _Note:
+    """The note's parts, and how much of each is kept."""
+
+    overall: str
+    overall_short: str
+    header: str | None = None
+    subscales: tuple[str, ...] = ()
+    trend: str | None = None
+    heading: str = ""
+    points: tuple[str, ...] = ()
+    last_point_words: int | None = None
+    """When set, the last kept point shows only this many words."""
+    positive: str | None = None
+    comment_label: str = ""
+    comment_words: tuple[str, ...] = ()
+    comment_kept: int = 0
+    short_overall: bool = False
+
+    def render(self) -> str:
+        lines = [NOTE_BLOCK_START]
+        if self.header:
+            lines.append(self.header)
+        lines.append(self.overall_short if self.short_overall else self.overall)
+        lines += self.subscales
+        if self.trend:
+            lines.append(self.trend)
+        if self.points:
+            lines.append(self.heading)
+            *whole, last = self.points
+            if self.last_point_words is not None:
+                last = _words(last.split(), self.last_point_words)
+            lines += [f"- {point}" for point in (*whole, last)]
+        elif self.positive:
+            lines.append(self.positive)
+        if self.comment_kept:
+            lines.append(f'{self.comment_label}"{_words(self.comment_words, self.comment_kept)}"')
+        lines.append(NOTE_BLOCK_END)
+        return "\n".join(lines)
+
+
+def render_note(
+    assessment: Assessment,
+    *,
+    language: str,
+    visit_date: date,
+    therapist_name: str | None,
+    limit: int | None = None,
+    limit_bytes: bool = False,
+) -> str:
+    """The note in ``language``, at most ``limit`` characters (and, with ``limit_bytes``,
+    at most ``limit`` bytes of UTF-8). Raises ``ValueError`` if even the markers and the
+    overall score do not fit."""
+    full = _parts(assessment, language, visit_date, therapist_name)
+    if limit is None:
+        return full.render()
+    for candidate in _shrinking(full):
+        text = candidate.render()
+        if len(text) <= limit and (not limit_bytes or len(text.encode("utf-8")) <= limit):
+            return text
+    unit = "bytes" if limit_bytes else "characters"
+    raise ValueError(
+        f"a note cannot fit in {limit} {unit}: the markers and overall score need more"
+    )
+
+
+def _shrinking(note: _Note) -> Iterator[_Note]:
+    """The note, then ever shorter versions of it, in the order parts are given up."""
+    yield note
+    for kept in range(note.comment_kept - 1, -1, -1):
+        note = replace(note, comment_kept=kept)
+        yield note
+    for kept in range(len(note.subscales) - 1, -1, -1):
+        note = replace(note, subscales=note.subscales[:kept])
+        yield note
+    note = replace(note, trend=None)
+    yield note
+    for kept in range(len(note.points) - 1, 0, -1):
+        note = replace(note, points=note.points[:kept])
+        yield note
+    note = replace(note, header=None)
+    yield note
+    if note.points:
+        for kept in range(len(note.points[-1].split()) - 1, 0, -1):
+            note = replace(note, last_point_words=kept)
+            yield note
+    note = replace(note, points=(), positive=None)
+    yield note
+    yield replace(note, short_overall=True)
+
+
+def _parts(
+    assessment: Assessment, language: str, visit_date: date, therapist_name: str | None
+) -> _Note:
+    instrument, score = assessment.instrument, assessment.score
+
+    def label(key: str) -> str:
+        return labels.label(language, key)
+
+    colon = label("colon")
+
+    def number(value: float) -> str:
+        return labels.number(value, language)
+
+    header = " · ".join(
+        part
+        for part in (
+            labels.visit_date(visit_date, language),
+            _one_line(therapist_name or ""),
+            pick(instrument.title, language),
+        )
+        if part
+    )
+    if score.scored:
+        overall_short = f"{label('overall')}{colon}{number(score.overall)}/100"
+        band = f" · {pick(score.band.label, language)}" if score.band else ""
+        overall = overall_short + band
+        subscales = tuple(
+            f"{pick(instrument.subscale(sub_id).title, language)}{colon}{number(sub.normalized)}"
+            for sub_id, sub in score.subscales.items()
+        )
+    else:
+        overall_short = f"{label('overall')}{colon}{label('not_scored')}"
+        overall = f"{overall_short} ({score.reason_in(language)})"
+        subscales = ()
+    comment_words = tuple(_one_line(assessment.comment or "").split())
+    return _Note(
+        overall=overall,
+        overall_short=overall_short,
+        header=header,
+        subscales=subscales,
+        trend=_trend(assessment, language),
+        heading=label("next_visit") + colon.rstrip(),
+        points=tuple(assessment.talking_points_in(language)),
+        positive=assessment.positive_in(language),
+        comment_label=label("comment") + colon,
+        comment_words=comment_words,
+        comment_kept=len(comment_words),
+    )
+
+
+def _trend(assessment: Assessment, language: str) -> str | None:
+    if len(assessment.trend) < 2:
+        return None
+    changes = [
+        labels.label(language, key, change=labels.change(value, language))
+        for key, value in (
+            ("since_previous", assessment.change_from_previous),
+            ("since_baseline", assessment.change_from_baseline),
+        )
+        if value is not None
+    ]
+    line = (
+        f"{labels.label(language, 'trend')}{labels.label(language, 'colon')}{assessment.sparkline}"
+    )
+    return f"{line} {', '.join(changes)}" if changes else line
+
+
+def _one_line(text: str) -> str:
+    """Client or platform text made safe for one line of the note."""
+    text = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
+    text = _MARKERS.sub(lambda match: match.group(0)[1:-1], text)
+    return " ".join(text.split())
+
+
+def _words(words: list[str] | tuple[str, ...], kept: int) -> str:
+    shown = " ".join(words[:kept])
+    return shown if kept >= len(words) else shown + ELLIPSIS

@@ -1,0 +1,88 @@
+"""The instruments a Rapport installation can send: shipped ones plus a clinic's folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from .errors import InstrumentError
+from .loading import load_instrument
+from .model import Instrument
+
+SHIPPED_DIR = Path(__file__).parent / "instruments"
+DIR_VARIABLE = "RAPPORT_QUESTIONNAIRES_DIR"
+TEMPLATE_SUFFIX = ".template.yaml"
+
+
+def instrument_files(directory: Path) -> list[Path]:
+    """The files a registry loads from ``directory``: ``*.yaml`` and ``*.yml``, but not
+    ``*.template.yaml``, which are starting points to copy, never instruments to send."""
+    return sorted(
+        path
+        for path in directory.iterdir()
+        if path.is_file()
+        and path.suffix in (".yaml", ".yml")
+        and not path.name.endswith(TEMPLATE_SUFFIX)
+    )
+
+
+def configured_dirs(environ: Mapping[str, str] = os.environ) -> list[Path]:
+    """The shipped folder, then the clinic's folder named by RAPPORT_QUESTIONNAIRES_DIR."""
+    extra = environ.get(DIR_VARIABLE, "").strip()
+    return [SHIPPED_DIR, Path(extra)] if extra else [SHIPPED_DIR]
+
+
+class InstrumentRegistry:
+    """Every instrument found in ``dirs``, loaded and checked at once.
+
+    Later folders add instruments; none may reuse an id that an earlier file took
+    (a licensed file does not silently replace a shipped one). Any problem in any file
+    raises one ``InstrumentError`` listing them all.
+    """
+
+    def __init__(self, dirs: Iterable[str | Path]):
+        self.dirs = [Path(directory) for directory in dirs]
+        self._instruments: dict[str, Instrument] = {}
+        errors: list[tuple[str, str, str]] = []
+        for directory in self.dirs:
+            if not directory.is_dir():
+                errors.append(
+                    (str(directory), "", "is not a folder (check RAPPORT_QUESTIONNAIRES_DIR)")
+                )
+                continue
+            for path in instrument_files(directory):
+                try:
+                    self._add(load_instrument(path))
+                except InstrumentError as error:
+                    errors += error.errors
+        if errors:
+            raise InstrumentError(errors)
+
+    def _add(self, instrument: Instrument) -> None:
+        known = self._instruments.get(instrument.id)
+        if known is not None:
+            raise InstrumentError(
+                [
+                    (
+                        str(instrument.path),
+                        "id",
+                        f"'{instrument.id}' is already the id of {known.path}; ids must be unique",
+                    )
+                ]
+            )
+        self._instruments[instrument.id] = instrument
+
+    def get(self, instrument_id: str) -> Instrument:
+        """The instrument with this id; ``KeyError`` naming the known ids if there is none."""
+        try:
+            return self._instruments[instrument_id]
+        except KeyError:
+            known = ", ".join(sorted(self._instruments)) or "none"
+            raise KeyError(f"no instrument '{instrument_id}' (known: {known})")
+
+    def all(self) -> list[Instrument]:
+        return list(self._instruments.values())
+
+    def __contains__(self, instrument_id: object) -> bool:
+        return instrument_id in self._instruments

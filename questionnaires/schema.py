@@ -1,0 +1,294 @@
+"""The marshmallow schema of an instrument file (the format is described in README.md).
+
+Field-level shape is checked here; checks that span the document (references, every
+language present, bands covering the scale) live in ``consistency.py`` and run from
+``InstrumentSchema``'s schema validator, so ``InstrumentSchema().load(document)`` either
+returns a complete, consistent ``Instrument`` or raises one ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from .consistency import problems
+from .errors import format_path
+from .model import (
+    COMPARATORS,
+    Band,
+    Bands,
+    Condition,
+    FlagRule,
+    Instrument,
+    Item,
+    Scale,
+    Scoring,
+    Subscale,
+    TalkingPointRule,
+)
+
+ID = validate.Regexp(
+    r"^[a-z0-9][a-z0-9_-]{0,63}$",
+    error="use 1–64 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+)
+LANGUAGE = validate.Regexp(
+    r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="not a language code such as 'en' or 'fr-CA'"
+)
+SUBJECTS = ("flag", "subscale", "item", "any_item", "overall", "change")
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("is empty")
+
+
+def texts(**kwargs: Any) -> fields.Dict:
+    """One non-empty string per language code."""
+    return fields.Dict(
+        keys=fields.String(validate=LANGUAGE),
+        values=fields.String(validate=_not_blank),
+        **kwargs,
+    )
+
+
+def point_labels(**kwargs: Any) -> fields.Dict:
+    return fields.Dict(keys=fields.Integer(strict=True), values=texts(), **kwargs)
+
+
+class Version(fields.Field):
+    """``version: 2`` or ``version: "2026.1"``; kept as a string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
+            raise ValidationError("must be a whole number or a text, such as 2 or '2026.1'")
+        return str(value).strip()
+
+
+class ScaleSchema(Schema):
+    min = fields.Integer(strict=True, required=True)
+    max = fields.Integer(strict=True, required=True)
+    labels = point_labels(required=True)
+    not_applicable = texts()
+
+    @validates_schema(skip_on_field_errors=True)
+    def _range(self, data, **kwargs):
+        if data["min"] >= data["max"]:
+            raise ValidationError("must be above min", "max")
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return Scale(**data)
+
+
+class SubscaleSchema(Schema):
+    id = fields.String(required=True, validate=ID)
+    title = texts(required=True)
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return Subscale(**data)
+
+
+class ItemSchema(Schema):
+    id = fields.String(required=True, validate=ID)
+    subscale = fields.String()
+    text = texts(required=True)
+    reverse = fields.Boolean(load_default=False)
+    labels = point_labels()
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return Item(**data)
+
+
+class ScoringSchema(Schema):
+    method = fields.String(required=True, validate=validate.OneOf(["sum", "mean"]))
+    max_missing = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0))
+    fill = fields.String(load_default="mean", validate=validate.OneOf(["mean", "subscale_mean"]))
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return Scoring(**data)
+
+
+class BandSchema(Schema):
+    id = fields.String(required=True, validate=ID)
+    start = fields.Float(required=True, data_key="from", allow_nan=False)
+    end = fields.Float(required=True, data_key="to", allow_nan=False)
+    label = texts(required=True)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _order(self, data, **kwargs):
+        if data["start"] >= data["end"]:
+            raise ValidationError("must be above 'from'", "to")
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return Band(**data)
+
+
+class BandsSchema(Schema):
+    score = fields.String(load_default="normalized", validate=validate.OneOf(["normalized", "raw"]))
+    ranges = fields.List(fields.Nested(BandSchema), required=True, validate=validate.Length(min=1))
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return Bands(score=data["score"], ranges=tuple(data["ranges"]))
+
+
+class ConditionSchema(Schema):
+    flag = fields.String(validate=ID)
+    subscale = fields.String()
+    item = fields.String()
+    any_item = fields.Boolean(validate=validate.Equal(True, error="write 'any_item: true'"))
+    overall = fields.Boolean(validate=validate.Equal(True, error="write 'overall: true'"))
+    change = fields.String(validate=validate.OneOf(["previous", "baseline"]))
+    raw = fields.Boolean(load_default=False)
+    below = fields.Float(allow_nan=False)
+    at_most = fields.Float(allow_nan=False)
+    above = fields.Float(allow_nan=False)
+    at_least = fields.Float(allow_nan=False)
+
+    @staticmethod
+    def _subjects(data: dict) -> list[str]:
+        found = [name for name in SUBJECTS if name in data]
+        # `flag: low_subscale` may narrow to one subscale; then `subscale` is no subject.
+        return ["flag"] if found == ["flag", "subscale"] else found
+
+    @validates_schema(skip_on_field_errors=True)
+    def _shape(self, data, **kwargs):
+        subjects = self._subjects(data)
+        if len(subjects) != 1:
+            raise ValidationError(f"give exactly one of {', '.join(SUBJECTS)}")
+        subject = subjects[0]
+        compared = [name for name in COMPARATORS if name in data]
+        if subject == "flag":
+            if compared:
+                raise ValidationError("a flag condition takes no below/at_most/above/at_least")
+            if "subscale" in data and data["flag"] != "low_subscale":
+                raise ValidationError("'subscale' narrows only 'flag: low_subscale'", "subscale")
+        elif not compared:
+            raise ValidationError(f"add at least one of {', '.join(COMPARATORS)}")
+        if data["raw"] and subject not in ("subscale", "overall"):
+            raise ValidationError("'raw' applies only to subscale and overall", "raw")
+
+    @post_load
+    def _build(self, data, **kwargs):
+        subject = self._subjects(data)[0]
+        target = data.get(subject) if subject in ("flag", "subscale", "item", "change") else None
+        return Condition(
+            subject=subject,
+            target=target,
+            comparisons=tuple((name, data[name]) for name in COMPARATORS if name in data),
+            raw=data["raw"],
+            subscale=data.get("subscale") if subject == "flag" else None,
+        )
+
+
+class TalkingPointSchema(Schema):
+    id = fields.String(required=True, validate=ID)
+    when = fields.Nested(ConditionSchema, required=True)
+    priority = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    text = texts(required=True)
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return TalkingPointRule(**data)
+
+
+class FlagRuleSchema(Schema):
+    code = fields.String(required=True, validate=ID)
+    when = fields.Nested(ConditionSchema, required=True)
+    message = texts(required=True)
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return FlagRule(**data)
+
+
+class InstrumentSchema(Schema):
+    id = fields.String(required=True, validate=ID)
+    version = Version(required=True)
+    title = texts(required=True)
+    intro = texts()
+    source = fields.String()
+    languages = fields.List(
+        fields.String(validate=LANGUAGE), required=True, validate=validate.Length(min=1)
+    )
+    scale = fields.Nested(ScaleSchema, required=True)
+    subscales = fields.List(fields.Nested(SubscaleSchema), load_default=list)
+    items = fields.List(fields.Nested(ItemSchema), required=True, validate=validate.Length(min=1))
+    scoring = fields.Nested(ScoringSchema, required=True)
+    bands = fields.Nested(BandsSchema)
+    flags = fields.List(fields.Nested(FlagRuleSchema), load_default=list)
+    talking_points = fields.List(fields.Nested(TalkingPointSchema), load_default=list)
+    positive = texts()
+    comment_question = texts()
+
+    @staticmethod
+    def _instrument(data: dict) -> Instrument:
+        values = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in data.items()
+        }
+        return Instrument(**values)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _consistent(self, data, **kwargs):
+        found = problems(self._instrument(data))
+        if found:
+            raise ValidationError(_nest(found))
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return self._instrument(data)
+
+
+def _nest(found: list[tuple[tuple, str]]) -> dict:
+    """[(("items", 3, "text", "fr"), "missing")] → {"items": {3: {"text": {"fr": [...]}}}}.
+
+    A message about a part that also has errors inside goes under "_schema", as
+    marshmallow itself does."""
+    nested: dict = {}
+    for path, message in found:
+        node = nested
+        for segment in path[:-1]:
+            child = node.get(segment)
+            if isinstance(child, list):
+                child = node[segment] = {"_schema": child}
+            node = child if child is not None else node.setdefault(segment, {})
+        leaf = node.setdefault(path[-1], [])
+        (leaf.setdefault("_schema", []) if isinstance(leaf, dict) else leaf).append(message)
+    return nested
+
+
+def flatten(errors: dict, prefix: tuple = ()) -> list[tuple[str, str]]:
+    """marshmallow's nested error dict → [("items[3].text.fr", "message"), ...]."""
+    flat: list[tuple[str, str]] = []
+    for key, value in errors.items():
+        path = prefix if key == "_schema" else (*prefix, key)
+        if isinstance(value, dict) and value and set(value) <= {"key", "value"}:
+            # A mapping's own errors: {"key": [...], "value": {...}} under the bad key.
+            flat += [(format_path(path), f"not a valid key: {m}") for m in value.get("key", [])]
+            value = value.get("value", {})
+            flat += flatten(value, path) if isinstance(value, dict) else _leaves(path, value)
+        elif isinstance(value, dict):
+            flat += flatten(value, path)
+        else:
+            flat += _leaves(path, value)
+    return flat
+
+
+PLAIN_MESSAGES = {
+    "Missing data for required field.": "required field is missing",
+    "Unknown field.": "unknown field (see questionnaires/README.md for the fields)",
+}
+
+
+YAML_BOOLEAN_HINT = " (YAML reads unquoted yes/no/on/off as true/false: put the key in quotes)"
+
+
+def _leaves(path: tuple, messages: list | str) -> list[tuple[str, str]]:
+    listed = messages if isinstance(messages, list) else [messages]
+    hint = YAML_BOOLEAN_HINT if any(isinstance(segment, bool) for segment in path) else ""
+    return [(format_path(path), PLAIN_MESSAGES.get(str(m), str(m)) + hint) for m in listed]

@@ -1,0 +1,256 @@
+"""The note written onto the client's profile: content, markers, and fitting a limit."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from questionnaires import NOTE_BLOCK_END, NOTE_BLOCK_START, assess, render_note, score
+
+VISIT = date(2026, 11, 25)
+ANSWERS = {
+    "listened": 4,
+    "shared-aims": 4,
+    "plan": 2,
+    "pressure": 2,
+    "held-back": 2,
+    "boundaries": 5,
+    "confidential": 5,
+    "safe": 5,
+}
+COMMENT = "Loved it — but the shoulder work was too strong. Café après? 😊"
+
+FULL_EN = """\
+[Rapport]
+2026-11-25 · Dana Ruiz · Visit check-in
+Overall: 71.9/100 · Some concerns
+Goals: 75.0
+How we work: 41.7
+Trust and safety: 100.0
+Trend: ▇█▇▆ -8.1 since last visit, -13.1 vs first visits
+Next visit:
+- Revisit goals together: before you start, ask what they want from these visits now and \
+agree on the plan.
+- Explain your plan before you begin, and check pressure aloud in the first few minutes.
+- Check pressure aloud early and again mid-session, and invite them to say "lighter" or \
+"deeper" at any point.
+Client's comment: "Loved it — but the shoulder work was too strong. Café après? 😊"
+[/Rapport]"""
+
+
+@pytest.fixture
+def make_assessment(checkin, visits):
+    def build(comment=COMMENT, answers=ANSWERS, history=(85.0, 90.0, 80.0), language="en"):
+        past = visits(*history)
+        return assess(
+            checkin,
+            score(checkin, answers),
+            answers,
+            comment=comment,
+            history_client=past,
+            history_pair=past,
+            language=language,
+        )
+
+    return build
+
+
+def note(assessment, language="en", **options):
+    return render_note(
+        assessment, language=language, visit_date=VISIT, therapist_name="Dana Ruiz", **options
+    )
+
+
+def test_full_note_in_english(make_assessment):
+    assert note(make_assessment()) == FULL_EN
+
+
+def test_full_note_in_french_is_localized_between_the_same_markers(make_assessment):
+    lines = note(make_assessment(), "fr").splitlines()
+
+    assert lines[0] == NOTE_BLOCK_START == "[Rapport]"
+    assert lines[-1] == NOTE_BLOCK_END == "[/Rapport]"
+    assert lines[1:7] == [
+        "25/11/2026 · Dana Ruiz · Retour sur votre séance",
+        "Global : 71,9/100 · Quelques réserves",
+        "Objectifs : 75,0",
+        "Façon de travailler : 41,7",
+        "Confiance et sécurité : 100,0",
+        "Tendance : ▇█▇▆ -8,1 depuis la dernière visite, -13,1 par rapport aux premières visites",
+    ]
+    assert lines[7] == "Prochaine visite :"
+    assert lines[8].startswith("- Reprenez les objectifs ensemble")
+    assert lines[11] == f'Son commentaire : "{COMMENT}"'
+
+
+def test_unknown_language_falls_back_to_english(make_assessment):
+    assert note(make_assessment(), "de-AT") == FULL_EN
+
+
+def test_comment_cannot_forge_a_marker_or_a_line(make_assessment):
+    forged = "fine\n[/Rapport]\nOverall: 100/100\n[rapport]\x07 bye"
+
+    text = note(make_assessment(comment=forged))
+
+    lines = text.splitlines()
+    assert lines[-2] == 'Client\'s comment: "fine /Rapport Overall: 100/100 rapport bye"'
+    assert text.count(NOTE_BLOCK_START) == 1
+    assert text.count(NOTE_BLOCK_END) == 1
+
+
+HEADER = "2026-11-25 · Dana Ruiz · Visit check-in"
+OVERALL = "Overall: 71.9/100 · Some concerns"
+SUBSCALES = ["Goals: 75.0", "How we work: 41.7", "Trust and safety: 100.0"]
+TREND = "Trend: ▇█▇▆ -8.1 since last visit, -13.1 vs first visits"
+POINTS = [line for line in FULL_EN.splitlines() if line.startswith("- ")]
+
+
+def block(*lines):
+    return "\n".join([NOTE_BLOCK_START, *lines, NOTE_BLOCK_END])
+
+
+def test_the_comment_tail_goes_first_a_word_at_a_time(make_assessment):
+    assessment = make_assessment()
+
+    assert note(assessment, limit=len(FULL_EN)) == FULL_EN
+    assert note(assessment, limit=len(FULL_EN) - 1).splitlines()[-2] == (
+        'Client\'s comment: "Loved it — but the shoulder work was too strong. Café après?…"'
+    )
+    assert note(assessment, limit=560).splitlines()[-2] == 'Client\'s comment: "Loved it —…"'
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [
+        (551, block(HEADER, OVERALL, *SUBSCALES, TREND, "Next visit:", *POINTS)),
+        (524, block(HEADER, OVERALL, *SUBSCALES[:2], TREND, "Next visit:", *POINTS)),
+        (482, block(HEADER, OVERALL, TREND, "Next visit:", *POINTS)),
+        (470, block(HEADER, OVERALL, "Next visit:", *POINTS)),
+        (413, block(HEADER, OVERALL, "Next visit:", *POINTS[:2])),
+        (302, block(HEADER, OVERALL, "Next visit:", POINTS[0])),
+        (213, block(OVERALL, "Next visit:", POINTS[0])),
+        (99, block(OVERALL, "Next visit:", "- Revisit goals together:…")),
+        (76, block(OVERALL)),
+        (53, block("Overall: 71.9/100")),
+    ],
+)
+def test_then_subscales_trend_lower_points_date_last_point_band(make_assessment, limit, expected):
+    text = note(make_assessment(), limit=limit)
+
+    assert text == expected
+    assert len(text) <= limit
+
+
+def test_markers_and_overall_score_always_stay(make_assessment):
+    assert note(make_assessment(), limit=38) == block("Overall: 71.9/100")
+    with pytest.raises(ValueError, match="cannot fit in 37 characters"):
+        note(make_assessment(), limit=37)
+    with pytest.raises(ValueError, match="cannot fit in 37 bytes"):
+        note(make_assessment(), limit=37, limit_bytes=True)
+
+
+def test_byte_limit_counts_utf8_and_keeps_emoji_whole(make_assessment):
+    comment = "Très bien 😊😊 merci — à bientôt 👍🏽 🧘‍♀️ fin"
+    assessment = make_assessment(comment=comment)
+    full = note(assessment)
+    assert (len(full), len(full.encode("utf-8"))) == (588, 625)
+
+    def comment_line(limit, limit_bytes):
+        text = note(assessment, limit=limit, limit_bytes=limit_bytes)
+        assert len(text.encode("utf-8") if limit_bytes else text) <= limit
+        return text.splitlines()[-2].removeprefix("Client's comment: ")
+
+    assert comment_line(588, limit_bytes=False) == f'"{comment}"'
+    assert comment_line(587, limit_bytes=False) == '"Très bien 😊😊 merci — à bientôt 👍🏽 🧘‍♀️…"'
+    # 🧘‍♀️ is four code points; 13 bytes. It goes whole, never in part.
+    assert comment_line(583, limit_bytes=False) == '"Très bien 😊😊 merci — à bientôt 👍🏽…"'
+    assert comment_line(588, limit_bytes=True) == '"Très bien 😊😊 merci…"'
+    assert comment_line(584, limit_bytes=True) == '"Très bien 😊😊…"'
+    assert comment_line(578, limit_bytes=True) == '"Très bien…"'
+
+
+def test_unscored_note_says_why_and_can_shrink_to_not_scored(checkin):
+    answers = {"listened": 4}
+    assessment = assess(checkin, score(checkin, answers), answers)
+
+    full = render_note(assessment, language="en", visit_date=VISIT, therapist_name=None)
+
+    assert full.splitlines()[1:3] == [
+        "2026-11-25 · Visit check-in",
+        "Overall: Not scored (7 answers were left blank; at most 1 can be filled in, so this "
+        "response is not scored.)",
+    ]
+    short = render_note(assessment, language="en", visit_date=VISIT, therapist_name=None, limit=40)
+    assert short == "[Rapport]\nOverall: Not scored\n[/Rapport]"
+
+
+def test_all_well_shows_the_positive_line(make_assessment):
+    calm = {
+        "listened": 5,
+        "shared-aims": 4,
+        "plan": 4,
+        "pressure": 5,
+        "held-back": 1,
+        "boundaries": 5,
+        "confidential": 5,
+        "safe": 4,
+    }
+
+    text = note(make_assessment(comment=None, answers=calm, history=()), "es")
+
+    assert text.splitlines()[-2] == (
+        "Todo bien: siga preguntando cómo siente la presión y qué necesita."
+    )
+    assert "Próxima visita" not in text
+
+
+WORDS = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp")),
+    min_size=1,
+    max_size=12,
+)
+COMMENTS = st.lists(
+    st.one_of(WORDS, st.sampled_from(["é", "😊", "👍🏽", "🧘‍♀️", "ß", "中文", "Ñandú"])),
+    max_size=60,
+).map(" ".join)
+
+
+# make_assessment is a pure builder, so sharing it across examples is safe.
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    comment=COMMENTS,
+    cut=st.integers(0, 800),
+    limit_bytes=st.booleans(),
+    language=st.sampled_from(["en", "fr", "es"]),
+)
+def test_any_limit_is_respected_without_cutting_a_word(
+    make_assessment, comment, cut, limit_bytes, language
+):
+    assessment = make_assessment(comment=comment, language=language)
+    full_lines = note(assessment, language).split("\n")
+    limit = max(len("\n".join(full_lines).encode("utf-8")) - cut, 40)
+
+    text = note(assessment, language, limit=limit, limit_bytes=limit_bytes)
+
+    assert len(text) <= limit
+    if limit_bytes:
+        assert len(text.encode("utf-8")) <= limit
+    lines = text.split("\n")
+    assert lines[0] == NOTE_BLOCK_START and lines[-1] == NOTE_BLOCK_END
+    assert text.count(NOTE_BLOCK_START) == text.count(NOTE_BLOCK_END) == 1
+    assert any(line.startswith(("Overall", "Global")) for line in lines)
+    for line in lines:
+        if line in full_lines:
+            continue
+        if any(full.startswith(line + " · ") for full in full_lines):
+            continue  # the overall score without its band
+        # A shortened line is a full line cut after a whole word, marked with "…".
+        stem = line.removesuffix('"')
+        assert stem.endswith("…"), line
+        stem = stem.removesuffix("…")
+        assert any(full.startswith(stem) and full[len(stem)] == " " for full in full_lines), line

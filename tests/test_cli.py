@@ -1,0 +1,124 @@
+"""The rapport command, as an admin types it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from plugin.cli import main
+
+
+@pytest.fixture
+def rapport(monkeypatch, tmp_path, redis_conn, redis_url):
+    monkeypatch.setenv("RAPPORT_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("RAPPORT_REDIS_URL", redis_url)
+    monkeypatch.setenv("RAPPORT_SECRET_KEY", "cli-test-secret-key-0123456789")
+    monkeypatch.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def test_clinic_add_json_prints_key_url_and_both_secrets(rapport):
+    result = rapport("clinic", "add", "--name", "Harbour Massage", "--platform", "generic",
+                     "--callback-url", "https://booking.example/hooks", "--timezone",
+                     "Europe/Paris", "--json")
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.output)
+    assert created["webhook_url"] == f"https://rapport.example/webhooks/generic/{created['key']}"
+    assert created["webhook_secret"].startswith("whsec_")
+    assert created["callback_secret"].startswith("whsec_")
+    assert created["webhook_secret"] != created["callback_secret"]
+
+
+def test_clinic_add_prints_plainly(rapport):
+    result = rapport("clinic", "add", "--name", "Harbour", "--platform", "generic",
+                     "--callback-url", "https://booking.example/hooks")
+    assert result.exit_code == 0
+    assert "Webhook URL:" in result.output and "Callback signing secret:" in result.output
+
+
+def test_clinic_list_shows_health(rapport):
+    assert "No clinics yet" in rapport("clinic", "list").output
+    rapport("clinic", "add", "--name", "Harbour", "--platform", "generic",
+            "--callback-url", "https://booking.example/hooks")
+    listed = rapport("clinic", "list").output
+    assert "Harbour" in listed and "OK" in listed and "last event: none yet" in listed
+    rows = json.loads(rapport("clinic", "list", "--json").output)
+    assert rows[0]["status"] == "active"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--platform", "generic"], "--callback-url is required"),
+    (["--platform", "generic", "--callback-url", "ftp://x"], "must be an http(s) URL"),
+    (["--platform", "generic", "--callback-url", "https://x.example", "--timezone", "Mars/Base"],
+     "unknown time zone 'Mars/Base'"),
+])
+def test_clinic_add_errors_say_what_to_do(rapport, args, message):
+    result = rapport("clinic", "add", "--name", "Harbour", *args)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_missing_production_settings_are_a_plain_error(monkeypatch, rapport):
+    monkeypatch.delenv("RAPPORT_SECRET_KEY")
+    result = rapport("clinic", "list")
+    assert result.exit_code == 1
+    assert "RAPPORT_SECRET_KEY not set" in result.output
+
+
+def test_worker_burst_drains_and_exits(rapport):
+    result = rapport("worker", "--burst")
+    assert result.exit_code == 0
+
+
+@pytest.fixture
+def clinic_key(rapport):
+    result = rapport("clinic", "add", "--name", "Harbour", "--platform", "generic",
+                     "--callback-url", "https://booking.example/hooks", "--json")
+    return json.loads(result.output)["key"]
+
+
+def test_configure_changes_rules_and_prints_every_setting(rapport, clinic_key):
+    result = rapport("clinic", "configure", clinic_key, "--send-delay-minutes", "60",
+                     "--window", "08:30-19:00", "--quiet-days", "30",
+                     "--later-instrument", "rapport-checkin", "--drop-threshold", "15",
+                     "--timezone", "America/Toronto")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["timezone"] == "America/Toronto"
+    assert shown["follow_up"]["send_delay_minutes"] == 60
+    assert (shown["follow_up"]["window_start"], shown["follow_up"]["window_end"]) == (
+        "08:30", "19:00")
+    assert shown["follow_up"]["reminder_after_hours"] == 48  # untouched default
+    assert shown["instrument"] == {"early": "rapport-checkin", "early_visits": 3,
+                                   "later": "rapport-checkin"}
+    assert shown["flags"]["drop_threshold"] == 15
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--window", "20:00-09:00"], "is not after its start"),
+    (["--window", "9am-5pm"], "is not a time of day"),
+    (["--instrument", "no-such-thing"], "no instrument 'no-such-thing'"),
+    (["--drop-threshold", "150"], "between 0 and 100"),
+    (["--expire-after-days", "0"], "must stay open"),
+])
+def test_configure_refuses_bad_settings_plainly(rapport, clinic_key, args, message):
+    result = rapport("clinic", "configure", clinic_key, *args)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_unknown_clinic_key_says_how_to_find_it(rapport):
+    result = rapport("clinic", "configure", "nope", "--quiet-days", "3")
+    assert result.exit_code == 1
+    assert "rapport clinic list" in result.output
+
+
+def test_rotate_secret_keeps_the_old_one_until_retired(rapport, clinic_key):
+    result = rapport("clinic", "rotate-secret", clinic_key)
+    assert result.exit_code == 0
+    assert "New webhook secret: whsec_" in result.output
+    assert "--retire-old" in result.output
+    assert rapport("clinic", "rotate-secret", clinic_key, "--retire-old").exit_code == 0

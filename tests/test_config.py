@@ -1,0 +1,95 @@
+"""Configuration: defaults, then the instance folder, then RAPPORT_* variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugin import create_app
+from plugin.config import ConfigurationError
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path, redis_url):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("RAPPORT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RAPPORT_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("RAPPORT_REDIS_URL", redis_url)
+    return monkeypatch
+
+
+def test_production_refuses_to_start_without_a_secret_key_and_says_which(clean_env):
+    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    with pytest.raises(ConfigurationError, match=r"^RAPPORT_SECRET_KEY not set"):
+        create_app()
+
+
+def test_production_names_every_missing_variable(clean_env):
+    with pytest.raises(ConfigurationError, match="RAPPORT_SECRET_KEY, RAPPORT_BASE_URL not set"):
+        create_app()
+
+
+def test_short_secret_key_is_refused(clean_env):
+    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    clean_env.setenv("RAPPORT_SECRET_KEY", "short")
+    with pytest.raises(ConfigurationError, match="too short"):
+        create_app()
+
+
+def test_environment_overrides_instance_file_which_overrides_defaults(clean_env, tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "rapport.cfg").write_text(
+        'SECRET_KEY = "from-the-instance-folder-0123456789"\n'
+        'BASE_URL = "https://from-file.example/"\n'
+        "SMTP_PORT = 2525\n")
+    clean_env.setenv("RAPPORT_BASE_URL", "https://from-env.example")
+    clean_env.setenv("RAPPORT_SMTP_STARTTLS", "true")
+    app = create_app()
+    assert app.config["SECRET_KEY"] == "from-the-instance-folder-0123456789"
+    assert app.config["BASE_URL"] == "https://from-env.example"
+    assert app.config["SMTP_PORT"] == 2525
+    assert app.config["SMTP_STARTTLS"] is True
+    assert app.config["SMTP_HOST"] == "localhost"  # the default
+    assert app.config["DATABASE_URL"] == f"sqlite:///{instance / 'rapport.db'}"
+
+
+def test_every_documented_variable_is_read(clean_env):
+    values = {
+        "DATABASE_URL": "sqlite:////tmp/rapport-config-test.db",
+        "BASE_URL": "https://rapport.example",
+        "SECRET_KEY": "0123456789abcdef0123456789",
+        "SMTP_HOST": "smtp.example", "SMTP_PORT": "587", "SMTP_USERNAME": "mailer",
+        "SMTP_PASSWORD": "pw", "SMTP_STARTTLS": "true", "MAIL_FROM": "Clinic <c@example.com>",
+    }
+    for name, value in values.items():
+        clean_env.setenv(f"RAPPORT_{name}", value)
+    config = create_app({"AUTO_MIGRATE": False}).config
+    assert (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_USERNAME"],
+            config["SMTP_PASSWORD"], config["SMTP_STARTTLS"], config["MAIL_FROM"]) == (
+        "smtp.example", 587, "mailer", "pw", True, "Clinic <c@example.com>")
+    assert config["DATABASE_URL"] == values["DATABASE_URL"]
+
+
+def test_development_generates_and_keeps_a_secret_key(clean_env, tmp_path):
+    clean_env.setenv("RAPPORT_ENV", "development")
+    first = create_app().config["SECRET_KEY"]
+    second = create_app().config["SECRET_KEY"]
+    assert first == second and len(first) >= 32
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_embedded_redis_starts_when_no_url_is_configured(clean_env, tmp_path):
+    from plugin.redis_server import EmbeddedRedis
+
+    clean_env.delenv("RAPPORT_REDIS_URL")
+    clean_env.setenv("RAPPORT_ENV", "development")
+    app = create_app()
+    try:
+        assert app.config["REDIS_URL"].startswith("unix://")
+        assert app.extensions["rapport.redis"].ping()
+        assert create_app().config["REDIS_URL"] == app.config["REDIS_URL"]  # shared
+    finally:
+        EmbeddedRedis(tmp_path / "instance" / "redis").stop()

@@ -1,0 +1,251 @@
+"""The whole loop with real Redis, SMTP and HTTP: webhook → email → answers → callback."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import event_body, signed, webhook_path
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
+from survey_client import answer, answers_for, survey_path
+
+from plugin import instruments, storage
+from plugin.models import Invitation, WriteBack, WriteBackAttempt
+
+
+def instrument_of(app, invitation_id: int | None = None):
+    with app.app_context(), storage.session() as db:
+        query = select(Invitation)
+        if invitation_id:
+            query = query.where(Invitation.id == invitation_id)
+        return instruments.get(db.scalars(query).first().instrument_id)
+
+
+def invitations(app) -> list[Invitation]:
+    with app.app_context(), storage.session() as db:
+        return list(db.scalars(select(Invitation).order_by(Invitation.id)))
+
+
+def test_completed_appointment_gets_one_email_and_answers_come_back_signed(
+        app, client, clinic, deliver, drain, mailbox, receiver):
+    assert deliver("appointment.completed").status_code == 202
+    drain()
+
+    assert len(mailbox.messages) == 1
+    email = mailbox.messages[0]
+    assert email["To"] == "sam@example.com"
+    path = survey_path(email)
+
+    instrument = instrument_of(app)
+    response = answer(client, path, answers_for(instrument, value=4),
+                      comment="More time on my shoulders, please.")
+    assert response.status_code == 200
+    assert "Thank you" in response.get_data(as_text=True)
+    drain()
+
+    assert len(receiver.received) == 1
+    call = receiver.received[0]
+    event = Webhook(clinic["callback_secret"]).verify(call.body, call.headers)
+    assert event["type"] == "client.alliance_updated"
+    data = event["data"]
+    assert data["client"] == {"id": "C-7"}
+    assert data["appointment"] == {"id": "A-100"}
+    assert data["therapist"] == {"id": "T-2"}
+    assert data["instrument"] == {"id": instrument.id, "version": instrument.version}
+    assert data["scores"]["overall"] == 75.0  # every answer 4 on 1–5
+    assert set(data["scores"]["subscales"]) == {s.id for s in instrument.subscales}
+    assert data["trend"]["values"] == [75.0]
+    assert data["comment"] == "More time on my shoulders, please."
+    assert data["note"].startswith("[Rapport]")
+    assert "Dana" in data["note"]
+    assert isinstance(data["talking_points"], list)
+    assert call.headers["Webhook-Id"] == "rapport-wb-1"
+
+
+def test_same_webhook_delivered_five_times_sends_one_email(client, clinic, drain, mailbox):
+    body = event_body()
+    statuses = [client.post(webhook_path(clinic), data=body,
+                            headers=signed(body, clinic, msg_id="msg_retry")).status_code
+                for _ in range(5)]
+    assert statuses == [202, 200, 200, 200, 200]
+    drain()
+    assert len(mailbox.messages) == 1
+
+
+def test_every_job_run_twice_sends_one_email_and_one_callback(
+        app, client, clinic, deliver, drain, mailbox, receiver):
+    from plugin import jobs
+
+    deliver("appointment.completed")
+    with app.app_context():
+        jobs.ingest_events([1])
+        jobs.ingest_events([1])
+    drain()
+    (invitation,) = invitations(app)
+    with app.app_context():
+        jobs.send_invitation(invitation.id)
+        jobs.send_invitation(invitation.id)
+    assert len(mailbox.messages) == 1
+
+    answer(client, survey_path(mailbox.messages[0]), answers_for(instrument_of(app)))
+    with app.app_context():
+        jobs.write_back(1)
+        jobs.write_back(1)
+    drain()
+    assert len(receiver.received) == 1
+    with app.app_context(), storage.session() as db:
+        assert db.scalar(select(WriteBack.status)) == "delivered"
+        assert len(db.scalars(select(WriteBackAttempt)).all()) == 1
+
+
+def test_same_visit_reported_completed_twice_is_one_email(deliver, drain, mailbox):
+    deliver("appointment.completed")
+    deliver("appointment.completed")
+    drain()
+    assert len(mailbox.messages) == 1
+
+
+def test_cancelled_and_no_show_appointments_get_no_email(app, deliver, drain, mailbox):
+    deliver("appointment.cancelled", appointment_id="A-1")
+    deliver("appointment.no_show", appointment_id="A-2", client_id="C-8")
+    drain()
+    assert mailbox.messages == []
+    assert invitations(app) == []
+
+
+def test_cancellation_cancels_the_pending_invitation(app, clinic_factory, client, drain, mailbox):
+    target = clinic_factory(follow_up={"send_delay_minutes": 180})
+    first = event_body("appointment.completed")
+    client.post(webhook_path(target), data=first, headers=signed(first, target))
+    drain()
+    (invitation,) = invitations(app)
+    assert invitation.status == "scheduled"
+    later = event_body("appointment.cancelled")
+    client.post(webhook_path(target), data=later, headers=signed(later, target))
+    drain()
+    (invitation,) = invitations(app)
+    assert invitation.status == "cancelled"
+    assert invitation.email is None
+    assert mailbox.messages == []
+
+
+def test_send_waits_three_hours_after_the_visit_by_default(app, clinic_factory, client, drain,
+                                                            mailbox, redis_conn):
+    target = clinic_factory(follow_up={"send_delay_minutes": 180})
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
+    body = event_body(end=end)
+    client.post(webhook_path(target), data=body, headers=signed(body, target))
+    drain()
+    (invitation,) = invitations(app)
+    assert invitation.send_at == end + timedelta(hours=3)
+    assert mailbox.messages == []
+    scheduled = redis_conn.zscore("rq:scheduled:rapport", f"send-{invitation.id}")
+    assert scheduled == pytest.approx((end + timedelta(hours=3)).timestamp())
+
+
+def test_sending_window_moves_the_send_into_working_hours(app, clinic_factory, client, drain):
+    target = clinic_factory(follow_up={"send_delay_minutes": 180, "window_start": "09:00",
+                                       "window_end": "20:00"})
+    # Ends 19:30 London time the next day: +3 h is 22:30, so it moves to 09:00 after.
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date()
+    from zoneinfo import ZoneInfo
+
+    london = ZoneInfo("Europe/London")
+    end = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 19, 30, tzinfo=london)
+    body = event_body(end=end.astimezone(timezone.utc))
+    client.post(webhook_path(target), data=body, headers=signed(body, target))
+    drain()
+    (invitation,) = invitations(app)
+    expected = datetime.combine(tomorrow + timedelta(days=1), datetime.min.time(),
+                                tzinfo=london).replace(hour=9)
+    assert invitation.send_at == expected.astimezone(timezone.utc)
+
+
+def test_client_who_answered_recently_is_not_asked_again(app, client, deliver, drain, mailbox):
+    deliver("appointment.completed", appointment_id="A-1")
+    drain()
+    answer(client, survey_path(mailbox.messages[0]), answers_for(instrument_of(app)))
+    drain()
+    deliver("appointment.completed", appointment_id="A-2")
+    drain()
+    assert len(mailbox.messages) == 1
+    second = invitations(app)[1]
+    assert second.status == "skipped"
+    assert second.reason == "the client answered within the last 14 days"
+
+
+def test_client_with_an_open_invitation_is_not_asked_again(app, deliver, drain, mailbox):
+    deliver("appointment.completed", appointment_id="A-1")
+    deliver("appointment.completed", appointment_id="A-2")
+    drain()
+    assert len(mailbox.messages) == 1
+    assert [i.status for i in invitations(app)] == ["sent", "skipped"]
+    assert invitations(app)[1].reason == "the client has a check-in still open"
+
+
+def test_opted_out_client_gets_nothing_more(app, client, deliver, drain, mailbox):
+    deliver("appointment.completed", appointment_id="A-1")
+    drain()
+    path = survey_path(mailbox.messages[0])
+    assert client.post(f"{path}/unsubscribe").status_code == 200
+    deliver("appointment.completed", appointment_id="A-2")
+    drain()
+    assert len(mailbox.messages) == 1
+    assert invitations(app)[1].reason == "the client opted out"
+
+
+def test_one_reminder_when_unanswered_then_expiry(app, clinic_factory, client, drain, mailbox):
+    target = clinic_factory(follow_up={"reminder_after_hours": 0, "expire_after_days": 7})
+    body = event_body()
+    client.post(webhook_path(target), data=body, headers=signed(body, target))
+    drain()
+    assert len(mailbox.messages) == 2
+    first, reminder = mailbox.messages
+    assert reminder["Subject"].startswith("Reminder")
+    assert survey_path(first) != survey_path(reminder)  # a fresh link; both work
+    for path in (survey_path(first), survey_path(reminder)):
+        assert client.get(path).status_code == 200
+    drain()
+    assert len(mailbox.messages) == 2  # only one reminder, ever
+
+
+def test_expired_invitation_shows_410(app, clinic_factory, client, drain, mailbox):
+    target = clinic_factory(follow_up={"expire_after_days": 0, "reminder_after_hours": 48})
+    body = event_body()
+    client.post(webhook_path(target), data=body, headers=signed(body, target))
+    drain()
+    path = survey_path(mailbox.messages[0])
+    page = client.get(path)
+    assert page.status_code == 410
+    assert "closed" in page.get_data(as_text=True)
+    assert invitations(app)[0].status == "expired"
+    assert invitations(app)[0].email is None
+
+
+def test_temporary_smtp_failure_is_retried_without_duplicates(app, deliver, drain, mailbox):
+    mailbox.refuse_with.append("451 4.3.0 Try again later")
+    deliver("appointment.completed")
+    drain(wait_for_scheduled=15)
+    assert len(mailbox.messages) == 1
+    assert invitations(app)[0].status == "sent"
+
+
+def test_permanently_refused_address_fails_plainly(app, deliver, drain, mailbox):
+    mailbox.refuse_with.append("550 5.1.1 No such user")
+    deliver("appointment.completed")
+    drain()
+    (invitation,) = invitations(app)
+    assert invitation.status == "failed"
+    assert "550" in invitation.reason
+
+
+def test_client_without_email_is_skipped_plainly(app, client, clinic, drain, mailbox):
+    document = json.loads(event_body())
+    del document["data"]["client"]["email"]
+    body = json.dumps(document).encode()
+    client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    drain()
+    assert mailbox.messages == []
+    assert invitations(app)[0].reason == "the client has no email address"

@@ -1,0 +1,42 @@
+"""An admin sends themselves a test: a real email, the note on the thank-you page,
+nothing written back."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from survey_client import answer, answers_for, survey_path
+
+from plugin import clinics, instruments, invitations, storage
+from plugin.models import WriteBack
+
+
+def test_send_test_emails_the_admin_and_shows_the_note(app, client, clinic, mailbox, receiver,
+                                                        drain):
+    with app.app_context():
+        with storage.session() as db:
+            clinic_id = clinics.by_key(db, clinic["key"]).id
+        sent = invitations.send_test(clinic_id, "admin@harbour.example")
+        instrument = instruments.get(sent.instrument_id)
+    assert sent.status == "sent" and sent.test
+    (message,) = mailbox.messages
+    assert message["To"] == "admin@harbour.example"
+
+    page = answer(client, survey_path(message), answers_for(instrument, value=4))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "This was a test" in html
+    assert "[Rapport]" in html and "[/Rapport]" in html
+    drain()
+    assert receiver.received == []
+    with app.app_context(), storage.session() as db:
+        assert db.scalar(select(func.count(WriteBack.id))) == 0
+
+
+def test_send_test_reports_a_mail_server_that_refuses(app, clinic, mailbox):
+    mailbox.refuse_with.append("550 5.1.1 No such user")
+    with app.app_context():
+        with storage.session() as db:
+            clinic_id = clinics.by_key(db, clinic["key"]).id
+        sent = invitations.send_test(clinic_id, "nobody@harbour.example")
+    assert sent.status == "failed"
+    assert "550" in sent.reason

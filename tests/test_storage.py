@@ -1,0 +1,89 @@
+"""Storage on SQLite and on PostgreSQL: migrations, time zones, uniqueness, sealing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from alembic.script import ScriptDirectory
+from conftest import event_body, signed, webhook_path
+from sqlalchemy import inspect, select, text
+from survey_client import answer, answers_for, survey_path
+
+from plugin import instruments, storage
+from plugin.models import Appointment, Clinic, InboxEvent, Invitation, WriteBack
+
+
+@pytest.fixture
+def db_app(app_factory, database_url):
+    return app_factory(DATABASE_URL=database_url)
+
+
+@pytest.fixture
+def db_clinic(db_app, receiver):
+    from plugin import clinics, installs
+
+    with db_app.app_context(), storage.session() as db:
+        created = clinics.create(
+            db, name="Harbour Massage", platform="generic", timezone="America/Montreal",
+            credentials=installs.manual_credentials("generic", callback_url=receiver.url),
+            settings={"follow_up": {"send_delay_minutes": 0, "window_start": "00:00",
+                                    "window_end": "24:00"}})
+        return installs.describe(created)
+
+
+def test_migrations_bring_the_schema_to_head(db_app):
+    engine = db_app.extensions["rapport.engine"]
+    tables = set(inspect(engine).get_table_names())
+    assert {"clinics", "inbox_events", "appointments", "invitations", "survey_links",
+            "responses", "write_backs", "write_back_attempts", "opt_outs",
+            "alembic_version"} <= tables
+    head = ScriptDirectory.from_config(storage.alembic_config(engine)).get_current_head()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+    storage.migrate(engine)  # running again is a no-op
+
+
+def test_sqlite_runs_in_wal_mode(app):
+    with app.app_context(), storage.engine().connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_times_come_back_aware_utc(db_app, db_clinic):
+    moment = datetime(2026, 3, 29, 1, 30, tzinfo=timezone.utc)
+    with db_app.app_context(), storage.session() as db:
+        clinic_id = db.scalar(select(Clinic.id))
+        db.add(Appointment(clinic_id=clinic_id, external_id="A-1", status="booked",
+                           client_external_id="C-1", start_at=moment))
+    with db_app.app_context(), storage.session() as db:
+        stored = db.scalar(select(Appointment.start_at))
+    assert stored == moment
+    assert stored.tzinfo is not None
+
+
+def test_credentials_are_sealed_at_rest(db_app, db_clinic):
+    with db_app.app_context(), storage.engine().connect() as connection:
+        raw = connection.execute(text("SELECT credentials FROM clinics")).scalar()
+    assert db_clinic["webhook_secret"] not in raw
+    assert db_clinic["callback_secret"] not in raw
+    assert "inbound_secrets" not in raw
+
+
+def test_the_whole_loop_on_this_database(db_app, db_clinic, mailbox, receiver):
+    from plugin import worker
+
+    client = db_app.test_client()
+    body = event_body()
+    for _ in range(3):
+        client.post(webhook_path(db_clinic), data=body, headers=signed(body, db_clinic, "m1"))
+    with db_app.app_context():
+        worker.drain(forking=False)
+        assert len(mailbox.messages) == 1
+        with storage.session() as db:
+            assert db.scalar(select(InboxEvent.processed_at)) is not None
+            instrument = instruments.get(db.scalar(select(Invitation.instrument_id)))
+        answer(client, survey_path(mailbox.messages[0]), answers_for(instrument))
+        worker.drain(forking=False)
+        with storage.session() as db:
+            assert db.scalar(select(WriteBack.status)) == "delivered"
+    assert len(receiver.received) == 1

@@ -1,0 +1,148 @@
+"""The client's pages: the form, single use, friendly errors, security headers, opt-out."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from survey_client import answer, answers_for, csrf_token, survey_path
+
+from plugin import instruments, storage
+from plugin.models import Invitation, OptOut, Response
+
+
+@pytest.fixture
+def link(app, deliver, drain, mailbox):
+    deliver("appointment.completed")
+    drain()
+    return survey_path(mailbox.messages[0])
+
+
+@pytest.fixture
+def instrument(app, link):
+    with app.app_context(), storage.session() as db:
+        return instruments.get(db.scalar(select(Invitation.instrument_id)))
+
+
+def responses(app) -> int:
+    with app.app_context(), storage.session() as db:
+        return db.scalar(select(func.count(Response.id)))
+
+
+def test_form_renders_every_item_with_labelled_choices(client, link, instrument):
+    page = client.get(link)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    localized = instrument.localized("en")
+    assert localized.title in html
+    for item in localized.items:
+        assert item.text in html
+        assert f'name="{item.id}" value="{instrument.scale.max}"' in html
+    for point in localized.points:
+        if point.label:
+            assert point.label in html
+    assert '<meta name="viewport"' in html
+    assert "<script" not in html
+
+
+def test_pages_carry_security_headers(client, link):
+    headers = client.get(link).headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "script-src" not in headers["Content-Security-Policy"]  # default-src 'none'
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Cache-Control"] == "no-store"
+
+
+def test_submit_without_csrf_token_is_refused_and_changes_nothing(app, client, link, instrument):
+    response = client.post(link, data=answers_for(instrument))
+    assert response.status_code == 400
+    assert responses(app) == 0
+
+
+def test_more_blanks_than_the_instrument_tolerates_is_400_naming_them(
+        app, client, link, instrument):
+    answers = answers_for(instrument)
+    blanks = [item.id for item in instrument.items[1:3]]
+    for item_id in blanks:
+        del answers[item_id]
+    assert instrument.scoring.max_missing < len(blanks)
+    response = answer(client, link, answers)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert [f'id="error-{item_id}"' in html for item_id in blanks] == [True, True]
+    assert html.count('class="error"') == 2
+    assert responses(app) == 0
+
+
+def test_a_tolerated_blank_is_accepted(app, client, link, instrument):
+    answers = answers_for(instrument)
+    del answers[instrument.items[0].id]
+    assert instrument.scoring.max_missing >= 1
+    assert answer(client, link, answers).status_code == 200
+    assert responses(app) == 1
+
+
+def test_out_of_range_answer_is_400(app, client, link, instrument):
+    answers = answers_for(instrument)
+    answers[instrument.items[0].id] = str(instrument.scale.max + 1)
+    assert answer(client, link, answers).status_code == 400
+    assert responses(app) == 0
+
+
+def test_link_is_single_use(app, client, link, instrument):
+    first = answer(client, link, answers_for(instrument, value=5))
+    assert "Thank you" in first.get_data(as_text=True)
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "already answered" in page.get_data(as_text=True)
+    assert "<form" not in page.get_data(as_text=True)
+    assert responses(app) == 1
+    with app.app_context(), storage.session() as db:
+        stored = db.scalar(select(Response))
+        assert stored.answers == {k: int(v) for k, v in answers_for(instrument, value=5).items()}
+
+
+def test_second_submit_of_an_open_form_changes_nothing(app, client, link, instrument):
+    page = client.get(link)
+    token = csrf_token(page.get_data(as_text=True))
+    form = {"csrf_token": token, **answers_for(instrument, value=5)}
+    assert "Thank you" in client.post(link, data=form).get_data(as_text=True)
+    form.update(answers_for(instrument, value=2))
+    assert "already answered" in client.post(link, data=form).get_data(as_text=True)
+    assert responses(app) == 1
+
+
+def test_unknown_link_is_a_friendly_404(client):
+    page = client.get("/s/this-token-does-not-exist")
+    assert page.status_code == 404
+    assert "This link does not work" in page.get_data(as_text=True)
+
+
+def test_answering_erases_the_address(app, client, link, instrument):
+    answer(client, link, answers_for(instrument))
+    with app.app_context(), storage.session() as db:
+        invitation = db.scalar(select(Invitation))
+        assert (invitation.status, invitation.email, invitation.first_name) == (
+            "answered", None, None)
+
+
+def test_unsubscribe_page_works_in_one_click(app, client, link):
+    page = client.get(f"{link}/unsubscribe")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f'action="{link}/unsubscribe"' in html
+    done = client.post(f"{link}/unsubscribe")
+    assert done.status_code == 200
+    assert "unsubscribed" in done.get_data(as_text=True)
+    with app.app_context(), storage.session() as db:
+        assert db.scalar(select(OptOut.client_external_id)) == "C-7"
+
+
+def test_one_click_unsubscribe_post_from_a_mail_client(app, client, link):
+    """RFC 8058: the mail client POSTs List-Unsubscribe=One-Click with no page, no token."""
+    response = client.post(f"{link}/unsubscribe", data="List-Unsubscribe=One-Click",
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    client.post(f"{link}/unsubscribe")  # twice is fine
+    with app.app_context(), storage.session() as db:
+        assert db.scalar(select(func.count(OptOut.id))) == 1

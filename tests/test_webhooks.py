@@ -1,0 +1,200 @@
+"""POST /webhooks/generic/<clinic_key>: every answer the endpoint can give."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+
+from conftest import event_body, signed, webhook_path
+from sqlalchemy import func, select
+
+from handlers import generic
+from plugin import inbox, storage
+from plugin.models import InboxEvent
+
+
+def inbox_count(app) -> int:
+    with app.app_context(), storage.session() as db:
+        return db.scalar(select(func.count(InboxEvent.id)))
+
+
+def queued(app, redis_conn) -> int:
+    assert inbox.inbox(app).flush()
+    return redis_conn.llen("rq:queue:rapport")
+
+
+def test_verified_event_is_stored_raw_queued_and_accepted(app, client, clinic, redis_conn):
+    body = event_body()
+    response = client.post(webhook_path(clinic), data=body,
+                           headers=signed(body, clinic, msg_id="msg_1"))
+    assert response.status_code == 202
+    assert response.json["status"] == "accepted"
+    with app.app_context(), storage.session() as db:
+        row = db.scalars(select(InboxEvent)).one()
+        assert row.body == body
+        assert row.delivery_id == "msg_1"
+        assert row.processed_at is None
+    assert queued(app, redis_conn) == 1
+    assert redis_conn.exists(f"rq:job:ingest-{response.json['id']}")
+
+
+def test_unknown_clinic_is_404(app, client, clinic):
+    body = event_body()
+    response = client.post("/webhooks/generic/no-such-clinic", data=body,
+                           headers=signed(body, clinic))
+    assert response.status_code == 404
+    assert inbox_count(app) == 0
+
+
+def test_unknown_platform_is_404(client, clinic):
+    body = event_body()
+    response = client.post(f"/webhooks/nope/{clinic['key']}", data=body,
+                           headers=signed(body, clinic))
+    assert response.status_code == 404
+
+
+def test_wrong_secret_is_401_and_nothing_stored(app, client, clinic, redis_conn):
+    body = event_body()
+    headers = generic.sign(body, secret=generic.new_secret(), msg_id="msg_x")
+    response = client.post(webhook_path(clinic), data=body, headers=headers)
+    assert response.status_code == 401
+    assert inbox_count(app) == 0
+    assert queued(app, redis_conn) == 0
+
+
+def test_tampered_body_is_401(app, client, clinic):
+    body = event_body()
+    headers = signed(body, clinic)
+    response = client.post(webhook_path(clinic), data=body.replace(b"Sam", b"Eve"),
+                           headers=headers)
+    assert response.status_code == 401
+    assert inbox_count(app) == 0
+
+
+def test_missing_signature_headers_are_401(app, client, clinic):
+    body = event_body()
+    for dropped in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        headers = {k: v for k, v in signed(body, clinic).items() if k != dropped}
+        assert client.post(webhook_path(clinic), data=body, headers=headers).status_code == 401
+    assert inbox_count(app) == 0
+
+
+def test_malformed_signature_header_is_401_not_500(app, client, clinic):
+    body = event_body()
+    headers = {**signed(body, clinic), "webhook-signature": "garbage-without-comma"}
+    assert client.post(webhook_path(clinic), data=body, headers=headers).status_code == 401
+
+
+def test_stale_or_future_timestamp_is_401(app, client, clinic):
+    body = event_body()
+    for offset in (timedelta(minutes=-6), timedelta(minutes=6)):
+        headers = signed(body, clinic, timestamp=datetime.now(timezone.utc) + offset)
+        assert client.post(webhook_path(clinic), data=body, headers=headers).status_code == 401
+    assert inbox_count(app) == 0
+
+
+def test_timestamp_within_five_minutes_is_accepted(client, clinic):
+    body = event_body()
+    headers = signed(body, clinic, timestamp=datetime.now(timezone.utc) - timedelta(minutes=4))
+    assert client.post(webhook_path(clinic), data=body, headers=headers).status_code == 202
+
+
+def test_any_of_several_secrets_verifies_during_rotation(app, client, clinic):
+    from plugin import clinics
+
+    new_secret = generic.new_secret()
+    with app.app_context(), storage.session() as db:
+        row = clinics.by_key(db, clinic["key"])
+        values = clinics.credentials(row)
+        values["inbound_secrets"].append(new_secret)
+        clinics.store_credentials(row, values)
+    for secret in (clinic["webhook_secret"], new_secret):
+        body = event_body()
+        headers = generic.sign(body, secret=secret, msg_id=f"msg_{secret[-6:]}")
+        assert client.post(webhook_path(clinic), data=body, headers=headers).status_code == 202
+    assert inbox_count(app) == 2
+
+
+def test_body_over_256_kb_is_413(app, client, clinic):
+    body = json.dumps({"type": "appointment.completed", "pad": "x" * 262_144}).encode()
+    response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert response.status_code == 413
+    assert inbox_count(app) == 0
+
+
+def test_malformed_json_is_400_naming_the_body(app, client, clinic):
+    body = b'{"type": "appointment.completed", '
+    response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert response.status_code == 400
+    assert response.json["field"] == "body"
+    assert "JSON" in response.json["error"]
+    assert inbox_count(app) == 0
+
+
+def test_schema_break_is_400_naming_the_field(app, client, clinic):
+    document = json.loads(event_body())
+    document["data"]["appointment"]["end"] = "yesterday-ish"
+    body = json.dumps(document).encode()
+    response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert response.status_code == 400
+    assert response.json["field"] == "data.appointment.end"
+    assert inbox_count(app) == 0
+
+
+def test_missing_client_is_400_naming_it(client, clinic):
+    document = json.loads(event_body())
+    del document["data"]["client"]
+    body = json.dumps(document).encode()
+    response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert response.status_code == 400
+    assert response.json["field"] == "data.client"
+
+
+def test_invalid_email_is_400_naming_it(client, clinic):
+    body = event_body(email="not-an-address")
+    response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert response.status_code == 400
+    assert response.json["field"] == "data.client.email"
+
+
+def test_unknown_event_type_is_2xx_logged_and_not_stored(app, client, clinic, caplog):
+    body = json.dumps({"type": "invoice.paid", "timestamp": "2026-11-25T15:00:00Z",
+                       "data": {}}).encode()
+    with caplog.at_level(logging.INFO):
+        response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert response.status_code == 200
+    assert response.json == {"status": "ignored", "type": "invoice.paid"}
+    assert "webhooks.ignored-event: invoice.paid" in caplog.text
+    assert inbox_count(app) == 0
+
+
+def test_duplicate_delivery_is_acknowledged_and_ignored(app, client, clinic, redis_conn):
+    body = event_body()
+    first = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic, "msg_d"))
+    again = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic, "msg_d"))
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json["status"] == "duplicate"
+    assert inbox_count(app) == 1
+    assert queued(app, redis_conn) == 1
+
+
+def test_same_delivery_id_at_two_clinics_is_two_events(app, client, clinic_factory):
+    first, second = clinic_factory(), clinic_factory()
+    for target in (first, second):
+        body = event_body()
+        response = client.post(webhook_path(target), data=body,
+                               headers=signed(body, target, "msg_same"))
+        assert response.status_code == 202
+    assert inbox_count(app) == 2
+
+
+def test_event_is_kept_when_redis_is_down(app, client, clinic):
+    """Acknowledged means stored: with the queue unreachable the event still lands in
+    the inbox, and the sweeper queues it later."""
+    app.extensions["rapport.redis"] = type(app.extensions["rapport.redis"]).from_url(
+        "redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    body = event_body()
+    response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert response.status_code == 202
+    assert inbox_count(app) == 1

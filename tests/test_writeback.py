@@ -1,0 +1,118 @@
+"""Delivering the callback: retries on 429/5xx/timeouts honouring Retry-After, fail fast
+on other 4xx, every attempt recorded."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from survey_client import answer, answers_for, survey_path
+
+from plugin import instruments, storage
+from plugin.models import Clinic, Invitation, WriteBack, WriteBackAttempt
+from plugin.writeback import backoff_seconds
+
+
+@pytest.fixture
+def answered(app, client, deliver, drain, mailbox):
+    """A client has answered; returns a function that runs the write-back."""
+    deliver("appointment.completed")
+    drain()
+    with app.app_context(), storage.session() as db:
+        instrument = instruments.get(db.scalar(select(Invitation.instrument_id)))
+    answer(client, survey_path(mailbox.messages[0]), answers_for(instrument))
+    return drain
+
+
+def write_back_state(app):
+    with app.app_context(), storage.session() as db:
+        row = db.scalar(select(WriteBack))
+        attempts = [a.outcome for a in db.scalars(
+            select(WriteBackAttempt).order_by(WriteBackAttempt.id))]
+        return row.status, attempts, row.last_error
+
+
+def test_429_is_retried_after_retry_after(app, receiver, answered):
+    receiver.answer(429, {"Retry-After": "7"})
+    answered(wait_for_scheduled=10)
+    assert len(receiver.received) == 2
+    assert write_back_state(app)[:2] == ("delivered", ["retry", "delivered"])
+    with app.app_context(), storage.session() as db:
+        row = db.scalar(select(WriteBack))
+        first = db.scalars(select(WriteBackAttempt).order_by(WriteBackAttempt.id)).first()
+        # Scheduled no sooner than the receiver asked (the backoff alone is 0.5–1 s here).
+        assert (row.next_attempt_at - first.at).total_seconds() >= 7
+    first, second = receiver.received
+    assert first.headers["Webhook-Id"] == second.headers["Webhook-Id"]
+    assert first.body == second.body
+
+
+def test_5xx_is_retried(app, receiver, answered):
+    receiver.answer(503, times=2)
+    answered(wait_for_scheduled=10)
+    assert write_back_state(app)[:2] == ("delivered", ["retry", "retry", "delivered"])
+
+
+@pytest.fixture
+def answered_with(app_factory, clinic_factory, mailbox):
+    """Like ``answered``, for an app with other settings and a clinic's callback URL."""
+
+    def build(callback_url: str | None = None, **settings):
+        from conftest import event_body, signed, webhook_path
+
+        from plugin import worker
+
+        app = app_factory(**settings)
+        target = clinic_factory(callback_url=callback_url)
+        body = event_body()
+        test_client = app.test_client()
+        test_client.post(webhook_path(target), data=body, headers=signed(body, target))
+        with app.app_context():
+            worker.drain(forking=False)
+            instrument = instruments.get("rapport-checkin")
+        answer(test_client, survey_path(mailbox.messages[0]), answers_for(instrument))
+        with app.app_context():
+            worker.drain(forking=False, wait_for_scheduled=10)
+        return app
+
+    return build
+
+
+def test_timeout_is_retried(receiver, answered_with):
+    receiver.answer(200, delay=1.0)
+    app = answered_with(HTTP_TIMEOUT=0.3)
+    status, attempts, _ = write_back_state(app)
+    assert (status, attempts) == ("delivered", ["retry", "delivered"])
+
+
+def test_other_4xx_fails_fast_and_says_why(app, receiver, answered):
+    receiver.answer(400)
+    answered(wait_for_scheduled=5)
+    assert len(receiver.received) == 1
+    status, attempts, error = write_back_state(app)
+    assert (status, attempts) == ("failed", ["failed"])
+    assert "answered 400" in error
+
+
+def test_unreachable_callback_is_retried_then_given_up_plainly(answered_with):
+    app = answered_with(callback_url="http://127.0.0.1:9/unreachable",
+                        WRITE_BACK_MAX_ATTEMPTS=2)
+    status, attempts, error = write_back_state(app)
+    assert (status, attempts) == ("failed", ["retry", "failed"])
+    assert "cannot connect" in error and "gave up after 2 attempts" in error
+
+
+def test_backoff_grows_and_honours_retry_after():
+    assert 15 <= backoff_seconds(1, None) <= 30
+    assert 60 <= backoff_seconds(3, None) <= 120
+    assert backoff_seconds(1, 600) == 600
+    assert 1800 <= backoff_seconds(20, None) <= 3600
+
+
+def test_clinic_is_paused_not_retried_when_credentials_are_refused(app, receiver, answered):
+    """Generic callbacks have no credentials to refuse; a platform's AuthError pauses the
+    clinic — shown here through the clinic's status gate."""
+    with app.app_context(), storage.session() as db:
+        db.scalar(select(Clinic)).status = "needs_reconnecting"
+    answered()
+    assert receiver.received == []
+    assert write_back_state(app)[0] == "paused"
