@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-PLATFORMS = ("generic",)
+PLATFORMS = ("generic", "square")
 
 
 class UnknownPlatform(LookupError):

@@ -13,15 +13,19 @@ A platform module provides plain functions (see DESIGN.md, "The adapter contract
   :class:`IgnoredEvent` for an event type Rapport does not act on.
 - ``fetch_appointment(credentials, appointment_id)`` / ``fetch_client(credentials,
   client_id)`` read the platform's source of truth, with explicit timeouts.
-- ``write_back(credentials, target, note)`` writes Rapport's note idempotently: it
-  replaces Rapport's own block and never touches text Rapport did not write.
+- ``write_back(credentials, target, note, *, delivery_id, occurred_at)`` writes
+  Rapport's note idempotently: it replaces Rapport's own block and never touches text
+  Rapport did not write. ``delivery_id`` is the same on every attempt of one write.
+- ``write_seller_note(credentials, booking_id, note)`` (optional): the note on a booking
+  of its own, for platforms that have one.
 - ``subscribe(credentials, url)`` registers the webhook where the platform allows it.
 - ``COMPLETION`` is ``"status"`` when the platform says "completed" itself, or
   ``"end_time"`` when completion is derived from the end time (then the pipeline
   re-reads the appointment with ``fetch_appointment`` before acting).
 - ``NOTE_LIMIT`` is the longest note, in characters, the write-back target accepts.
 
-Outbound calls raise :class:`TransientError` (retry later, honouring ``retry_after``),
+``credentials`` always carry ``timeout`` (seconds for each outbound call). Outbound
+calls raise :class:`TransientError` (retry later, honouring ``retry_after``),
 :class:`AuthError` (the clinic must reconnect; stop retrying), :class:`ConflictError`
 (someone else changed the record; re-read and retry) or :class:`PermanentError`.
 """
@@ -68,6 +72,8 @@ class Client:
     email: str | None = None
     first_name: str | None = None
     locale: str | None = None
+    # The client asked the platform for no marketing or other email.
+    unsubscribed: bool = False
 
 
 @dataclass(frozen=True)

@@ -259,9 +259,10 @@ def callback_body(target: WriteBackTarget, note: Note, occurred_at: datetime) ->
 
 
 def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: Note, *,
-               delivery_id: str, occurred_at: datetime, timeout: float = 10) -> WriteBackResult:
+               delivery_id: str, occurred_at: datetime) -> WriteBackResult:
     """POST the signed ``client.alliance_updated`` event to the clinic's callback URL."""
     url = credentials.get("callback_url")
+    timeout = float(credentials.get("timeout") or 10)
     if not url:
         raise PermanentError("the clinic has no callback URL")
     body = json.dumps(callback_body(target, note, occurred_at), ensure_ascii=False).encode()

@@ -28,11 +28,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
 
+    from plugin.connect import bp as connect_bp
     from plugin.survey import bp as survey_bp
     from plugin.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(survey_bp)
+    app.register_blueprint(connect_bp)
     security.csrf.exempt(webhooks_bp)
 
     @app.get("/healthz")

@@ -26,7 +26,7 @@ def _clinic_or_exit(db, key: str):
 
 @clinic.command("add")
 @click.option("--name", required=True, help="The clinic's name, as clients know it.")
-@click.option("--platform", required=True, type=click.Choice(["generic"]))
+@click.option("--platform", required=True, type=click.Choice(["generic", "square"]))
 @click.option("--callback-url", help="generic: where Rapport POSTs client.alliance_updated.")
 @click.option("--timezone", "timezone_name", default="UTC", show_default=True,
               help="IANA time zone for the sending window, e.g. Europe/Paris.")
@@ -52,7 +52,8 @@ def add(name, platform, callback_url, timezone_name, language, access_token,
             with storage.session() as db:
                 created = clinics.create(db, name=name, platform=platform,
                                          timezone=timezone_name, language=language,
-                                         credentials=credentials)
+                                         credentials=credentials,
+                                         key=installs.clinic_key(platform, credentials))
                 result = installs.describe(created)
         except (clinics.ClinicError, installs.InstallError) as error:
             raise click.ClickException(str(error))
@@ -86,11 +87,15 @@ def list_clinics(as_json):
         click.echo("No clinics yet. Add one with: rapport clinic add --name NAME "
                    "--platform generic --callback-url URL")
         return
+    states = {"active": "OK", "needs_reconnecting": "NEEDS RECONNECTING",
+              "not_connected": "NOT CONNECTED YET"}
     for row in rows:
-        state = "OK" if row["status"] == "active" else "NEEDS RECONNECTING"
+        state = states.get(row["status"], row["status"].upper())
         click.echo(f"{row['key']}  {row['name']}  [{row['platform']}, {row['timezone']}]  {state}")
         if row["status_detail"]:
             click.echo(f"    {row['status_detail']}")
+        if row.get("connect_url"):
+            click.echo(f"    Connect Square: {row['connect_url']}")
         click.echo(f"    last event: {row['last_event_at'] or 'none yet'}; "
                    f"check-ins (7 days): {row['invitations_last_7_days'] or 'none'}; "
                    f"write-backs pending {row['write_backs_pending']}, "
@@ -178,6 +183,41 @@ def rotate_secret(key, retire_old):
     click.echo(f"New webhook secret: {secret}\nBoth the old and the new secret are accepted. "
                f"Once your booking system uses the new one, run:\n"
                f"  rapport clinic rotate-secret {key} --retire-old")
+
+
+@clinic.command("square")
+@click.argument("key")
+@click.option("--access-token", help="manual mode: a new personal access token.")
+@click.option("--add-signature-key", help="manual mode: the subscription's new signature key "
+              "(the old one keeps working until --retire-old-keys).")
+@click.option("--retire-old-keys", is_flag=True, help="Accept only the newest signature key.")
+def square_credentials(key, access_token, add_signature_key, retire_old_keys):
+    """A manual-mode Square clinic's new token or signature key."""
+    from plugin import clinics, storage, writeback
+
+    app = app_or_exit()
+    with app.app_context():
+        with storage.session() as db:
+            found = _clinic_or_exit(db, key)
+            values = clinics.credentials(found)
+            if found.platform != "square" or values.get("mode") != "manual":
+                raise click.ClickException(
+                    "only manual-mode Square clinics are updated here; an OAuth clinic "
+                    "reconnects at its Connect Square link (`rapport clinic list`)")
+            if access_token:
+                values["access_token"] = access_token
+            if add_signature_key:
+                values["signature_keys"] = [*values["signature_keys"], add_signature_key]
+            if retire_old_keys:
+                values["signature_keys"] = values["signature_keys"][-1:]
+            clinics.store_credentials(found, values)
+            reconnected = bool(access_token) and found.status != "active"
+            if reconnected:
+                clinics.mark_connected(found)
+            clinic_id, keys = found.id, len(values["signature_keys"])
+        resumed = writeback.resume(clinic_id) if reconnected else 0
+    click.echo(f"Saved. {keys} signature key(s) accepted."
+               + (f" Reconnected; {resumed} write-back(s) resumed." if reconnected else ""))
 
 
 @clinic.command("send-test")

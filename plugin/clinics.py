@@ -34,16 +34,19 @@ def webhook_url(clinic: Clinic) -> str:
 
 def create(db: Session, *, name: str, platform: str, timezone: str = "UTC",
            language: str = "en", credentials: dict[str, Any],
-           settings: dict[str, Any] | None = None) -> NewClinic:
+           settings: dict[str, Any] | None = None, key: str | None = None) -> NewClinic:
     if platform not in PLATFORMS:
         raise ClinicError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORMS)}")
     if not name.strip():
         raise ClinicError("the clinic needs a name")
     _check_timezone(timezone)
     _check_language(language)
+    if key and by_key(db, key) is not None:
+        raise ClinicError(f"a clinic with the key {key!r} exists already")
     clinic = Clinic(
         # Hex, so a key never starts with "-" and reads as an option on a command line.
-        key=secrets.token_hex(8),
+        key=key or secrets.token_hex(8),
+        status="not_connected" if credentials.get("mode") == "oauth" else "active",
         name=name.strip(),
         platform=platform,
         timezone=timezone,
@@ -120,6 +123,14 @@ def webhook_target(key: str, platform: str) -> WebhookTarget | None:
 
 def credentials(clinic: Clinic) -> dict[str, Any]:
     return crypto.unseal(clinic.credentials)
+
+
+def clinic_for_account(platform: str, account_id: str) -> int | None:
+    """The clinic connected to this platform account (Square merchant id), if any."""
+    with current_app.extensions["rapport.engine"].connect() as connection:
+        return connection.execute(select(Clinic.id).where(
+            Clinic.platform == platform, Clinic.account_id == account_id,
+            Clinic.status != "disconnected")).scalar()
 
 
 def store_credentials(clinic: Clinic, values: dict[str, Any]) -> None:

@@ -54,6 +54,11 @@ DEFAULTS: dict[str, object] = {
     "SQUARE_APPLICATION_ID": None,
     "SQUARE_APPLICATION_SECRET": None,
     "SQUARE_BASE_URL": None,  # overrides the environment's API host
+    # The application's personal access token: creates the webhook subscription.
+    "SQUARE_ACCESS_TOKEN": None,
+    # Or the key of a subscription created by hand in the Developer Console.
+    "SQUARE_WEBHOOK_SIGNATURE_KEY": None,
+    "SQUARE_NOTIFICATION_URL": None,  # default: <BASE_URL>/webhooks/square
 }
 
 

@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 from rq import cron
 
-from plugin.jobs import sweep
+from plugin.jobs import refresh_tokens, sweep
 
 
 def schedule(register: Callable, *, queue_name: str, sweep_interval: int) -> None:
     register(sweep, queue_name=queue_name, interval=sweep_interval)
+    register(refresh_tokens, queue_name=queue_name, cron="17 3 * * *")
 
 
 schedule(cron.register, queue_name=os.environ.get("RAPPORT_QUEUE_NAME", "rapport"),

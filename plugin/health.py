@@ -43,7 +43,7 @@ def clinic_summary(db, clinic: Clinic) -> dict:
         select(Invitation.status, func.count()).where(
             Invitation.clinic_id == clinic.id, Invitation.created_at >= week_ago)
         .group_by(Invitation.status)).all())
-    return {
+    summary = {
         "status": clinic.status,
         "status_detail": clinic.status_detail,
         "last_event_at": last_event.isoformat() if last_event else None,
@@ -56,3 +56,8 @@ def clinic_summary(db, clinic: Clinic) -> dict:
             WriteBack.clinic_id == clinic.id,
             WriteBack.status.in_(("pending", "delivering")))),
     }
+    if clinic.platform == "square" and clinic.status != "active":
+        from plugin.square_install import connect_url
+
+        summary["connect_url"] = connect_url(clinic)
+    return summary

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import current_app
-
 from handlers import generic
 from plugin.clinics import NewClinic
 
@@ -22,6 +20,7 @@ FIELD_LABELS = (
     ("Callback URL:", "callback_url"),
     ("Callback signing secret:", "callback_secret"),
     ("Square notification URL:", "notification_url"),
+    ("Connect Square at:", "connect_url"),
 )
 
 
@@ -44,20 +43,35 @@ def manual_credentials(platform: str, **options: str | None) -> dict[str, Any]:
             "callback_url": _http_url(options["callback_url"], "--callback-url"),
         }
     if platform == "square":
-        missing = [f"--{name.replace('_', '-')}" for name in
-                   ("access_token", "webhook_signature_key", "notification_url")
-                   if not options.get(name)]
+        names = ("access_token", "webhook_signature_key", "notification_url")
+        given = [name for name in names if options.get(name)]
+        if not given:
+            return {"mode": "oauth"}  # connected later, at /connect/square/<key>
+        missing = [f"--{name.replace('_', '-')}" for name in names if name not in given]
         if missing:
             raise InstallError(
-                f"{', '.join(missing)} required for Square's manual mode (or connect with "
-                f"OAuth at {current_app.config['BASE_URL']}/connect/square)")
+                f"{', '.join(missing)} also required for Square's manual mode; or give none "
+                "of the three to connect the clinic with Square's own sign-in (OAuth)")
         return {
+            "mode": "manual",
             "access_token": options["access_token"],
             "signature_keys": [options["webhook_signature_key"]],
             "notification_url": _http_url(options["notification_url"], "--notification-url"),
-            "environment": current_app.config["SQUARE_ENVIRONMENT"],
         }
     raise InstallError(f"no install for platform {platform!r}")
+
+
+def clinic_key(platform: str, credentials: dict[str, Any]) -> str | None:
+    """The key the clinic must have, when the platform fixed it already (Square's manual
+    mode: the key is the last part of the notification URL the seller registered)."""
+    if platform == "square" and credentials.get("mode") == "manual":
+        from plugin.square_install import SquareInstallError, manual_key
+
+        try:
+            return manual_key(credentials["notification_url"])
+        except SquareInstallError as error:
+            raise InstallError(str(error))
+    return None
 
 
 def describe(created: NewClinic) -> dict[str, Any]:
@@ -70,7 +84,12 @@ def describe(created: NewClinic) -> dict[str, Any]:
                       callback_url=credentials["callback_url"],
                       callback_secret=credentials["outbound_secret"])
     if clinic.platform == "square":
-        result.update(notification_url=credentials["notification_url"])
+        if credentials.get("mode") == "manual":
+            result.update(notification_url=credentials["notification_url"])
+        else:
+            from plugin.square_install import connect_url
+
+            result.update(connect_url=connect_url(clinic))
     return result
 
 
@@ -83,8 +102,16 @@ def next_steps(created: NewClinic) -> list[str]:
             "webhook URL, signed with the webhook secret. Verify Rapport's callbacks with",
             "the callback signing secret. Keep both secrets private.",
         ]
+    if created.credentials.get("mode") == "manual":
+        return [
+            "",
+            "Square will send this clinic's booking events to the notification URL above,",
+            "signed with the subscription's key. Send yourself a test with",
+            f"`rapport clinic send-test {clinic.key} --to you@example.com`.",
+        ]
     return [
         "",
-        "Next: make sure the Square webhook subscription's notification URL is exactly the",
-        f"one above, and that it points at {created.webhook_url}.",
+        "Next: open the Connect Square link, signed in as the clinic's Square account",
+        "owner, and allow what Rapport asks for. Until then the clinic shows as",
+        "'not connected'.",
     ]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 import handlers
 from handlers.base import AuthError, Client, PermanentError, TransientError
-from plugin import clinics, crypto, instruments, mail, storage
+from plugin import accounts, clinics, crypto, instruments, mail, storage
 from plugin.followup import FollowUpRules, eligibility, expiry_time, reminder_time, send_time
 from plugin.i18n import pick_language
 from plugin.models import Appointment, Clinic, Invitation, OptOut, SurveyLink
@@ -115,7 +115,7 @@ def _contact(clinic: Clinic, invitation: Invitation) -> Client:
         return Client(id=invitation.client_external_id, email=invitation.email,
                       first_name=invitation.first_name, locale=invitation.locale)
     adapter = handlers.adapter(clinic.platform)
-    return adapter.fetch_client(clinics.credentials(clinic), invitation.client_external_id)
+    return adapter.fetch_client(accounts.credentials_for(clinic), invitation.client_external_id)
 
 
 def _check_in(clinic: Clinic, invitation: Invitation, contact: Client, token: str,
@@ -170,10 +170,11 @@ def send(invitation_id: int) -> None:
             _claim(db, invitation_id, "scheduled", "failed",
                    reason=f"the client's contact details could not be read: {error}")
         return
-    if not contact.email:
+    if not contact.email or contact.unsubscribed:
+        reason = ("the client has no email address" if not contact.email
+                  else "the client unsubscribed from the clinic's emails on its platform")
         with storage.session() as db:
-            _claim(db, invitation_id, "scheduled", "skipped",
-                   reason="the client has no email address")
+            _claim(db, invitation_id, "scheduled", "skipped", reason=reason)
         return
     rules = rules_for(clinic)
     with storage.session() as db:
@@ -227,7 +228,7 @@ def remind(invitation_id: int) -> None:
             return
         clinic = invitation.clinic
     contact = _contact(clinic, invitation)
-    if not contact.email:
+    if not contact.email or contact.unsubscribed:
         return
     with storage.session() as db:
         claimed = db.execute(update(Invitation).where(

@@ -2,15 +2,16 @@
 
 ingest_events    parse stored inbox events, update their appointments, act on each status
 check_completion re-read an appointment whose platform has no "completed" status
+write_booking_note  open talking points onto the client's next booking (Square)
 send_invitation / send_reminder / expire_invitation   (plugin.invitations)
 write_back       deliver a response's scores and note to the platform (plugin.writeback)
 sweep            re-queue what was stored but never processed; drop expired data
+refresh_tokens   renew OAuth tokens before they expire
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import timedelta
 
 from flask import current_app
@@ -30,7 +31,7 @@ from handlers.base import (
     PayloadError,
     TransientError,
 )
-from plugin import clinics, invitations, storage, sweeper, writeback
+from plugin import accounts, booking_notes, clinics, invitations, storage, sweeper, writeback
 from plugin.invitations import now
 from plugin.models import Appointment, Clinic, InboxEvent
 from plugin.queue import enqueue
@@ -147,7 +148,7 @@ def _after_booking(db, clinic: Clinic, appointment: Appointment) -> list:
         appointment_id, stamp = appointment.id, int(appointment.end_at.timestamp())
         steps.append(lambda: enqueue("plugin.jobs.check_completion", appointment_id,
                                      job_id=f"complete-{appointment_id}-{stamp}", at=at))
-    steps += writeback.on_new_booking(db, clinic, appointment)
+    steps += booking_notes.steps_for_booking(db, clinic, appointment)
     return steps
 
 
@@ -161,11 +162,10 @@ def check_completion(appointment_id: int):
         clinic = appointment.clinic
         if clinic.status != "active":
             return None
-        credentials = clinics.credentials(clinic)
         external_id = appointment.external_id
     adapter = handlers.adapter(clinic.platform)
     try:
-        current = adapter.fetch_appointment(credentials, external_id)
+        current = adapter.fetch_appointment(accounts.credentials_for(clinic), external_id)
     except AuthError as error:
         with storage.session() as db:
             clinics.mark_needs_reconnecting(db.get(Clinic, clinic.id), str(error))
@@ -173,11 +173,9 @@ def check_completion(appointment_id: int):
     except TransientError as error:
         intervals = current_app.config["JOB_RETRY_INTERVALS"]
         return Retry(max=len(intervals), interval=[int(error.retry_after or intervals[0])])
-    grace = timedelta(minutes=invitations.rules_for(clinic).completion_grace_minutes)
-    if current.status == BOOKED and current.end and current.end + grace <= now():
-        # Still standing after its end: this is the "completed" the platform never sends.
-        current = replace(current, status=COMPLETED, occurred_at=now(),
-                          event_id=f"completion-{current.appointment_id}")
+    # The adapter reports "completed" for a booking still standing once it has ended; a
+    # booking moved to later is "booked" again (and checked at its new end), a cancelled
+    # one cancels its follow-up.
     with storage.session() as db:
         appointment = db.get(Appointment, appointment_id)
         follow_ups = apply_event(db, appointment.clinic, current)
@@ -207,5 +205,16 @@ def write_back(write_back_id: int):
 
 
 @job
+def write_booking_note(appointment_id: int):
+    return booking_notes.write(appointment_id)
+
+
+@job
 def sweep():
     return sweeper.sweep()
+
+
+@job
+def refresh_tokens():
+    """Renew platform tokens before they expire (daily)."""
+    return accounts.refresh_due()

@@ -53,6 +53,9 @@ class Clinic(Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     platform: Mapped[str] = mapped_column(String(32))
+    # The clinic's account on its platform (Square's merchant id), for routing events
+    # that arrive on an application-wide webhook.
+    account_id: Mapped[str | None] = mapped_column(String(255), index=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     language: Mapped[str] = mapped_column(String(16), default="en")
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -97,6 +100,8 @@ class Appointment(Base):
     client_external_id: Mapped[str] = mapped_column(String(255), index=True)
     location_id: Mapped[str | None] = mapped_column(String(255))
     version: Mapped[int | None] = mapped_column(Integer)
+    # The response whose talking points this booking's own note carries (Square).
+    noted_response_id: Mapped[int | None] = mapped_column(Integer)
     event_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -205,6 +210,21 @@ class WriteBackAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PlatformWebhook(Base):
+    """A webhook subscription owned by Rapport's application on a platform (Square ties
+    them to the application, not to a clinic), with its sealed signature key."""
+
+    __tablename__ = "platform_webhooks"
+    __table_args__ = (UniqueConstraint("platform", "notification_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    notification_url: Mapped[str] = mapped_column(Text)
+    subscription_id: Mapped[str | None] = mapped_column(String(255))
+    credentials: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OptOut(Base):

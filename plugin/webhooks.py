@@ -34,6 +34,17 @@ def _problem(status: int, message: str, **extra):
     return jsonify({"error": message, **extra}), status
 
 
+def _inbound():
+    """The request's raw body and headers, or the 413 answer."""
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        limit = current_app.config["MAX_CONTENT_LENGTH"] // 1024
+        return None, _problem(413, f"the body is larger than {limit} KB")
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    return InboundRequest(body=body, headers=headers), None
+
+
 @bp.post("/webhooks/<platform>/<clinic_key>")
 def receive(platform: str, clinic_key: str):
     if platform not in handlers.PLATFORMS:
@@ -41,21 +52,53 @@ def receive(platform: str, clinic_key: str):
     target = clinics.webhook_target(clinic_key, platform)
     if target is None:
         return _problem(404, "no clinic with this key")
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        limit = current_app.config["MAX_CONTENT_LENGTH"] // 1024
-        return _problem(413, f"the body is larger than {limit} KB")
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    inbound = InboundRequest(body=body, headers=headers)
-    adapter = handlers.adapter(platform)
-
+    inbound, refusal = _inbound()
+    if refusal:
+        return refusal
     extra = {"platform": platform, "clinic": clinic_key}
+    adapter = handlers.adapter(platform)
     try:
         adapter.verify(inbound, target.credentials)
     except SignatureError as error:
         log.warning("webhooks.invalid-signature: %s", error, extra=extra)
         return _problem(401, "the signature does not verify")
+    return _store(adapter, inbound, target.clinic_id, extra)
+
+
+@bp.post("/webhooks/square")
+def receive_square():
+    """Square's application-wide subscription: every connected seller's events, told
+    apart by merchant id (see plugin/square_install.py)."""
+    from handlers import square
+    from plugin import square_install
+
+    verifying = square_install.application_webhook()
+    if verifying is None:
+        return _problem(404, "no Square application webhook is configured")
+    inbound, refusal = _inbound()
+    if refusal:
+        return refusal
+    extra = {"platform": "square", "clinic": None}
+    try:
+        square.verify(inbound, verifying)
+    except SignatureError as error:
+        log.warning("webhooks.invalid-signature: %s", error, extra=extra)
+        return _problem(401, "the signature does not verify")
+    try:
+        merchant = square.merchant_id(inbound)
+    except PayloadError as error:
+        return _problem(400, f"{error.field}: {error.message}", field=error.field)
+    clinic_id = clinics.clinic_for_account("square", merchant) if merchant else None
+    if clinic_id is None:
+        # A seller who disconnected, or one of the application's other sellers.
+        log.info("webhooks.unknown-merchant: %s", merchant, extra=extra)
+        return jsonify({"status": "ignored", "reason": "unknown merchant"}), 200
+    extra["clinic"] = clinic_id
+    return _store(square, inbound, clinic_id, extra)
+
+
+def _store(adapter, inbound: InboundRequest, clinic_id: int, extra: dict):
+    """Validate the verified body, keep it in the inbox, answer."""
     try:
         delivery = adapter.delivery_id(inbound)
         adapter.parse(inbound)
@@ -65,11 +108,10 @@ def receive(platform: str, clinic_key: str):
     except IgnoredEvent as error:
         log.info("webhooks.ignored-event: %s", error.event_type, extra=extra)
         return jsonify({"status": "ignored", "type": error.event_type}), 200
-
     try:
         inbox_id = inbox.inbox(current_app).store(
-            clinic_id=target.clinic_id, delivery_id=delivery[:255], body=body,
-            headers={k: v for k, v in headers.items() if k not in DROPPED_HEADERS})
+            clinic_id=clinic_id, delivery_id=delivery[:255], body=inbound.body,
+            headers={k: v for k, v in inbound.headers.items() if k not in DROPPED_HEADERS})
     except inbox.InboxUnavailable as error:
         # Not stored, so not acknowledged: the platform will deliver it again.
         log.error("webhooks.store-failed: %s", error, extra=extra)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import handlers
@@ -29,8 +29,9 @@ from handlers.base import (
     TransientError,
     WriteBackTarget,
 )
-from plugin import clinics, instruments, storage
+from plugin import accounts, booking_notes, clinics, instruments, storage
 from plugin.models import Appointment, Clinic, Response, WriteBack, WriteBackAttempt
+from plugin.queue import enqueue
 from questionnaires import (
     NOTE_BLOCK_END,
     NOTE_BLOCK_START,
@@ -109,7 +110,7 @@ def assessment_for(db: Session, response: Response) -> dict:
     return response.result
 
 
-def _note(result: dict) -> Note:
+def note_of(result: dict) -> Note:
     return Note(text=result["note"], block_start=NOTE_BLOCK_START, block_end=NOTE_BLOCK_END,
                 summary=result["summary"], talking_points=tuple(result["talking_points"]))
 
@@ -130,7 +131,6 @@ def deliver(write_back_id: int):
         target = WriteBackTarget(client_id=response.client_external_id,
                                  appointment_id=appointment.external_id,
                                  therapist_id=response.therapist_id)
-        credentials = clinics.credentials(clinic)
         row.attempts += 1
         row.status, row.claimed_at = "delivering", datetime.now(timezone.utc)
         attempt, submitted_at = row.attempts, response.submitted_at
@@ -139,8 +139,8 @@ def deliver(write_back_id: int):
     outcome, detail, retry_in = "delivered", "", None
     try:
         written = adapter.write_back(
-            credentials, target, _note(result), delivery_id=f"rapport-wb-{write_back_id}",
-            occurred_at=submitted_at, timeout=current_app.config["HTTP_TIMEOUT"])
+            accounts.credentials_for(clinic), target, note_of(result),
+            delivery_id=f"rapport-wb-{write_back_id}", occurred_at=submitted_at)
         detail = f"{written.target}: {dict(written.detail)}"
     except (TransientError, ConflictError) as error:
         outcome, detail = "retry", str(error)
@@ -158,6 +158,8 @@ def deliver(write_back_id: int):
     if outcome == "retry":
         log.warning("write-back.retry: %s in %s s: %s", write_back_id, retry_in, detail)
         return Retry(max=max_attempts, interval=[retry_in])
+    if outcome == "delivered":
+        booking_notes.after_delivery(clinic.id, target.client_id)
     return None
 
 
@@ -182,6 +184,14 @@ def _record(write_back_id: int, clinic_id: int, attempt: int, outcome: str, deta
     log_outcome("write-back.%s: %s attempt %s: %s", outcome, write_back_id, attempt, detail)
 
 
-def on_new_booking(db: Session, clinic: Clinic, appointment: Appointment) -> list:
-    """Steps to run when a client books again (platforms that show notes on bookings)."""
-    return []
+def resume(clinic_id: int) -> int:
+    """The clinic reconnected: deliver what waited for it. How many were resumed."""
+    with storage.session() as db:
+        ids = list(db.scalars(select(WriteBack.id).where(
+            WriteBack.clinic_id == clinic_id, WriteBack.status == "paused")))
+        db.execute(update(WriteBack).where(WriteBack.id.in_(ids))
+                   .values(status="pending", last_error=None))
+    for write_back_id in ids:
+        enqueue("plugin.jobs.write_back", write_back_id,
+                job_id=f"writeback-{write_back_id}-resumed-{int(time.time())}")
+    return len(ids)

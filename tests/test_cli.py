@@ -122,3 +122,32 @@ def test_rotate_secret_keeps_the_old_one_until_retired(rapport, clinic_key):
     assert "New webhook secret: whsec_" in result.output
     assert "--retire-old" in result.output
     assert rapport("clinic", "rotate-secret", clinic_key, "--retire-old").exit_code == 0
+
+
+def test_square_clinic_shows_its_connect_link_until_connected(rapport):
+    created = json.loads(rapport("clinic", "add", "--name", "Harbour", "--platform", "square",
+                                 "--json").output)
+    assert created["connect_url"] == f"https://rapport.example/connect/square/{created['key']}"
+    listed = rapport("clinic", "list").output
+    assert "NOT CONNECTED YET" in listed
+    assert f"Connect Square: {created['connect_url']}" in listed
+
+
+def test_square_manual_mode_takes_its_key_from_the_notification_url(rapport):
+    result = rapport("clinic", "add", "--name", "Harbour", "--platform", "square",
+                     "--access-token", "EAAAtoken", "--webhook-signature-key", "key-1",
+                     "--notification-url", "https://rapport.example/webhooks/square/harbour",
+                     "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["key"] == "harbour"
+    rotated = rapport("clinic", "square", "harbour", "--add-signature-key", "key-2")
+    assert "2 signature key(s) accepted" in rotated.output
+    retired = rapport("clinic", "square", "harbour", "--retire-old-keys")
+    assert "1 signature key(s) accepted" in retired.output
+
+
+def test_square_manual_mode_with_a_partial_set_of_options_says_what_is_missing(rapport):
+    result = rapport("clinic", "add", "--name", "Harbour", "--platform", "square",
+                     "--access-token", "EAAAtoken")
+    assert result.exit_code == 1
+    assert "--webhook-signature-key, --notification-url also required" in result.output

@@ -87,3 +87,14 @@ def test_the_whole_loop_on_this_database(db_app, db_clinic, mailbox, receiver):
         with storage.session() as db:
             assert db.scalar(select(WriteBack.status)) == "delivered"
     assert len(receiver.received) == 1
+
+
+def test_the_migrations_build_exactly_the_models_schema(db_app):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from plugin.models import Base
+
+    with db_app.extensions["rapport.engine"].connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []

@@ -1,0 +1,64 @@
+"""A clinic's credentials as the platform adapters need them for API calls.
+
+For Square this adds the environment, the API host and the timeout, and renews an OAuth
+access token before it expires (Square recommends at least weekly), storing the new one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from handlers import square
+from plugin import clinics, storage
+from plugin.models import Clinic
+
+
+def square_settings() -> dict[str, Any]:
+    config = current_app.config
+    return {"environment": config["SQUARE_ENVIRONMENT"], "base_url": config["SQUARE_BASE_URL"],
+            "timeout": config["HTTP_TIMEOUT"]}
+
+
+def credentials_for(clinic: Clinic) -> dict[str, Any]:
+    """Decrypted credentials for calling the clinic's platform (refreshed when due)."""
+    values = {**clinics.credentials(clinic), "timeout": current_app.config["HTTP_TIMEOUT"]}
+    if clinic.platform != "square":
+        return values
+    values = {**values, **square_settings()}
+    if square.needs_refresh(values, datetime.now(timezone.utc)):
+        values = refresh(clinic.id)
+    return values
+
+
+def refresh(clinic_id: int) -> dict[str, Any]:
+    """Renew a Square OAuth token now and store it; AuthError if Square refuses."""
+    config = current_app.config
+    with storage.session() as db:
+        clinic = db.get(Clinic, clinic_id, with_for_update=True)
+        values = {**clinics.credentials(clinic), **square_settings()}
+        tokens = square.refresh_access_token(
+            values, application_id=config["SQUARE_APPLICATION_ID"],
+            application_secret=config["SQUARE_APPLICATION_SECRET"])
+        stored = {**clinics.credentials(clinic), **tokens}
+        clinics.store_credentials(clinic, stored)
+    return {**stored, **square_settings()}
+
+
+def refresh_due() -> int:
+    """Renew every Square token that is due (run daily by the cron); how many."""
+    now = datetime.now(timezone.utc)
+    with storage.session() as db:
+        due = [c.id for c in db.scalars(select(Clinic).where(
+            Clinic.platform == "square", Clinic.status == "active"))
+            if square.needs_refresh(clinics.credentials(c), now)]
+    for clinic_id in due:
+        try:
+            refresh(clinic_id)
+        except square.AuthError as error:
+            with storage.session() as db:
+                clinics.mark_needs_reconnecting(db.get(Clinic, clinic_id), str(error))
+    return len(due)

@@ -1,0 +1,118 @@
+"""Talking points on the client's next booking, where the therapist looks on the day.
+
+For platforms whose bookings carry a note of their own (Square's ``seller_note``, which
+clients never see): when a client books again while the talking points of their last
+answers are still open — no visit has happened since — Rapport's block goes onto that
+booking too. Both orders are covered: booking after answering, and answering after
+booking. Each booking gets each response's block once (``noted_response_id``), and the
+write itself replaces only Rapport's block, so a repeat changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from flask import current_app
+from rq import Retry
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+import handlers
+from handlers.base import AuthError, ConflictError, Note, PermanentError, TransientError
+from plugin import accounts, clinics, storage
+from plugin.models import Appointment, Clinic, Response
+from plugin.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+
+def supported(clinic: Clinic) -> bool:
+    return hasattr(handlers.adapter(clinic.platform), "write_seller_note")
+
+
+def open_response(db: Session, clinic_id: int, client_id: str) -> Response | None:
+    """The client's latest answers with talking points, if no visit has happened since."""
+    latest = db.scalars(select(Response).where(
+        Response.clinic_id == clinic_id, Response.client_external_id == client_id)
+        .order_by(Response.submitted_at.desc())).first()
+    if latest is None or not latest.result.get("talking_points"):
+        return None
+    visited_since = db.scalar(select(exists().where(
+        Appointment.clinic_id == clinic_id, Appointment.client_external_id == client_id,
+        Appointment.status == "completed", Appointment.completed_at > latest.submitted_at)))
+    return None if visited_since else latest
+
+
+def _job(appointment_id: int, response_id: int):
+    return lambda: enqueue("plugin.jobs.write_booking_note", appointment_id,
+                           job_id=f"booking-note-{appointment_id}-{response_id}")
+
+
+def steps_for_booking(db: Session, clinic: Clinic, appointment: Appointment) -> list:
+    """On a new or changed booking: queue its note if talking points are open."""
+    if not supported(clinic) or appointment.status != "booked":
+        return []
+    if appointment.start_at and appointment.start_at <= datetime.now(timezone.utc):
+        return []
+    response = open_response(db, clinic.id, appointment.client_external_id)
+    if response is None or appointment.noted_response_id == response.id:
+        return []
+    return [_job(appointment.id, response.id)]
+
+
+def after_delivery(clinic_id: int, client_id: str) -> None:
+    """The answers reached the profile: the client's upcoming bookings get them too."""
+    with storage.session() as db:
+        clinic = db.get(Clinic, clinic_id)
+        if not supported(clinic):
+            return
+        response = open_response(db, clinic_id, client_id)
+        if response is None:
+            return
+        upcoming = db.scalars(select(Appointment).where(
+            Appointment.clinic_id == clinic_id, Appointment.client_external_id == client_id,
+            Appointment.status == "booked",
+            Appointment.start_at > datetime.now(timezone.utc))).all()
+        steps = [_job(a.id, response.id) for a in upcoming if a.noted_response_id != response.id]
+    for step in steps:
+        step()
+
+
+def write(appointment_id: int):
+    """Put the open talking points on this booking (the write_booking_note job)."""
+    from plugin.writeback import note_of
+
+    with storage.session() as db:
+        appointment = db.get(Appointment, appointment_id)
+        if appointment is None or appointment.status != "booked":
+            return None
+        clinic = appointment.clinic
+        response = open_response(db, clinic.id, appointment.client_external_id)
+        if response is None or appointment.noted_response_id == response.id:
+            return None
+        if clinic.status != "active":
+            return None  # the sweeper's nudges resume after reconnecting
+        note: Note = note_of(response.result)
+        response_id, booking_id = response.id, appointment.external_id
+    adapter = handlers.adapter(clinic.platform)
+    try:
+        written = adapter.write_seller_note(accounts.credentials_for(clinic), booking_id, note)
+    except AuthError as error:
+        with storage.session() as db:
+            clinics.mark_needs_reconnecting(db.get(Clinic, clinic.id), str(error))
+        return None
+    except (TransientError, ConflictError) as error:
+        intervals = current_app.config["JOB_RETRY_INTERVALS"]
+        retry_after = getattr(error, "retry_after", None)
+        return Retry(max=len(intervals), interval=[int(retry_after or intervals[0])])
+    except PermanentError as error:
+        # E.g. a seller whose plan does not let applications edit bookings: the talking
+        # points stay on the profile, and this booking is not tried again.
+        log.warning("booking-note.refused: appointment %s: %s", appointment_id, error)
+        written = False
+    with storage.session() as db:
+        db.get(Appointment, appointment_id).noted_response_id = response_id
+    log.info("booking-note.%s: appointment %s", "written" if written else "skipped",
+             appointment_id)
+    return None

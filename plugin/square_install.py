@@ -1,0 +1,161 @@
+"""Installing Rapport for a Square seller (see docs/platforms/square.md).
+
+OAuth: the admin opens ``/connect/square/<clinic key>``, Square asks the seller to allow
+Rapport's scopes and sends them back to ``/connect/square/callback`` with a code and
+the ``state`` Rapport gave; the code is exchanged for tokens, sealed at rest, and the
+"Rapport alliance" customer attribute is defined. Square ties webhook subscriptions to
+the application, not to a seller, so one subscription (``booking.created``,
+``booking.updated``) to ``<base URL>/webhooks/square`` serves every connected seller:
+Rapport creates it through the Webhook Subscriptions API with the application's
+personal access token (``RAPPORT_SQUARE_ACCESS_TOKEN``) the first time a seller
+connects, and stores its signature key. Events are routed to clinics by merchant id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlparse
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from handlers import square
+from plugin import accounts, clinics, crypto, storage, writeback
+from plugin.models import Clinic, PlatformWebhook
+
+STATE_MAX_AGE = 600
+NONCE_COOKIE = "rapport_square_oauth"
+
+
+class SquareInstallError(RuntimeError):
+    """The install cannot go on; the message says what to do."""
+
+
+def notification_url() -> str:
+    return current_app.config["SQUARE_NOTIFICATION_URL"] or (
+        f"{current_app.config['BASE_URL']}/webhooks/square")
+
+
+def redirect_uri() -> str:
+    return f"{current_app.config['BASE_URL']}/connect/square/callback"
+
+
+def connect_url(clinic: Clinic) -> str:
+    return f"{current_app.config['BASE_URL']}/connect/square/{clinic.key}"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="square-oauth")
+
+
+def _application() -> tuple[str, str]:
+    config = current_app.config
+    if not (config["SQUARE_APPLICATION_ID"] and config["SQUARE_APPLICATION_SECRET"]):
+        raise SquareInstallError(
+            "Square is not set up on this Rapport: set RAPPORT_SQUARE_APPLICATION_ID and "
+            "RAPPORT_SQUARE_APPLICATION_SECRET (Square Developer Console → your application "
+            "→ OAuth)")
+    return config["SQUARE_APPLICATION_ID"], config["SQUARE_APPLICATION_SECRET"]
+
+
+def start(clinic: Clinic) -> tuple[str, str]:
+    """Where to send the admin, and the nonce to keep in their browser."""
+    application_id, _ = _application()
+    nonce = secrets.token_urlsafe(16)
+    state = _serializer().dumps({"clinic": clinic.key, "nonce": nonce})
+    settings = accounts.square_settings()
+    url = square.authorize_url(application_id=application_id, state=state,
+                               environment=settings["environment"],
+                               base_url=settings["base_url"], redirect_uri=redirect_uri())
+    return url, nonce
+
+
+def finish(*, code: str, state: str, nonce: str | None) -> Clinic:
+    """Exchange the code, store the tokens, define the attribute, make sure events come."""
+    try:
+        claims = _serializer().loads(state, max_age=STATE_MAX_AGE)
+    except SignatureExpired:
+        raise SquareInstallError("this Square sign-in took too long; open the connect link again")
+    except BadSignature:
+        raise SquareInstallError("this link did not come from Rapport; open the connect link again")
+    if not nonce or not secrets.compare_digest(nonce, claims.get("nonce", "")):
+        raise SquareInstallError(
+            "this Square sign-in was started in another browser; open the connect link again here")
+    application_id, application_secret = _application()
+    settings = accounts.square_settings()
+    tokens = square.exchange_code(
+        application_id=application_id, application_secret=application_secret, code=code,
+        environment=settings["environment"], base_url=settings["base_url"],
+        redirect_uri=redirect_uri())
+    merchant = tokens.get("merchant_id")
+    with storage.session() as db:
+        clinic = clinics.by_key(db, claims["clinic"])
+        if clinic is None or clinic.platform != "square":
+            raise SquareInstallError("this clinic no longer exists in Rapport")
+        other = db.scalar(select(Clinic).where(Clinic.platform == "square",
+                                               Clinic.account_id == merchant,
+                                               Clinic.id != clinic.id))
+        if merchant and other is not None:
+            raise SquareInstallError(
+                f"this Square account is already connected to the clinic {other.name!r}")
+        clinics.store_credentials(clinic, {**tokens, "mode": "oauth"})
+        clinic.account_id = merchant
+        clinic_id = clinic.id
+    square.create_attribute_definition({**tokens, **settings})
+    ensure_application_webhook()
+    with storage.session() as db:
+        clinic = db.get(Clinic, clinic_id)
+        clinics.mark_connected(clinic)
+    writeback.resume(clinic_id)
+    return clinic
+
+
+def application_webhook() -> dict[str, Any] | None:
+    """What verifies events on ``/webhooks/square``: signature keys and the signed URL."""
+    url = notification_url()
+    with storage.session() as db:
+        row = db.scalar(select(PlatformWebhook).where(
+            PlatformWebhook.platform == "square", PlatformWebhook.notification_url == url))
+        stored = crypto.unseal(row.credentials) if row else {}
+    keys = [key for key in (stored.get("signature_key"),
+                            current_app.config["SQUARE_WEBHOOK_SIGNATURE_KEY"]) if key]
+    return {"signature_keys": keys, "notification_url": url} if keys else None
+
+
+def ensure_application_webhook() -> dict[str, Any]:
+    """The application's subscription, created through Square's API on first need."""
+    existing = application_webhook()
+    if existing:
+        return existing
+    token = current_app.config["SQUARE_ACCESS_TOKEN"]
+    if not token:
+        raise SquareInstallError(
+            "Rapport needs a Square webhook subscription to hear about bookings: set "
+            "RAPPORT_SQUARE_ACCESS_TOKEN to the application's personal access token so "
+            "Rapport creates it, or create it in the Developer Console (booking.created, "
+            f"booking.updated, notification URL {notification_url()}) and set "
+            "RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY to its signature key")
+    created = square.subscribe({"access_token": token, **accounts.square_settings()},
+                               notification_url())
+    with storage.session() as db:
+        db.add(PlatformWebhook(platform="square", notification_url=notification_url(),
+                               subscription_id=created.get("subscription_id"),
+                               credentials=crypto.seal(
+                                   {"signature_key": created["signature_key"]})))
+    return application_webhook()
+
+
+def manual_key(notification: str) -> str:
+    """The clinic key a seller chose in the notification URL they registered."""
+    path = urlparse(notification).path.rstrip("/")
+    prefix = "/webhooks/square/"
+    key = path[len(prefix):] if path.startswith(prefix) else ""
+    if not key or "/" in key or len(key) > 64 or key.startswith("-"):
+        suggestion = secrets.token_hex(8)
+        raise SquareInstallError(
+            "the notification URL must end in /webhooks/square/<clinic key>, the key being "
+            f"any name you choose: register {current_app.config['BASE_URL']}/webhooks/square/"
+            f"{suggestion} in the Developer Console and pass that URL here")
+    return key

@@ -1,0 +1,337 @@
+"""Reading from and writing to Square, against the local sandbox over real HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from handlers import square
+from handlers.base import (
+    AuthError,
+    ConflictError,
+    Note,
+    PermanentError,
+    TransientError,
+    WriteBackTarget,
+)
+
+START, END = "[Rapport]", "[/Rapport]"
+NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
+
+
+def note(body: str = "Alliance 82/100 ▂▅▇\n- Ask how the shoulder felt", **summary) -> Note:
+    return Note(
+        text=f"{START}\n{body}\n{END}",
+        block_start=START,
+        block_end=END,
+        summary=summary or {"overall": 82, "sparkline": "▂▅▇"},
+        talking_points=("Ask how the shoulder felt", "Check pressure preference"),
+    )
+
+
+@pytest.fixture
+def client(sandbox):
+    return sandbox.seed_customer(given_name="Sam", email_address="sam@example.com")
+
+
+@pytest.fixture
+def target(client):
+    return WriteBackTarget(client_id=client["id"], appointment_id="visit-1")
+
+
+@pytest.fixture
+def definition(creds):
+    square.create_attribute_definition(creds)
+
+
+def customer_path(client) -> str:
+    return f"/v2/customers/{client['id']}"
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def test_every_request_carries_the_pinned_version_and_the_token(sandbox, creds, client):
+    square.fetch_client(creds, client["id"])
+    sent = sandbox.requests[-1].headers
+    assert sent["square-version"] == "2025-08-20" == square.SQUARE_VERSION
+    assert sent["authorization"] == f"Bearer {sandbox.personal_access_token}"
+
+
+def test_fetch_client_gives_email_and_first_name_but_no_locale(creds, client):
+    fetched = square.fetch_client(creds, client["id"])
+    assert (fetched.id, fetched.email, fetched.first_name) == (
+        client["id"],
+        "sam@example.com",
+        "Sam",
+    )
+    assert fetched.locale is None
+
+
+def test_fetch_appointment_derives_completion_from_the_end(sandbox, creds, client):
+    start = NOW - timedelta(minutes=90)
+    booking = sandbox.seed_booking(customer_id=client["id"], start_at=start, duration_minutes=60)
+    done = square.fetch_appointment(creds, booking["id"], now=NOW)
+    assert (done.status, done.start, done.end) == ("completed", start, start + timedelta(hours=1))
+    assert (done.version, done.client.id, done.therapist.id) == (0, client["id"], "TMdanaRapport01")
+    running = square.fetch_appointment(creds, booking["id"], now=start + timedelta(minutes=30))
+    assert running.status == "booked"
+
+
+@pytest.mark.parametrize(
+    "status, expected",
+    [("PENDING", "booked"), ("NO_SHOW", "no_show"), ("CANCELLED_BY_SELLER", "cancelled")],
+)
+def test_only_accepted_bookings_complete(sandbox, creds, client, status, expected):
+    booking = sandbox.seed_booking(
+        customer_id=client["id"], start_at=NOW - timedelta(days=1), status=status
+    )
+    assert square.fetch_appointment(creds, booking["id"], now=NOW).status == expected
+
+
+def test_an_unknown_booking_is_a_permanent_error(creds):
+    with pytest.raises(PermanentError, match="NOT_FOUND"):
+        square.fetch_appointment(creds, "no-such-booking")
+
+
+# --- the customer note ---------------------------------------------------------------
+
+
+def test_the_block_is_replaced_and_the_therapists_text_kept(sandbox, creds, target, definition):
+    before = "Prefers firm pressure.\n\n"
+    after = "\n\nAllergic to arnica."
+    sandbox.update_customer(target.client_id, note=f"{before}{START}\nold\n{END}{after}")
+    result = square.write_back(creds, target, note())
+    assert sandbox.customer(target.client_id)["note"] == before + note().text + after
+    assert result.target == "square.customer"
+    assert result.detail["note_updated"] is True
+
+
+def test_a_first_note_goes_after_the_therapists_text(sandbox, creds, target, definition):
+    sandbox.update_customer(target.client_id, note="Prefers firm pressure.")
+    square.write_back(creds, target, note())
+    assert sandbox.customer(target.client_id)["note"] == "Prefers firm pressure.\n\n" + note().text
+
+
+def test_the_same_write_twice_changes_nothing(sandbox, creds, client, target, definition):
+    square.write_back(creds, target, note())
+    version = sandbox.customer(client["id"])["version"]
+    second = square.write_back(creds, target, note())
+    assert sandbox.customer(client["id"])["version"] == version
+    assert len(sandbox.requests_to("PUT", customer_path(client))) == 1
+    assert second.detail["note_updated"] is False
+    assert sandbox.custom_attribute(client["id"], square.ATTRIBUTE_KEY)["version"] == 1
+
+
+def test_a_concurrent_edit_is_reread_and_kept(sandbox, creds, client, target, definition):
+    sandbox.update_customer(client["id"], note="Prefers firm pressure.")
+
+    def therapist_saves():
+        current = sandbox.customer(client["id"])["note"]
+        sandbox.update_customer(client["id"], note=current + "\nAsked for a quieter room.")
+
+    sandbox.before_next("PUT", customer_path(client), therapist_saves)
+    square.write_back(creds, target, note())
+    puts = sandbox.requests_to("PUT", customer_path(client))
+    assert [request.status for request in puts] == [409, 200]
+    assert sandbox.customer(client["id"])["note"] == (
+        "Prefers firm pressure.\nAsked for a quieter room.\n\n" + note().text
+    )
+
+
+def test_a_record_that_keeps_changing_is_a_conflict(sandbox, creds, client, target, definition):
+    sandbox.fail_next(customer_path(client), 400, times=9, code="VERSION_MISMATCH", method="PUT")
+    with pytest.raises(ConflictError):
+        square.write_back(creds, target, note())
+    assert len(sandbox.requests_to("PUT", customer_path(client))) == square.CONFLICT_ATTEMPTS
+
+
+# --- errors from Square ----------------------------------------------------------------
+
+
+def test_401_means_the_clinic_must_reconnect(sandbox, creds, target):
+    sandbox.fail_next("/v2/customers/", 401)
+    with pytest.raises(AuthError):
+        square.write_back(creds, target, note())
+
+
+def test_a_revoked_token_is_an_auth_error(sandbox, creds, client):
+    sandbox.revoke(sandbox.personal_access_token)
+    with pytest.raises(AuthError, match="ACCESS_TOKEN_REVOKED"):
+        square.fetch_client(creds, client["id"])
+
+
+def test_429_is_transient_and_carries_retry_after(sandbox, creds, target):
+    sandbox.fail_next("/v2/customers/", 429, headers={"Retry-After": "7"})
+    with pytest.raises(TransientError) as caught:
+        square.write_back(creds, target, note())
+    assert caught.value.retry_after == 7.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_transient(sandbox, creds, target, status):
+    sandbox.fail_next("/v2/customers/", status)
+    with pytest.raises(TransientError) as caught:
+        square.write_back(creds, target, note())
+    assert caught.value.retry_after is None
+
+
+def test_a_slow_square_is_a_timeout_not_a_hang(sandbox, client):
+    sandbox.delay_next("/v2/customers/", 2.0)
+    with pytest.raises(TransientError, match="Timeout"):
+        square.fetch_client(sandbox.credentials(timeout=0.3), client["id"])
+
+
+def test_an_unreachable_square_is_transient(client):
+    with pytest.raises(TransientError):
+        square.fetch_client({"access_token": "t", "base_url": "http://127.0.0.1:9"}, client["id"])
+
+
+def test_other_4xx_are_permanent_with_squares_detail(sandbox, creds, client):
+    sandbox.fail_next("/v2/customers/", 403, code="INSUFFICIENT_SCOPES")
+    with pytest.raises(PermanentError, match="403 INSUFFICIENT_SCOPES"):
+        square.fetch_client(creds, client["id"])
+
+
+def test_no_token_is_an_auth_error_before_any_request(sandbox, client):
+    with pytest.raises(AuthError):
+        square.fetch_client({"base_url": sandbox.base_url}, client["id"])
+    assert sandbox.requests == []
+
+
+# --- the custom attribute --------------------------------------------------------------
+
+
+def test_the_summary_attribute_is_upserted(sandbox, creds, client, target, definition):
+    result = square.write_back(creds, target, note())
+    stored = sandbox.custom_attribute(client["id"], "rapport-alliance")
+    assert stored["value"] == "Alliance 82/100 ▂▅▇ — 2 talking points"
+    assert stored["visibility"] == "VISIBILITY_READ_ONLY"
+    assert result.detail["attribute_value"] == stored["value"]
+    later = WriteBackTarget(client_id=client["id"], appointment_id="visit-2")
+    square.write_back(creds, later, note(overall=85, sparkline="▅▇█"))
+    stored = sandbox.custom_attribute(client["id"], "rapport-alliance")
+    assert (stored["value"], stored["version"]) == ("Alliance 85/100 ▅▇█ — 2 talking points", 2)
+
+
+def test_a_retried_upsert_is_not_applied_twice(sandbox, creds, client, target, definition):
+    square.write_back(creds, target, note())
+    square.write_back(creds, target, note())
+    posts = sandbox.requests_to(
+        "POST", f"/v2/customers/{client['id']}/custom-attributes/rapport-alliance"
+    )
+    keys = {request.json["idempotency_key"] for request in posts}
+    assert len(posts) == 2 and len(keys) == 1
+    assert sandbox.custom_attribute(client["id"], "rapport-alliance")["version"] == 1
+
+
+def test_a_missing_definition_is_created_on_the_way(sandbox, creds, client, target):
+    square.write_back(creds, target, note())
+    assert "rapport-alliance" in sandbox.definitions
+    assert sandbox.custom_attribute(client["id"], "rapport-alliance")["value"].startswith("Al")
+
+
+def test_the_summary_line_can_be_given_whole():
+    given = note(line="Alliance 64/100 ▇▅▂ — 3 talking points, one flag")
+    assert square.attribute_value(given) == "Alliance 64/100 ▇▅▂ — 3 talking points, one flag"
+
+
+def test_an_existing_definition_is_fine(sandbox, creds):
+    body = {
+        "idempotency_key": "made-by-an-earlier-install",
+        "custom_attribute_definition": {
+            "key": "rapport-alliance",
+            "schema": {"$ref": square.STRING_SCHEMA},
+            "visibility": "VISIBILITY_HIDDEN",
+        },
+    }
+    headers = {"Authorization": f"Bearer {sandbox.personal_access_token}"}
+    earlier = requests.post(
+        sandbox.base_url + "/v2/customers/custom-attribute-definitions",
+        json=body,
+        headers=headers,
+        timeout=5,
+    )
+    assert earlier.status_code == 200
+    assert square.create_attribute_definition(creds) == {
+        "key": "rapport-alliance",
+        "existing": True,
+    }
+
+
+# --- the next booking's seller note ----------------------------------------------------
+
+
+@pytest.fixture
+def next_visit(sandbox, client):
+    return sandbox.seed_booking(
+        customer_id=client["id"], start_at=NOW + timedelta(days=7), seller_note="Bring heat pack."
+    )
+
+
+def test_talking_points_go_on_the_next_booking(sandbox, creds, next_visit):
+    assert square.write_seller_note(creds, next_visit["id"], note()) is True
+    booking = sandbox.booking(next_visit["id"])
+    assert booking["seller_note"] == "Bring heat pack.\n\n" + note().text
+    assert booking["version"] == 1
+    assert square.write_seller_note(creds, next_visit["id"], note()) is True
+    assert len(sandbox.requests_to("PUT", f"/v2/bookings/{next_visit['id']}")) == 1
+
+
+def test_a_stale_booking_version_is_reread(sandbox, creds, next_visit):
+    path = f"/v2/bookings/{next_visit['id']}"
+    sandbox.before_next(
+        "PUT", path, lambda: sandbox.update_booking(next_visit["id"], seller_note="Room 2.")
+    )
+    assert square.write_seller_note(creds, next_visit["id"], note()) is True
+    assert [r.status for r in sandbox.requests_to("PUT", path)] == [409, 200]
+    assert sandbox.booking(next_visit["id"])["seller_note"] == "Room 2.\n\n" + note().text
+
+
+def test_a_cancelled_booking_is_left_alone(sandbox, creds, next_visit):
+    sandbox.update_booking(next_visit["id"], status="CANCELLED_BY_CUSTOMER")
+    assert square.write_seller_note(creds, next_visit["id"], note()) is False
+    assert sandbox.requests_to("PUT", f"/v2/bookings/{next_visit['id']}") == []
+
+
+def test_a_long_block_is_shortened_to_fit_4096(sandbox, creds, next_visit):
+    own = "T" * 3000
+    sandbox.update_booking(next_visit["id"], seller_note=own)
+    long = note("x" * square.NOTE_LIMIT)
+    assert square.write_seller_note(creds, next_visit["id"], long) is True
+    written = sandbox.booking(next_visit["id"])["seller_note"]
+    assert len(written) == square.SELLER_NOTE_LIMIT
+    assert written.startswith(own + "\n\n" + START) and written.endswith("…" + END)
+
+
+def test_no_room_beside_the_therapists_own_note(sandbox, creds, next_visit):
+    sandbox.update_booking(next_visit["id"], seller_note="T" * 4080)
+    assert square.write_seller_note(creds, next_visit["id"], note()) is False
+    assert sandbox.booking(next_visit["id"])["seller_note"] == "T" * 4080
+
+
+# --- install steps ---------------------------------------------------------------------
+
+
+def test_subscribe_registers_booking_events(sandbox, creds):
+    url = "https://rapport.example/webhooks/square/clinic-7"
+    subscription = square.subscribe(creds, url)
+    assert subscription["signature_key"] and subscription["subscription_id"].startswith("wbhk_")
+    assert subscription["event_types"] == ["booking.created", "booking.updated"]
+    assert square.subscribe(creds, url) == subscription
+    assert len(sandbox.subscriptions) == 1
+    assert sandbox.subscriptions[0]["notification_url"] == url
+
+
+def test_the_contract_holds_for_everything_rapport_sent(sandbox, creds, client, target):
+    """The sandbox validates each body against Square's spec; none was refused."""
+    booking = sandbox.seed_booking(customer_id=client["id"], start_at=NOW + timedelta(days=1))
+    square.create_attribute_definition(creds)
+    square.write_back(creds, target, note())
+    square.write_seller_note(creds, booking["id"], note())
+    square.subscribe(creds, "https://rapport.example/webhooks/square/clinic-7")
+    square.fetch_appointment(creds, booking["id"])
+    assert sandbox.rejected == []
+    assert {r.status for r in sandbox.requests} == {200}
