@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from handlers import square
+from handlers.base import AuthError
 from plugin import clinics, storage
 from plugin.models import Clinic
 
@@ -58,7 +59,7 @@ def refresh_due() -> int:
     for clinic_id in due:
         try:
             refresh(clinic_id)
-        except square.AuthError as error:
+        except AuthError as error:
             with storage.session() as db:
                 clinics.mark_needs_reconnecting(db.get(Clinic, clinic_id), str(error))
     return len(due)

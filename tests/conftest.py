@@ -285,3 +285,59 @@ def subprocess_env(app, **extra) -> dict[str, str]:
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     env.update({f"RAPPORT_{k}": str(v) for k, v in extra.items()})
     return env
+
+
+@pytest.fixture
+def square_sandbox():
+    """A local Square (tests/sandboxes/square.py) that checks requests against its spec."""
+    from tests.sandboxes.square import SquareSandbox
+
+    with SquareSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def square_app(app_factory, square_sandbox):
+    """Rapport on a real socket (Square delivers to it and redirects to it), talking to
+    the Square sandbox; yields the app and its URL."""
+    from servers import LiveServer
+
+    holder = {}
+    live = LiveServer(lambda environ, start: holder["app"](environ, start))
+    app = app_factory(BASE_URL=live.url, SQUARE_ENVIRONMENT="sandbox",
+                      SQUARE_BASE_URL=square_sandbox.base_url,
+                      SQUARE_APPLICATION_ID=square_sandbox.application_id,
+                      SQUARE_APPLICATION_SECRET=square_sandbox.application_secret,
+                      SQUARE_ACCESS_TOKEN=square_sandbox.personal_access_token)
+    holder["app"] = app
+    yield app, live.url
+    live.stop()
+
+
+@pytest.fixture
+def square_drain(square_app):
+    """Run due jobs with the Square-facing app's settings."""
+    from plugin import worker
+
+    app, _ = square_app
+
+    def run(wait_for_scheduled: float = 0):
+        with app.app_context():
+            worker.drain(forking=False, wait_for_scheduled=wait_for_scheduled)
+
+    return run
+
+
+def answer_last_check_in(app, mailbox, value=None, comment: str = ""):
+    """The client answers the latest check-in email (every item meaning ``value``)."""
+    from sqlalchemy import select
+    from survey_client import answer, answers_for, survey_path
+
+    from plugin import instruments, storage
+    from plugin.models import Invitation
+
+    with app.app_context(), storage.session() as db:
+        instrument = instruments.get(db.scalars(
+            select(Invitation.instrument_id).order_by(Invitation.id.desc())).first())
+    return answer(app.test_client(), survey_path(mailbox.messages[-1]),
+                  answers_for(instrument, value), comment)

@@ -7,14 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from servers import LiveServer
+from conftest import answer_last_check_in
 from sqlalchemy import select
-from survey_client import answer, answers_for, survey_path
 
 from handlers.base import InboundRequest
-from plugin import clinics, installs, instruments, storage
+from plugin import clinics, installs, storage
 from plugin.models import Appointment, Clinic, Invitation, WriteBack
-from tests.sandboxes.square import SquareSandbox
 
 SIGNATURE_KEY = "harbour-square-signature-key"
 THERAPIST_NOTE = "Prefers light pressure on the neck.\nParks at the back."
@@ -22,62 +20,41 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
 @pytest.fixture
-def sandbox():
-    with SquareSandbox() as square:
-        yield square
-
-
-@pytest.fixture
-def rapport(app_factory, sandbox):
-    """Rapport on a real socket (Square delivers to it), talking to the sandbox."""
-    holder = {}
-    live = LiveServer(lambda environ, start: holder["app"](environ, start))
-    app = app_factory(BASE_URL=live.url, SQUARE_ENVIRONMENT="sandbox",
-                      SQUARE_BASE_URL=sandbox.base_url,
-                      SQUARE_APPLICATION_ID=sandbox.application_id,
-                      SQUARE_APPLICATION_SECRET=sandbox.application_secret,
-                      SQUARE_ACCESS_TOKEN=sandbox.personal_access_token)
-    holder["app"] = app
-    yield app, live.url
-    live.stop()
-
-
-@pytest.fixture
-def drain(rapport):
-    """Jobs run with the Square-facing app's settings."""
-    from plugin import worker
-
-    app, _ = rapport
-
-    def run(wait_for_scheduled: float = 0):
-        with app.app_context():
-            worker.drain(forking=False, wait_for_scheduled=wait_for_scheduled)
-
-    return run
-
-
-@pytest.fixture
-def clinic(rapport, sandbox):
+def clinic(square_app, square_sandbox):
     """A clinic in manual mode: its own subscription, key and notification URL."""
-    app, url = rapport
+    app, url = square_app
     notification_url = f"{url}/webhooks/square/harbour"
     with app.app_context(), storage.session() as db:
         credentials = installs.manual_credentials(
-            "square", access_token=sandbox.personal_access_token,
-            webhook_signature_key=SIGNATURE_KEY, notification_url=notification_url)
-        clinics.create(db, name="Harbour Massage", platform="square",
-                       timezone="Europe/London", credentials=credentials,
-                       key=installs.clinic_key("square", credentials),
-                       settings={"follow_up": {"send_delay_minutes": 0, "window_start": "00:00",
-                                               "window_end": "24:00",
-                                               "completion_grace_minutes": 0}})
+            "square",
+            access_token=square_sandbox.personal_access_token,
+            webhook_signature_key=SIGNATURE_KEY,
+            notification_url=notification_url,
+        )
+        clinics.create(
+            db,
+            name="Harbour Massage",
+            platform="square",
+            timezone="Europe/London",
+            credentials=credentials,
+            key=installs.clinic_key("square", credentials),
+            settings={
+                "follow_up": {
+                    "send_delay_minutes": 0,
+                    "window_start": "00:00",
+                    "window_end": "24:00",
+                    "completion_grace_minutes": 0,
+                }
+            },
+        )
     return {"url": notification_url}
 
 
-def send(sandbox, clinic, event_type, booking_id, *, key=SIGNATURE_KEY, url=None, **extra):
-    event = sandbox.booking_event(event_type, booking_id, **extra)
-    return sandbox.deliver(url or clinic["url"], event, signature_key=key,
-                           notification_url=clinic["url"]), event
+def send(square_sandbox, clinic, event_type, booking_id, *, key=SIGNATURE_KEY, url=None, **extra):
+    event = square_sandbox.booking_event(event_type, booking_id, **extra)
+    return square_sandbox.deliver(
+        url or clinic["url"], event, signature_key=key, notification_url=clinic["url"]
+    ), event
 
 
 def invitations(app):
@@ -86,225 +63,249 @@ def invitations(app):
 
 
 @pytest.fixture
-def visit(sandbox):
+def visit(square_sandbox):
     """Sam's visit that ended half an hour ago."""
-    customer = sandbox.seed_customer(given_name="Sam", email_address="sam@example.com",
-                                     note=THERAPIST_NOTE)
-    booking = sandbox.seed_booking(customer_id=customer["id"],
-                                   start_at=NOW - timedelta(minutes=90), duration_minutes=60)
+    customer = square_sandbox.seed_customer(
+        given_name="Sam", email_address="sam@example.com", note=THERAPIST_NOTE
+    )
+    booking = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW - timedelta(minutes=90), duration_minutes=60
+    )
     return customer, booking
 
 
-def test_the_whole_loop_on_square(rapport, sandbox, clinic, visit, drain, mailbox):
-    app, _ = rapport
+def test_the_whole_loop_on_square(square_app, square_sandbox, clinic, visit, square_drain, mailbox):
+    app, _ = square_app
     customer, booking = visit
-    response, _ = send(sandbox, clinic, "booking.created", booking["id"])
+    response, _ = send(square_sandbox, clinic, "booking.created", booking["id"])
     assert response.status_code == 202
-    drain()  # booked → end passed → re-read from Square → completed → one email
+    square_drain()  # booked → end passed → re-read from Square → completed → one email
 
-    assert sandbox.requests_to("GET", f"/v2/bookings/{booking['id']}")
+    assert square_sandbox.requests_to("GET", f"/v2/bookings/{booking['id']}")
     (message,) = mailbox.messages
     assert message["To"] == "sam@example.com"
     assert "Hi Sam," in message.get_body(("plain",)).get_content()
 
-    with app.app_context():
-        instrument = instruments.get(invitations(app)[0].instrument_id)
-    client = app.test_client()
-    assert answer(client, survey_path(message), answers_for(instrument, value=3),
-                  comment="Neck felt tight after.").status_code == 200
-    drain()
+    assert answer_last_check_in(app, mailbox, 3, "Neck felt tight after.").status_code == 200
+    square_drain()
 
-    note = sandbox.customer(customer["id"])["note"]
+    note = square_sandbox.customer(customer["id"])["note"]
     assert note.startswith(THERAPIST_NOTE)  # the therapist's text, byte for byte
     assert "[Rapport]" in note and note.rstrip().endswith("[/Rapport]")
     assert "Neck felt tight after." in note
-    attribute = sandbox.custom_attribute(customer["id"], "rapport-alliance")
+    attribute = square_sandbox.custom_attribute(customer["id"], "rapport-alliance")
     assert attribute["value"].startswith("Alliance")
     with app.app_context(), storage.session() as db:
         assert db.scalar(select(WriteBack.status)) == "delivered"
 
     # Sam books again: the talking points go onto that booking's seller note.
-    upcoming = sandbox.seed_booking(customer_id=customer["id"],
-                                    start_at=NOW + timedelta(days=7), seller_note="Room 2")
-    assert send(sandbox, clinic, "booking.created", upcoming["id"])[0].status_code == 202
-    drain()
-    seller_note = sandbox.booking(upcoming["id"])["seller_note"]
+    upcoming = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW + timedelta(days=7), seller_note="Room 2"
+    )
+    assert send(square_sandbox, clinic, "booking.created", upcoming["id"])[0].status_code == 202
+    square_drain()
+    seller_note = square_sandbox.booking(upcoming["id"])["seller_note"]
     assert seller_note.startswith("Room 2")
     assert "[Rapport]" in seller_note
     # Square tells Rapport of its own write (a new version); nothing is written twice.
-    writes = len(sandbox.requests_to("PUT", f"/v2/bookings/{upcoming['id']}"))
-    send(sandbox, clinic, "booking.updated", upcoming["id"])
-    drain()
-    assert len(sandbox.requests_to("PUT", f"/v2/bookings/{upcoming['id']}")) == writes == 1
+    writes = len(square_sandbox.requests_to("PUT", f"/v2/bookings/{upcoming['id']}"))
+    send(square_sandbox, clinic, "booking.updated", upcoming["id"])
+    square_drain()
+    assert len(square_sandbox.requests_to("PUT", f"/v2/bookings/{upcoming['id']}")) == writes == 1
     assert len(mailbox.messages) == 1
 
 
-def test_answering_after_booking_again_also_notes_the_booking(rapport, sandbox, clinic, visit,
-                                                              drain, mailbox):
-    app, _ = rapport
+def test_answering_after_booking_again_also_notes_the_booking(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
+    app, _ = square_app
     customer, booking = visit
-    send(sandbox, clinic, "booking.created", booking["id"])
-    drain()
-    upcoming = sandbox.seed_booking(customer_id=customer["id"],
-                                    start_at=NOW + timedelta(days=3))
-    send(sandbox, clinic, "booking.created", upcoming["id"])
-    drain()
-    assert sandbox.booking(upcoming["id"])["seller_note"] == ""  # nothing open yet
-    with app.app_context():
-        instrument = instruments.get(invitations(app)[0].instrument_id)
-    answer(app.test_client(), survey_path(mailbox.messages[0]), answers_for(instrument, 3))
-    drain()
-    assert "[Rapport]" in sandbox.booking(upcoming["id"])["seller_note"]
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    upcoming = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW + timedelta(days=3)
+    )
+    send(square_sandbox, clinic, "booking.created", upcoming["id"])
+    square_drain()
+    assert square_sandbox.booking(upcoming["id"])["seller_note"] == ""  # nothing open yet
+    answer_last_check_in(app, mailbox, 3)
+    square_drain()
+    assert "[Rapport]" in square_sandbox.booking(upcoming["id"])["seller_note"]
 
 
-@pytest.mark.parametrize("status", ["NO_SHOW", "CANCELLED_BY_CUSTOMER", "CANCELLED_BY_SELLER",
-                                    "DECLINED"])
-def test_no_email_for_a_no_show_or_a_cancellation(rapport, sandbox, clinic, visit, drain,
-                                                  mailbox, status):
-    app, _ = rapport
+@pytest.mark.parametrize(
+    "status", ["NO_SHOW", "CANCELLED_BY_CUSTOMER", "CANCELLED_BY_SELLER", "DECLINED"]
+)
+def test_no_email_for_a_no_show_or_a_cancellation(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox, status
+):
+    app, _ = square_app
     _, booking = visit
-    sandbox.update_booking(booking["id"], status=status)
-    assert send(sandbox, clinic, "booking.updated", booking["id"])[0].status_code == 202
-    drain()
+    square_sandbox.update_booking(booking["id"], status=status)
+    assert send(square_sandbox, clinic, "booking.updated", booking["id"])[0].status_code == 202
+    square_drain()
     assert mailbox.messages == []
     assert invitations(app) == []
 
 
-def test_cancelled_before_its_end_is_seen_when_square_is_asked_again(rapport, sandbox, clinic,
-                                                                     drain, mailbox):
+def test_cancelled_before_its_end_is_seen_when_square_is_asked_again(
+    square_app, square_sandbox, clinic, square_drain, mailbox
+):
     """Booked (webhook), then cancelled in Square with the event lost: the re-read at the
     end finds the cancellation and sends nothing."""
-    app, _ = rapport
-    customer = sandbox.seed_customer()
-    booking = sandbox.seed_booking(customer_id=customer["id"],
-                                   start_at=NOW - timedelta(minutes=90))
-    send(sandbox, clinic, "booking.created", booking["id"])
-    sandbox.update_booking(booking["id"], status="CANCELLED_BY_SELLER")
-    drain()
+    app, _ = square_app
+    customer = square_sandbox.seed_customer()
+    booking = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW - timedelta(minutes=90)
+    )
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_sandbox.update_booking(booking["id"], status="CANCELLED_BY_SELLER")
+    square_drain()
     assert mailbox.messages == []
     with app.app_context(), storage.session() as db:
         assert db.scalar(select(Appointment.status)) == "cancelled"
 
 
-def test_signed_with_the_wrong_key_or_for_another_url_is_refused(rapport, sandbox, clinic,
-                                                                 visit):
-    app, url = rapport
+def test_signed_with_the_wrong_key_or_for_another_url_is_refused(
+    square_app, square_sandbox, clinic, visit
+):
+    app, url = square_app
     _, booking = visit
-    event = sandbox.booking_event("booking.created", booking["id"])
-    wrong_key = sandbox.deliver(clinic["url"], event, signature_key="not-the-key",
-                                notification_url=clinic["url"])
-    wrong_url = sandbox.deliver(clinic["url"], event, signature_key=SIGNATURE_KEY,
-                                notification_url=clinic["url"] + "/")
+    event = square_sandbox.booking_event("booking.created", booking["id"])
+    wrong_key = square_sandbox.deliver(
+        clinic["url"], event, signature_key="not-the-key", notification_url=clinic["url"]
+    )
+    wrong_url = square_sandbox.deliver(
+        clinic["url"], event, signature_key=SIGNATURE_KEY, notification_url=clinic["url"] + "/"
+    )
     assert (wrong_key.status_code, wrong_url.status_code) == (401, 401)
-    right = sandbox.deliver(clinic["url"], event, signature_key=SIGNATURE_KEY,
-                            notification_url=clinic["url"])
+    right = square_sandbox.deliver(
+        clinic["url"], event, signature_key=SIGNATURE_KEY, notification_url=clinic["url"]
+    )
     assert right.status_code == 202
 
 
-def test_duplicate_event_is_acknowledged_once(rapport, sandbox, clinic, visit, drain, mailbox):
+def test_duplicate_event_is_acknowledged_once(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
     _, booking = visit
-    event = sandbox.booking_event("booking.created", booking["id"])
-    answers = [sandbox.deliver(clinic["url"], event, signature_key=SIGNATURE_KEY,
-                               notification_url=clinic["url"]).status_code for _ in range(3)]
+    event = square_sandbox.booking_event("booking.created", booking["id"])
+    answers = [
+        square_sandbox.deliver(
+            clinic["url"], event, signature_key=SIGNATURE_KEY, notification_url=clinic["url"]
+        ).status_code
+        for _ in range(3)
+    ]
     assert answers == [202, 200, 200]
-    drain()
+    square_drain()
     assert len(mailbox.messages) == 1
 
 
-def test_an_older_version_arriving_late_is_ignored(rapport, sandbox, clinic, visit, drain,
-                                                   mailbox):
-    app, _ = rapport
+def test_an_older_version_arriving_late_is_ignored(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
+    app, _ = square_app
     customer, booking = visit
-    accepted = sandbox.booking_event("booking.created", booking["id"])
-    sandbox.update_booking(booking["id"], status="CANCELLED_BY_CUSTOMER")
-    cancelled = sandbox.booking_event("booking.updated", booking["id"])
+    accepted = square_sandbox.booking_event("booking.created", booking["id"])
+    square_sandbox.update_booking(booking["id"], status="CANCELLED_BY_CUSTOMER")
+    cancelled = square_sandbox.booking_event("booking.updated", booking["id"])
     for event in (cancelled, accepted):  # out of order
-        sandbox.deliver(clinic["url"], event, signature_key=SIGNATURE_KEY,
-                        notification_url=clinic["url"])
-    drain()
+        square_sandbox.deliver(
+            clinic["url"], event, signature_key=SIGNATURE_KEY, notification_url=clinic["url"]
+        )
+    square_drain()
     with app.app_context(), storage.session() as db:
         appointment = db.scalar(select(Appointment))
         assert (appointment.status, appointment.version) == ("cancelled", 1)
     assert mailbox.messages == []
 
 
-def test_malformed_body_is_400_naming_the_field(rapport, sandbox, clinic, visit):
+def test_malformed_body_is_400_naming_the_field(square_app, square_sandbox, clinic, visit):
     _, booking = visit
-    event = sandbox.booking_event("booking.created", booking["id"])
+    event = square_sandbox.booking_event("booking.created", booking["id"])
     del event["data"]["object"]["booking"]["start_at"]
-    response = sandbox.deliver(clinic["url"], event, signature_key=SIGNATURE_KEY,
-                               notification_url=clinic["url"])
+    response = square_sandbox.deliver(
+        clinic["url"], event, signature_key=SIGNATURE_KEY, notification_url=clinic["url"]
+    )
     assert response.status_code == 400
     assert response.json()["field"] == "data.object.booking.start_at"
 
 
-def test_401_from_square_marks_the_clinic_and_stops_retrying(rapport, sandbox, clinic, visit,
-                                                             drain, mailbox):
-    app, _ = rapport
+def test_401_from_square_marks_the_clinic_and_stops_retrying(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
+    app, _ = square_app
     customer, booking = visit
-    send(sandbox, clinic, "booking.created", booking["id"])
-    drain()
-    with app.app_context():
-        instrument = instruments.get(invitations(app)[0].instrument_id)
-    sandbox.fail_next(f"/v2/customers/{customer['id']}", 401, times=1)
-    answer(app.test_client(), survey_path(mailbox.messages[0]), answers_for(instrument, 4))
-    drain(wait_for_scheduled=3)
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    square_sandbox.fail_next(f"/v2/customers/{customer['id']}", 401, times=1)
+    answer_last_check_in(app, mailbox, 4)
+    square_drain(wait_for_scheduled=3)
     with app.app_context(), storage.session() as db:
         clinic_row = db.scalar(select(Clinic))
         write_back = db.scalar(select(WriteBack))
         assert clinic_row.status == "needs_reconnecting"
         assert "Square" in clinic_row.status_detail or "401" in clinic_row.status_detail
         assert (write_back.status, write_back.attempts) == ("paused", 1)
-    assert sandbox.customer(customer["id"])["note"] == THERAPIST_NOTE
+    assert square_sandbox.customer(customer["id"])["note"] == THERAPIST_NOTE
 
 
-def test_429_backs_off_then_writes_once(rapport, sandbox, clinic, visit, drain, mailbox):
-    app, _ = rapport
+def test_429_backs_off_then_writes_once(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
+    app, _ = square_app
     customer, booking = visit
-    send(sandbox, clinic, "booking.created", booking["id"])
-    drain()
-    with app.app_context():
-        instrument = instruments.get(invitations(app)[0].instrument_id)
-    sandbox.fail_next(f"/v2/customers/{customer['id']}", 429, headers={"Retry-After": "1"})
-    answer(app.test_client(), survey_path(mailbox.messages[0]), answers_for(instrument, 4))
-    drain(wait_for_scheduled=10)
-    assert sandbox.customer(customer["id"])["note"].count("[Rapport]") == 1
-    puts = sandbox.requests_to("PUT", f"/v2/customers/{customer['id']}")
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    square_sandbox.fail_next(f"/v2/customers/{customer['id']}", 429, headers={"Retry-After": "1"})
+    answer_last_check_in(app, mailbox, 4)
+    square_drain(wait_for_scheduled=10)
+    assert square_sandbox.customer(customer["id"])["note"].count("[Rapport]") == 1
+    puts = square_sandbox.requests_to("PUT", f"/v2/customers/{customer['id']}")
     assert len(puts) == 1
 
 
-def test_manual_mode_needs_the_key_in_the_notification_url(rapport, sandbox):
-    app, url = rapport
+def test_manual_mode_needs_the_key_in_the_notification_url(square_app, square_sandbox):
+    app, url = square_app
     credentials = installs.manual_credentials(
-        "square", access_token="t", webhook_signature_key="k",
-        notification_url=f"{url}/somewhere-else")
-    with app.app_context(), pytest.raises(installs.InstallError,
-                                          match="/webhooks/square/<clinic key>"):
+        "square",
+        access_token="t",
+        webhook_signature_key="k",
+        notification_url=f"{url}/somewhere-else",
+    )
+    with (
+        app.app_context(),
+        pytest.raises(installs.InstallError, match="/webhooks/square/<clinic key>"),
+    ):
         installs.clinic_key("square", credentials)
 
 
-def test_a_request_keeps_its_headers_for_the_record(rapport, sandbox, clinic, visit):
+def test_a_request_keeps_its_headers_for_the_record(square_app, square_sandbox, clinic, visit):
     """What the inbox stored is exactly what Square signed (re-verifiable later)."""
     from handlers import square
     from plugin.models import InboxEvent
 
-    app, _ = rapport
+    app, _ = square_app
     _, booking = visit
-    send(sandbox, clinic, "booking.created", booking["id"])
+    send(square_sandbox, clinic, "booking.created", booking["id"])
     with app.app_context(), storage.session() as db:
         row = db.scalar(select(InboxEvent))
-        square.verify(InboundRequest(body=row.body, headers=row.headers),
-                      {"signature_keys": [SIGNATURE_KEY], "notification_url": clinic["url"]})
+        square.verify(
+            InboundRequest(body=row.body, headers=row.headers),
+            {"signature_keys": [SIGNATURE_KEY], "notification_url": clinic["url"]},
+        )
 
 
-def test_a_customer_unsubscribed_in_square_gets_no_email(rapport, sandbox, clinic, drain,
-                                                        mailbox):
-    app, _ = rapport
-    customer = sandbox.seed_customer(preferences={"email_unsubscribed": True})
-    booking = sandbox.seed_booking(customer_id=customer["id"],
-                                   start_at=NOW - timedelta(minutes=90))
-    send(sandbox, clinic, "booking.created", booking["id"])
-    drain()
+def test_a_customer_unsubscribed_in_square_gets_no_email(
+    square_app, square_sandbox, clinic, square_drain, mailbox
+):
+    app, _ = square_app
+    customer = square_sandbox.seed_customer(preferences={"email_unsubscribed": True})
+    booking = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW - timedelta(minutes=90)
+    )
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
     assert mailbox.messages == []
     (invitation,) = invitations(app)
     assert invitation.status == "skipped"
