@@ -21,7 +21,6 @@ from servers import CallbackReceiver, SMTPServer  # noqa: E402
 from handlers import generic  # noqa: E402
 from plugin.redis_server import EmbeddedRedis  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 REDIS_URL = os.environ.get("RAPPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 POSTGRES_URL = os.environ.get(
     "RAPPORT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
