@@ -29,6 +29,7 @@ from handlers.base import (
     IgnoredEvent,
     InboundRequest,
     PayloadError,
+    PermanentError,
     TransientError,
 )
 from plugin import accounts, booking_notes, clinics, invitations, storage, sweeper, writeback
@@ -173,6 +174,10 @@ def check_completion(appointment_id: int):
     except TransientError as error:
         intervals = current_app.config["JOB_RETRY_INTERVALS"]
         return Retry(max=len(intervals), interval=[int(error.retry_after or intervals[0])])
+    except PermanentError as error:
+        # Gone from the platform, or unreadable: no check-in for a visit we cannot confirm.
+        log.warning("completion.unconfirmed: appointment %s: %s", appointment_id, error)
+        return None
     # The adapter reports "completed" for a booking still standing once it has ended; a
     # booking moved to later is "booked" again (and checked at its new end), a cancelled
     # one cancels its follow-up.

@@ -8,7 +8,6 @@ import pytest
 
 from handlers import square
 from handlers.base import InboundRequest
-from tests.sandboxes.square import SquareSandbox
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "square"
 NOTIFICATION_URL = "https://rapport.example/webhooks/square/clinic-7"
@@ -41,9 +40,9 @@ def signed():
 
 
 @pytest.fixture
-def sandbox():
-    with SquareSandbox() as running:
-        yield running
+def sandbox(square_sandbox):
+    """The local Square (the project-wide fixture, under the name these tests use)."""
+    return square_sandbox
 
 
 @pytest.fixture
