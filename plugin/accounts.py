@@ -60,6 +60,5 @@ def refresh_due() -> int:
         try:
             refresh(clinic_id)
         except AuthError as error:
-            with storage.session() as db:
-                clinics.mark_needs_reconnecting(db.get(Clinic, clinic_id), str(error))
+            clinics.platform_refused(clinic_id, error)
     return len(due)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from flask import current_app
-from rq import Retry
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
@@ -22,7 +20,7 @@ import handlers
 from handlers.base import AuthError, ConflictError, Note, PermanentError, TransientError
 from plugin import accounts, clinics, storage
 from plugin.models import Appointment, Clinic, Response
-from plugin.queue import enqueue
+from plugin.queue import enqueue, retry_later
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +97,10 @@ def write(appointment_id: int):
     try:
         written = adapter.write_seller_note(accounts.credentials_for(clinic), booking_id, note)
     except AuthError as error:
-        with storage.session() as db:
-            clinics.mark_needs_reconnecting(db.get(Clinic, clinic.id), str(error))
+        clinics.platform_refused(clinic.id, error)
         return None
     except (TransientError, ConflictError) as error:
-        intervals = current_app.config["JOB_RETRY_INTERVALS"]
-        retry_after = getattr(error, "retry_after", None)
-        return Retry(max=len(intervals), interval=[int(retry_after or intervals[0])])
+        return retry_later(getattr(error, "retry_after", None))
     except PermanentError as error:
         # E.g. a seller whose plan does not let applications edit bookings: the talking
         # points stay on the profile, and this booking is not tried again.

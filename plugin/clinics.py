@@ -143,6 +143,14 @@ def mark_needs_reconnecting(clinic: Clinic, detail: str) -> None:
     clinic.status_detail = detail
 
 
+def platform_refused(clinic_id: int, error: Exception) -> None:
+    """The platform refused the clinic's credentials: stop its work until it reconnects."""
+    from plugin import storage
+
+    with storage.session() as db:
+        mark_needs_reconnecting(db.get(Clinic, clinic_id), str(error))
+
+
 def mark_connected(clinic: Clinic) -> None:
     clinic.status = "active"
     clinic.status_detail = None

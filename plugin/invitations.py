@@ -162,8 +162,7 @@ def send(invitation_id: int) -> None:
         raise  # RQ retries the job; the invitation is still 'scheduled'
     except AuthError as error:
         # Kept 'scheduled': it goes out once the clinic reconnects.
-        with storage.session() as db:
-            clinics.mark_needs_reconnecting(db.get(Clinic, clinic.id), str(error))
+        clinics.platform_refused(clinic.id, error)
         return
     except PermanentError as error:
         with storage.session() as db:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import current_app
-from rq import Retry
 from sqlalchemy import select
 
 import handlers
@@ -35,7 +33,7 @@ from handlers.base import (
 from plugin import accounts, booking_notes, clinics, invitations, storage, sweeper, writeback
 from plugin.invitations import now
 from plugin.models import Appointment, Clinic, InboxEvent
-from plugin.queue import enqueue
+from plugin.queue import enqueue, retry_later
 from plugin.runtime import job
 
 log = logging.getLogger(__name__)
@@ -168,12 +166,10 @@ def check_completion(appointment_id: int):
     try:
         current = adapter.fetch_appointment(accounts.credentials_for(clinic), external_id)
     except AuthError as error:
-        with storage.session() as db:
-            clinics.mark_needs_reconnecting(db.get(Clinic, clinic.id), str(error))
+        clinics.platform_refused(clinic.id, error)
         return None
     except TransientError as error:
-        intervals = current_app.config["JOB_RETRY_INTERVALS"]
-        return Retry(max=len(intervals), interval=[int(error.retry_after or intervals[0])])
+        return retry_later(error.retry_after)
     except PermanentError as error:
         # Gone from the platform, or unreadable: no check-in for a visit we cannot confirm.
         log.warning("completion.unconfirmed: appointment %s: %s", appointment_id, error)

@@ -45,6 +45,13 @@ def job_options() -> dict:
             "retry": Retry(max=len(intervals), interval=intervals)}
 
 
+def retry_later(retry_after: float | None = None) -> Retry:
+    """What a job returns to be run again: after ``retry_after`` when the platform said,
+    else after the first configured interval."""
+    intervals = list(current_app.config["JOB_RETRY_INTERVALS"])
+    return Retry(max=len(intervals), interval=[int(retry_after or intervals[0])])
+
+
 def enqueue(function: str, *args, job_id: str, at: datetime | None = None,
             unique: bool = True) -> bool:
     """Queue ``function(*args)`` now, or at ``at``; False when that job is already queued."""

@@ -166,6 +166,9 @@ def client(app):
 
 
 ALWAYS_OPEN = {"send_delay_minutes": 0, "window_start": "00:00", "window_end": "24:00"}
+# Square derives completion from the end time: no grace either, so a visit that ended
+# in the past is checked at once (time moved by configuration, not by sleeping).
+SQUARE_AT_ONCE = {**ALWAYS_OPEN, "completion_grace_minutes": 0}
 
 
 @pytest.fixture

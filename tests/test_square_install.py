@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from conftest import answer_last_check_in
+from conftest import SQUARE_AT_ONCE, answer_last_check_in
 from sqlalchemy import select, text
 
 from handlers import square
@@ -22,7 +22,7 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 @pytest.fixture
 def new_clinic(square_app):
-    """`square_app clinic add --platform square --name …`: created, not connected yet."""
+    """`rapport clinic add --platform square --name …`: created, not connected yet."""
     app, _ = square_app
     with app.app_context(), storage.session() as db:
         created = clinics.create(
@@ -31,14 +31,7 @@ def new_clinic(square_app):
             platform="square",
             timezone="Europe/London",
             credentials=installs.manual_credentials("square"),
-            settings={
-                "follow_up": {
-                    "send_delay_minutes": 0,
-                    "window_start": "00:00",
-                    "window_end": "24:00",
-                    "completion_grace_minutes": 0,
-                }
-            },
+            settings={"follow_up": SQUARE_AT_ONCE},
         )
         return installs.describe(created)
 
@@ -47,6 +40,29 @@ def connect(base_url: str, key: str) -> requests.Response:
     """The admin opens the Connect link and allows Rapport in Square (the sandbox's
     authorize page grants what is asked and redirects back)."""
     return requests.get(f"{base_url}/connect/square/{key}", timeout=10)
+
+
+def to_application(sandbox, url: str, event: dict, signature_key: str | None = None):
+    """Square delivering ``event`` to the application's subscription (its key unless told)."""
+    (subscription,) = sandbox.subscriptions
+    return sandbox.deliver(
+        f"{url}/webhooks/square",
+        event,
+        signature_key=signature_key or subscription["signature_key"],
+        notification_url=subscription["notification_url"],
+    )
+
+
+def ended_visit(sandbox, **customer):
+    """A customer's booking that ended half an hour ago; (customer, its booking event)."""
+    seeded = sandbox.seed_customer(**customer)
+    booking = sandbox.seed_booking(customer_id=seeded["id"], start_at=NOW - timedelta(minutes=90))
+    return seeded, sandbox.booking_event("booking.created", booking["id"])
+
+
+def stored_token(app, key: str) -> str:
+    with app.app_context(), storage.session() as db:
+        return clinics.credentials(clinics.by_key(db, key))["access_token"]
 
 
 def test_a_new_square_clinic_waits_for_its_connect_link(square_app, new_clinic):
@@ -120,30 +136,17 @@ def test_events_on_the_application_webhook_reach_the_clinic_by_merchant(
 ):
     app, url = square_app
     connect(url, new_clinic["key"])
-    (subscription,) = square_sandbox.subscriptions
-    customer = square_sandbox.seed_customer(note="Therapist's own note.")
-    booking = square_sandbox.seed_booking(
-        customer_id=customer["id"], start_at=NOW - timedelta(minutes=90)
-    )
-    event = square_sandbox.booking_event("booking.created", booking["id"])
-    delivered = square_sandbox.deliver(
-        f"{url}/webhooks/square",
-        event,
-        signature_key=subscription["signature_key"],
-        notification_url=subscription["notification_url"],
-    )
-    assert delivered.status_code == 202
+    customer, event = ended_visit(square_sandbox, note="Therapist's own note.")
+    assert to_application(square_sandbox, url, event).status_code == 202
     square_drain()
-    (message,) = mailbox.messages
+    assert len(mailbox.messages) == 1
     answer_last_check_in(app, mailbox, 4)
     square_drain()
     note = square_sandbox.customer(customer["id"])["note"]
     assert note.startswith("Therapist's own note.") and "[Rapport]" in note
     # Written with the seller's OAuth token, not the application's.
     put = square_sandbox.requests_to("PUT", f"/v2/customers/{customer['id']}")[0]
-    with app.app_context(), storage.session() as db:
-        token = clinics.credentials(clinics.by_key(db, new_clinic["key"]))["access_token"]
-    assert put.headers["authorization"] == f"Bearer {token}"
+    assert put.headers["authorization"] == f"Bearer {stored_token(app, new_clinic['key'])}"
 
 
 def test_events_of_an_unknown_merchant_are_acknowledged_and_dropped(
@@ -151,25 +154,12 @@ def test_events_of_an_unknown_merchant_are_acknowledged_and_dropped(
 ):
     app, url = square_app
     connect(url, new_clinic["key"])
-    (subscription,) = square_sandbox.subscriptions
     stranger = SquareSandbox(merchant_id="MLSOMEONEELSE")
-    customer = stranger.seed_customer()
-    booking = stranger.seed_booking(customer_id=customer["id"], start_at=NOW)
-    event = stranger.booking_event("booking.created", booking["id"])
-    answer_ = square_sandbox.deliver(
-        f"{url}/webhooks/square",
-        event,
-        signature_key=subscription["signature_key"],
-        notification_url=subscription["notification_url"],
-    )
-    assert answer_.status_code == 200
-    assert answer_.json()["status"] == "ignored"
-    bad = square_sandbox.deliver(
-        f"{url}/webhooks/square",
-        event,
-        signature_key="wrong",
-        notification_url=subscription["notification_url"],
-    )
+    _, event = ended_visit(stranger)
+    ignored = to_application(square_sandbox, url, event)
+    assert ignored.status_code == 200
+    assert ignored.json()["status"] == "ignored"
+    bad = to_application(square_sandbox, url, event, signature_key="wrong")
     assert bad.status_code == 401
 
 
@@ -220,21 +210,10 @@ def test_reconnecting_resumes_paused_write_backs(
 ):
     app, url = square_app
     connect(url, new_clinic["key"])
-    (subscription,) = square_sandbox.subscriptions
-    customer = square_sandbox.seed_customer()
-    booking = square_sandbox.seed_booking(
-        customer_id=customer["id"], start_at=NOW - timedelta(minutes=90)
-    )
-    square_sandbox.deliver(
-        f"{url}/webhooks/square",
-        square_sandbox.booking_event("booking.created", booking["id"]),
-        signature_key=subscription["signature_key"],
-        notification_url=subscription["notification_url"],
-    )
+    customer, event = ended_visit(square_sandbox)
+    to_application(square_sandbox, url, event)
     square_drain()
-    with app.app_context(), storage.session() as db:
-        token = clinics.credentials(clinics.by_key(db, new_clinic["key"]))["access_token"]
-    square_sandbox.revoke(token)  # the seller disconnected Rapport in Square
+    square_sandbox.revoke(stored_token(app, new_clinic["key"]))  # disconnected in Square
     answer_last_check_in(app, mailbox, 4)
     square_drain()
     with app.app_context(), storage.session() as db:

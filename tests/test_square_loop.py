@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import answer_last_check_in
+from conftest import SQUARE_AT_ONCE, answer_last_check_in
 from sqlalchemy import select
 
 from handlers.base import InboundRequest
@@ -38,14 +38,7 @@ def clinic(square_app, square_sandbox):
             timezone="Europe/London",
             credentials=credentials,
             key=installs.clinic_key("square", credentials),
-            settings={
-                "follow_up": {
-                    "send_delay_minutes": 0,
-                    "window_start": "00:00",
-                    "window_end": "24:00",
-                    "completion_grace_minutes": 0,
-                }
-            },
+            settings={"follow_up": SQUARE_AT_ONCE},
         )
     return {"url": notification_url}
 
