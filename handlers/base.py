@@ -27,7 +27,8 @@ A platform module provides plain functions (see DESIGN.md, "The adapter contract
 ``credentials`` always carry ``timeout`` (seconds for each outbound call). Outbound
 calls raise :class:`TransientError` (retry later, honouring ``retry_after``),
 :class:`AuthError` (the clinic must reconnect; stop retrying), :class:`ConflictError`
-(someone else changed the record; re-read and retry) or :class:`PermanentError`.
+(someone else changed the record; re-read and retry) or :class:`PermanentError` (of which
+:class:`MissingPermission`: a scope the clinic did not grant).
 """
 
 from __future__ import annotations
@@ -167,6 +168,12 @@ class ConflictError(AdapterError):
 
 class PermanentError(AdapterError):
     """The platform rejected the request in a way retrying will not fix."""
+
+
+class MissingPermission(PermanentError):
+    """The account did not grant a permission (OAuth scope) this call needs: the clinic
+    must connect again, granting it. Not an :class:`AuthError`, since the credentials
+    still work for everything else."""
 
 
 def replace_block(existing: str | None, note: Note) -> str:

@@ -55,6 +55,14 @@ Square facts this module relies on, and where they are documented:
   while only Rapport writes it; idempotency keys are at most 45 characters.
   https://developer.squareup.com/docs/customer-custom-attributes-api/custom-attribute-definitions,
   https://developer.squareup.com/docs/customer-custom-attributes-api/custom-attributes
+- A definition's key "must be unique per application, seller, and resource type" (spec,
+  ``CustomAttributeDefinition.key``), and RetrieveCustomerCustomAttributeDefinition,
+  ``GET /v2/customers/custom-attribute-definitions/{key}`` (CUSTOMERS_READ), reads it
+  back: so the definition is read before it is created.
+  https://developer.squareup.com/reference/square/customercustomattributes-api/retrieve-customer-custom-attribute-definition
+- ``INSUFFICIENT_SCOPES`` (category ``AUTHENTICATION_ERROR``): "The provided access token
+  does not have permission to execute the requested action" — a scope the seller did not
+  grant, told apart from other 403s as :class:`MissingPermission` (spec, ``ErrorCode``).
 - OAuth: ``/oauth2/authorize?client_id=…&scope=A+B&session=false&state=…`` on
   connect.squareup.com or connect.squareupsandbox.com; ``POST /oauth2/token`` with the
   code-flow secret; access tokens last 30 days, the code-flow refresh token never expires
@@ -80,8 +88,10 @@ Not confirmed, and handled defensively:
 - Whether a 429 carries ``Retry-After``; it is honoured when present.
 - The longest ``Customer.note`` (the spec states no limit) and the longest String custom
   attribute value (Rapport keeps the summary under 255 characters).
-- Square's answer to a duplicate custom attribute definition key (taken to be a conflict)
-  and to a revoked refresh token at ``/oauth2/token`` (taken to be 401).
+- Square's answer to a duplicate custom attribute definition key and to a retrieve of an
+  undefined key (neither is in the spec or the guides; the definition is read back after
+  any refused create, and is taken to exist when it is there), and to a revoked refresh
+  token at ``/oauth2/token`` (taken to be 401).
 - Where exactly the Square Dashboard shows a read-only custom attribute.
 """
 
@@ -112,6 +122,7 @@ from handlers.base import (
     ConflictError,
     IgnoredEvent,
     InboundRequest,
+    MissingPermission,
     Note,
     PayloadError,
     PermanentError,
@@ -492,7 +503,7 @@ def _upsert_attribute(
         answer = _call(credentials, "POST", path, body=body)
     except _NotFound:
         # Clinics connected without the install step have no definition yet.
-        create_attribute_definition(credentials)
+        ensure_attribute_definition(credentials)
         answer = _call(credentials, "POST", path, body=body)
     return answer.get("custom_attribute") or {}
 
@@ -500,11 +511,24 @@ def _upsert_attribute(
 # --- install steps -------------------------------------------------------------------
 
 
-def create_attribute_definition(credentials: Mapping[str, Any]) -> dict[str, Any]:
-    """Define Rapport's read-only customer attribute; an existing definition is fine."""
+def ensure_attribute_definition(credentials: Mapping[str, Any]) -> dict[str, Any]:
+    """Rapport's read-only customer attribute, defined once per seller.
+
+    Retrieved first (one read, and what every reconnection finds); created only when
+    the read finds none. Square documents neither its answer to an undefined key (404
+    is its usual one) nor to a second definition with the same key, so a refused create
+    is followed by another read: when the definition is there now (created meanwhile,
+    or refused as a duplicate), that is success; otherwise the create's error stands.
+    """
+    path = f"/v2/customers/custom-attribute-definitions/{ATTRIBUTE_KEY}"
+    try:
+        return _call(credentials, "GET", path).get("custom_attribute_definition") or {}
+    except MissingPermission:
+        raise
+    except PermanentError:
+        pass  # not defined yet (404); any other refusal, the create below reports
     body = {
-        # Fresh each time: a constant key might be shared by every seller, and a repeat
-        # is harmless anyway (Square answers that the definition exists).
+        # Fresh each time: a constant key might be shared by every seller.
         "idempotency_key": "rapport-def-" + uuid.uuid4().hex,
         "custom_attribute_definition": {
             "key": ATTRIBUTE_KEY,
@@ -516,8 +540,14 @@ def create_attribute_definition(credentials: Mapping[str, Any]) -> dict[str, Any
     }
     try:
         answer = _call(credentials, "POST", "/v2/customers/custom-attribute-definitions", body=body)
-    except ConflictError:
-        return {"key": ATTRIBUTE_KEY, "existing": True}
+    except (ConflictError, PermanentError) as refused:
+        try:
+            existing = _call(credentials, "GET", path).get("custom_attribute_definition")
+        except PermanentError:
+            existing = None
+        if not existing:
+            raise refused
+        return existing
     return answer.get("custom_attribute_definition") or {"key": ATTRIBUTE_KEY}
 
 
@@ -702,6 +732,8 @@ def _answer(response: requests.Response, method: str, path: str) -> dict[str, An
         raise ConflictError(message)
     if status == 404:
         raise _NotFound(message)
+    if status == 403 and "INSUFFICIENT_SCOPES" in codes:
+        raise MissingPermission(message)
     raise PermanentError(message)
 
 

@@ -4,7 +4,8 @@ For platforms whose bookings carry a note of their own (Square's ``seller_note``
 clients never see): when a client books again while the talking points of their last
 answers are still open — no visit has happened since — Rapport's block goes onto that
 booking too. Both orders are covered: booking after answering, and answering after
-booking. Each booking gets each response's block once (``noted_response_id``), and the
+booking; and a note skipped while the clinic was disconnected is queued again when it
+reconnects. Each booking gets each response's block once (``noted_response_id``), and the
 write itself replaces only Rapport's block, so a repeat changes nothing.
 """
 
@@ -43,8 +44,11 @@ def open_response(db: Session, clinic_id: int, client_id: str) -> Response | Non
 
 
 def _job(appointment_id: int, response_id: int):
+    # Once a run is over, the same note may be queued again: a run that found the clinic
+    # disconnected wrote nothing, and the job is idempotent anyway.
     return lambda: enqueue("plugin.jobs.write_booking_note", appointment_id,
-                           job_id=f"booking-note-{appointment_id}-{response_id}")
+                           job_id=f"booking-note-{appointment_id}-{response_id}",
+                           requeue_finished=True)
 
 
 def steps_for_booking(db: Session, clinic: Clinic, appointment: Appointment) -> list:
@@ -61,20 +65,40 @@ def steps_for_booking(db: Session, clinic: Clinic, appointment: Appointment) -> 
 
 def after_delivery(clinic_id: int, client_id: str) -> None:
     """The answers reached the profile: the client's upcoming bookings get them too."""
-    with storage.session() as db:
-        clinic = db.get(Clinic, clinic_id)
-        if not supported(clinic):
-            return
-        response = open_response(db, clinic_id, client_id)
-        if response is None:
-            return
-        upcoming = db.scalars(select(Appointment).where(
-            Appointment.clinic_id == clinic_id, Appointment.client_external_id == client_id,
-            Appointment.status == "booked",
-            Appointment.start_at > datetime.now(timezone.utc))).all()
-        steps = [_job(a.id, response.id) for a in upcoming if a.noted_response_id != response.id]
+    for step in _missing_notes(clinic_id, client_id):
+        step()
+
+
+def resume(clinic_id: int) -> int:
+    """The clinic reconnected: upcoming bookings get the notes skipped while it was not
+    (called with the paused write-backs, ``plugin.writeback.resume``). How many."""
+    steps = _missing_notes(clinic_id)
     for step in steps:
         step()
+    return len(steps)
+
+
+def _missing_notes(clinic_id: int, client_id: str | None = None) -> list:
+    """Upcoming bookings whose client has open talking points they do not carry yet."""
+    with storage.session() as db:
+        clinic = db.get(Clinic, clinic_id)
+        if clinic is None or not supported(clinic):
+            return []
+        query = select(Appointment).where(
+            Appointment.clinic_id == clinic_id, Appointment.status == "booked",
+            Appointment.start_at > datetime.now(timezone.utc))
+        if client_id is not None:
+            query = query.where(Appointment.client_external_id == client_id)
+        responses: dict[str, Response | None] = {}
+        steps = []
+        for appointment in db.scalars(query):
+            client = appointment.client_external_id
+            if client not in responses:
+                responses[client] = open_response(db, clinic_id, client)
+            response = responses[client]
+            if response is not None and appointment.noted_response_id != response.id:
+                steps.append(_job(appointment.id, response.id))
+    return steps
 
 
 def write(appointment_id: int):
@@ -90,7 +114,7 @@ def write(appointment_id: int):
         if response is None or appointment.noted_response_id == response.id:
             return None
         if clinic.status != "active":
-            return None  # the sweeper's nudges resume after reconnecting
+            return None  # queued again when the clinic reconnects (resume)
         note: Note = note_of(response.result)
         response_id, booking_id = response.id, appointment.external_id
     adapter = handlers.adapter(clinic.platform)

@@ -49,11 +49,15 @@ def add(name, platform, callback_url, timezone_name, language, access_token,
                 platform, callback_url=callback_url, access_token=access_token,
                 webhook_signature_key=webhook_signature_key,
                 notification_url=notification_url)
+            key = installs.clinic_key(platform, credentials)
+            with storage.session() as db:
+                if key and clinics.by_key(db, key) is not None:
+                    raise clinics.ClinicError(f"a clinic with the key {key!r} exists already")
+            installs.check_with_platform(platform, credentials)
             with storage.session() as db:
                 created = clinics.create(db, name=name, platform=platform,
                                          timezone=timezone_name, language=language,
-                                         credentials=credentials,
-                                         key=installs.clinic_key(platform, credentials))
+                                         credentials=credentials, key=key)
                 result = installs.describe(created)
         except (clinics.ClinicError, installs.InstallError) as error:
             raise click.ClickException(str(error))
@@ -96,6 +100,8 @@ def list_clinics(as_json):
             click.echo(f"    {row['status_detail']}")
         if row.get("connect_url"):
             click.echo(f"    Connect Square: {row['connect_url']}")
+        elif row.get("remedy"):
+            click.echo(f"    To fix: {row['remedy']}")
         click.echo(f"    last event: {row['last_event_at'] or 'none yet'}; "
                    f"check-ins (7 days): {row['invitations_last_7_days'] or 'none'}; "
                    f"write-backs pending {row['write_backs_pending']}, "
@@ -193,7 +199,7 @@ def rotate_secret(key, retire_old):
 @click.option("--retire-old-keys", is_flag=True, help="Accept only the newest signature key.")
 def square_credentials(key, access_token, add_signature_key, retire_old_keys):
     """A manual-mode Square clinic's new token or signature key."""
-    from plugin import clinics, storage, writeback
+    from plugin import clinics, installs, storage, writeback
 
     app = app_or_exit()
     with app.app_context():
@@ -204,6 +210,14 @@ def square_credentials(key, access_token, add_signature_key, retire_old_keys):
                 raise click.ClickException(
                     "only manual-mode Square clinics are updated here; an OAuth clinic "
                     "reconnects at its Connect Square link (`rapport clinic list`)")
+        if access_token:
+            try:  # the new token is tried before it replaces one that may still work
+                installs.check_with_platform("square", {**values, "access_token": access_token})
+            except installs.InstallError as error:
+                raise click.ClickException(str(error))
+        with storage.session() as db:
+            found = _clinic_or_exit(db, key)
+            values = clinics.credentials(found)
             if access_token:
                 values["access_token"] = access_token
             if add_signature_key:

@@ -56,7 +56,8 @@ DEFAULTS: dict[str, object] = {
     "SQUARE_BASE_URL": None,  # overrides the environment's API host
     # The application's personal access token: creates the webhook subscription.
     "SQUARE_ACCESS_TOKEN": None,
-    # Or the key of a subscription created by hand in the Developer Console.
+    # Or the key of a subscription created by hand in the Developer Console; a JSON
+    # list of keys while rotating (["old", "new"]). Read as a list of keys.
     "SQUARE_WEBHOOK_SIGNATURE_KEY": None,
     "SQUARE_NOTIFICATION_URL": None,  # default: <BASE_URL>/webhooks/square
 }
@@ -66,12 +67,37 @@ class ConfigurationError(RuntimeError):
     """Rapport cannot start with this configuration; the message says what to set."""
 
 
-def load_config(app: Flask, overrides: dict | None = None) -> None:
+def instance_path(overrides: dict | None = None) -> str | None:
+    """The instance folder: ``INSTANCE_PATH`` in ``overrides``, else
+    ``RAPPORT_INSTANCE_PATH``, else None (Flask's default beside the package)."""
+    path = (overrides or {}).get("INSTANCE_PATH") or os.environ.get("RAPPORT_INSTANCE_PATH")
+    return os.path.abspath(path) if path else None
+
+
+def bare_app(overrides: dict | None = None) -> Flask:
+    """A Flask object for ``plugin`` with Rapport's instance folder, nothing set up."""
+    return Flask("plugin", instance_path=instance_path(overrides), instance_relative_config=True)
+
+
+def _read(app: Flask, overrides: dict | None) -> None:
     app.config.update(DEFAULTS)
     app.config.from_pyfile("rapport.cfg", silent=True)
     app.config.from_prefixed_env(prefix="RAPPORT")
     if overrides:
         app.config.update(overrides)
+
+
+def read_settings() -> dict:
+    """The settings as the server would read them (defaults, ``<instance>/rapport.cfg``,
+    ``RAPPORT_*``), without checking them or starting anything: for commands, such as
+    ``rapport questionnaires``, that need one setting and no database or queue."""
+    app = bare_app()
+    _read(app, None)
+    return dict(app.config)
+
+
+def load_config(app: Flask, overrides: dict | None = None) -> None:
+    _read(app, overrides)
 
     instance = Path(app.instance_path)
     if not app.config["DATABASE_URL"]:
@@ -87,6 +113,34 @@ def load_config(app: Flask, overrides: dict | None = None) -> None:
     app.config["SMTP_PORT"] = int(app.config["SMTP_PORT"])
     if app.config["SMTP_STARTTLS"] in ("0", "false", "no", ""):
         app.config["SMTP_STARTTLS"] = False
+    _check_square_settings(app)
+
+
+SQUARE_ENVIRONMENTS = ("sandbox", "production")
+
+
+def _check_square_settings(app: Flask) -> None:
+    """Refuse at startup what would otherwise fail on a clinic admin's Connect link or
+    on every Square webhook."""
+    environment = app.config["SQUARE_ENVIRONMENT"]
+    if environment not in SQUARE_ENVIRONMENTS:
+        raise ConfigurationError(
+            f"RAPPORT_SQUARE_ENVIRONMENT is {environment!r}: use 'sandbox' (Square's test "
+            "accounts) or 'production'.")
+    keys = app.config["SQUARE_WEBHOOK_SIGNATURE_KEY"]
+    if keys in (None, ""):
+        keys = []
+    elif isinstance(keys, str):
+        keys = [keys]
+    elif isinstance(keys, tuple):  # rapport.cfg is Python
+        keys = list(keys)
+    valid = isinstance(keys, list) and all(isinstance(key, str) and key for key in keys)
+    if not valid:
+        raise ConfigurationError(
+            "RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY must be the subscription's signature key, "
+            'or a JSON list of keys while rotating (["old-key", "new-key"]); a key that '
+            'reads as a number or as JSON is given as a JSON string ("\"12345\"").')
+    app.config["SQUARE_WEBHOOK_SIGNATURE_KEY"] = keys
 
 
 def _require_production_settings(app: Flask) -> None:

@@ -8,7 +8,14 @@ from flask import Blueprint, redirect, render_template, request
 
 from handlers.base import AdapterError
 from plugin import clinics, storage
-from plugin.square_install import NONCE_COOKIE, STATE_MAX_AGE, SquareInstallError, finish, start
+from plugin.square_install import (
+    NONCE_COOKIE,
+    STATE_MAX_AGE,
+    ManualModeClinic,
+    SquareInstallError,
+    finish,
+    start,
+)
 
 log = logging.getLogger(__name__)
 bp = Blueprint("connect", __name__)
@@ -28,7 +35,9 @@ def connect_square(clinic_key: str):
                          "Check the link `rapport clinic list` printed.")
         try:
             url, nonce = start(clinic)
-        except SquareInstallError as error:
+        except ManualModeClinic as error:
+            return _page(409, "This clinic is connected by hand", str(error), clinic.name)
+        except (SquareInstallError, AdapterError) as error:
             return _page(503, "Square is not set up", str(error), clinic.name)
     response = redirect(url)
     response.set_cookie(NONCE_COOKIE, nonce, max_age=STATE_MAX_AGE, httponly=True,
@@ -50,6 +59,8 @@ def square_callback():
                      "The link from Square is incomplete; open the connect link again.")
     try:
         clinic = finish(code=code, state=state, nonce=request.cookies.get(NONCE_COOKIE))
+    except ManualModeClinic as error:
+        return _page(409, "This clinic is connected by hand", str(error))
     except SquareInstallError as error:
         return _page(400, "Square was not connected", str(error))
     except AdapterError as error:

@@ -57,7 +57,20 @@ def clinic_summary(db, clinic: Clinic) -> dict:
             WriteBack.status.in_(("pending", "delivering")))),
     }
     if clinic.platform == "square" and clinic.status != "active":
-        from plugin.square_install import connect_url
-
-        summary["connect_url"] = connect_url(clinic)
+        summary.update(square_remedy(clinic))
     return summary
+
+
+def square_remedy(clinic: Clinic) -> dict:
+    """How an admin brings a Square clinic back: its own Connect link (OAuth), or a new
+    personal access token from the command line (manual mode, which the link refuses)."""
+    from plugin.clinics import credentials
+    from plugin.square_install import connect_url
+
+    if credentials(clinic).get("mode") == "oauth":
+        url = connect_url(clinic)
+        account = f" as the owner of {clinic.account_id}" if clinic.account_id else ""
+        return {"connect_url": url,
+                "remedy": f"open {url}, signed in to Square{account}, and allow access"}
+    return {"remedy": "create a new personal access token in the Square Developer Console "
+                      f"and run: rapport clinic square {clinic.key} --access-token NEW"}

@@ -61,6 +61,34 @@ def manual_credentials(platform: str, **options: str | None) -> dict[str, Any]:
     raise InstallError(f"no install for platform {platform!r}")
 
 
+def check_with_platform(platform: str, credentials: dict[str, Any]) -> None:
+    """What can be checked before a clinic is saved, with the platform itself.
+
+    Square's manual mode: the access token is tried at once, by defining Rapport's
+    "Rapport alliance" customer attribute (the install step the OAuth flow does when
+    connecting), so a wrong or revoked token is said now, not by a first failed visit.
+    """
+    if platform != "square" or credentials.get("mode") != "manual":
+        return
+    from handlers import square
+    from handlers.base import AuthError, PermanentError, TransientError
+    from plugin.accounts import square_settings
+
+    settings = square_settings()
+    try:
+        square.ensure_attribute_definition({**credentials, **settings})
+    except AuthError as error:
+        raise InstallError(
+            f"Square refused the access token ({error}). Use the personal access token of "
+            "your application (Developer Console → Credentials) for the "
+            f"{settings['environment']} environment (RAPPORT_SQUARE_ENVIRONMENT).")
+    except TransientError as error:
+        raise InstallError(f"Square did not answer ({error}); nothing was saved, try again "
+                           "in a few minutes.")
+    except PermanentError as error:
+        raise InstallError(f"Square refused to set up the clinic ({error}); nothing was saved.")
+
+
 def clinic_key(platform: str, credentials: dict[str, Any]) -> str | None:
     """The key the clinic must have, when the platform fixed it already (Square's manual
     mode: the key is the last part of the notification URL the seller registered)."""
@@ -78,7 +106,11 @@ def describe(created: NewClinic) -> dict[str, Any]:
     """The clinic key, webhook URL and secrets, for the admin to copy."""
     clinic, credentials = created.clinic, created.credentials
     result: dict[str, Any] = {"key": clinic.key, "name": clinic.name,
-                              "platform": clinic.platform, "webhook_url": created.webhook_url}
+                              "platform": clinic.platform}
+    if not (clinic.platform == "square" and credentials.get("mode") == "oauth"):
+        # An OAuth clinic's events come on the application's own subscription, which
+        # Rapport creates; its clinic URL would answer 401 to anything sent there.
+        result["webhook_url"] = created.webhook_url
     if clinic.platform == "generic":
         result.update(webhook_secret=credentials["inbound_secrets"][0],
                       callback_url=credentials["callback_url"],

@@ -26,6 +26,7 @@ from handlers.base import (
     AuthError,
     IgnoredEvent,
     InboundRequest,
+    MissingPermission,
     PayloadError,
     PermanentError,
     TransientError,
@@ -33,10 +34,17 @@ from handlers.base import (
 from plugin import accounts, booking_notes, clinics, invitations, storage, sweeper, writeback
 from plugin.invitations import now
 from plugin.models import Appointment, Clinic, InboxEvent
-from plugin.queue import enqueue, retry_later
+from plugin.queue import backoff_seconds, enqueue, retry_later
 from plugin.runtime import job
 
 log = logging.getLogger(__name__)
+
+# A booking that has ended but that the platform cannot call completed yet (a request
+# the seller never accepted) is asked about again, later and later: after about 15
+# minutes, then doubling up to every 6 hours, within the sweeper's two days.
+RECHECK_BASE_SECONDS = 900
+RECHECK_CAP_SECONDS = 6 * 3600
+
 
 @job
 def ingest_events(inbox_ids: list[int]):
@@ -102,6 +110,12 @@ def apply_event(db, clinic: Clinic, event: AppointmentEvent) -> list:
         log.info("ingest.stale-event: appointment %s event %s", event.appointment_id,
                  event.event_id)
         return []
+    if appointment is not None and appointment.status == COMPLETED and event.status == BOOKED:
+        # A platform without a "completed" status keeps calling a visit that happened
+        # booked (Square: ACCEPTED, when its note is edited afterwards): it stays completed.
+        appointment.version = event.version if event.version is not None else appointment.version
+        appointment.event_at = max(event.occurred_at, appointment.event_at or event.occurred_at)
+        return []
     if appointment is None:
         appointment = Appointment(clinic_id=clinic.id, external_id=event.appointment_id,
                                   client_external_id=event.client.id, status=event.status)
@@ -144,6 +158,8 @@ def _after_booking(db, clinic: Clinic, appointment: Appointment) -> list:
     if adapter.COMPLETION == "end_time" and appointment.end_at:
         rules = invitations.rules_for(clinic)
         at = appointment.end_at + timedelta(minutes=rules.completion_grace_minutes)
+        # What the sweeper goes by if the scheduled check below is lost.
+        appointment.next_check_at, appointment.check_attempts = at, 0
         appointment_id, stamp = appointment.id, int(appointment.end_at.timestamp())
         steps.append(lambda: enqueue("plugin.jobs.check_completion", appointment_id,
                                      job_id=f"complete-{appointment_id}-{stamp}", at=at))
@@ -153,7 +169,13 @@ def _after_booking(db, clinic: Clinic, appointment: Appointment) -> list:
 
 @job
 def check_completion(appointment_id: int):
-    """The appointment's end has passed: ask the platform whether it still stands."""
+    """The appointment's end has passed: ask the platform whether it still stands.
+
+    Whatever the answer, the booking is not asked about again in a loop: settled by the
+    platform's answer, marked ``unconfirmed`` when the platform cannot say (gone, out of
+    reach), asked again later and later while it is not accepted, and left for after
+    reconnecting when the clinic must reconnect.
+    """
     with storage.session() as db:
         appointment = db.get(Appointment, appointment_id)
         if appointment is None or appointment.status != BOOKED:
@@ -161,28 +183,65 @@ def check_completion(appointment_id: int):
         clinic = appointment.clinic
         if clinic.status != "active":
             return None
-        external_id = appointment.external_id
+        external_id, attempts = appointment.external_id, appointment.check_attempts or 0
     adapter = handlers.adapter(clinic.platform)
     try:
         current = adapter.fetch_appointment(accounts.credentials_for(clinic), external_id)
     except AuthError as error:
         clinics.platform_refused(clinic.id, error)
         return None
+    except MissingPermission as error:
+        # Every booking of the clinic fails alike until it connects again granting the
+        # permission, so this is the clinic's state, not one booking's.
+        clinics.platform_refused(
+            clinic.id, f"{error} — connect again and allow everything Rapport asks for")
+        return None
     except TransientError as error:
-        return retry_later(error.retry_after)
+        retry = retry_later(error.retry_after)
+        # The sweeper leaves it to this retry, and takes over only if it is lost.
+        _check_again(appointment_id, now() + timedelta(seconds=retry.intervals[0]), str(error))
+        return retry
     except PermanentError as error:
-        # Gone from the platform, or unreadable: no check-in for a visit we cannot confirm.
+        # Gone from the platform, or out of Rapport's reach: no check-in for a visit we
+        # cannot confirm, and no asking again.
         log.warning("completion.unconfirmed: appointment %s: %s", appointment_id, error)
+        _settle_unconfirmed(appointment_id, str(error))
         return None
     # The adapter reports "completed" for a booking still standing once it has ended; a
     # booking moved to later is "booked" again (and checked at its new end), a cancelled
     # one cancels its follow-up.
+    moment = now()
     with storage.session() as db:
         appointment = db.get(Appointment, appointment_id)
         follow_ups = apply_event(db, appointment.clinic, current)
+        if appointment.status == BOOKED and appointment.end_at and appointment.end_at <= moment:
+            # Ended but not completed: the seller has not accepted the request. Asked
+            # again by the sweeper, later each time, rather than re-queued at once.
+            appointment.check_attempts = attempts + 1
+            delay = backoff_seconds(attempts + 1, base=RECHECK_BASE_SECONDS,
+                                    cap=RECHECK_CAP_SECONDS)
+            appointment.next_check_at = moment + timedelta(seconds=delay)
+            appointment.check_detail = "ended, but the platform has not accepted the booking"
+            follow_ups = []
     for step in follow_ups:
         step()
     return None
+
+
+def _check_again(appointment_id: int, at, detail: str) -> None:
+    with storage.session() as db:
+        appointment = db.get(Appointment, appointment_id)
+        if appointment is not None and appointment.status == BOOKED:
+            appointment.next_check_at, appointment.check_detail = at, detail[:2000]
+
+
+def _settle_unconfirmed(appointment_id: int, detail: str) -> None:
+    with storage.session() as db:
+        appointment = db.get(Appointment, appointment_id)
+        if appointment is not None and appointment.status == BOOKED:
+            appointment.status = "unconfirmed"
+            appointment.check_detail = detail[:2000]
+            appointment.next_check_at = None
 
 
 @job

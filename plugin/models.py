@@ -86,6 +86,14 @@ class InboxEvent(Base):
 
 
 class Appointment(Base):
+    """A visit as its platform last described it.
+
+    ``status`` is booked, completed, cancelled or no_show, as the platform says, or
+    ``unconfirmed``: Rapport asked the platform after the end and it could not say (the
+    booking is gone, or out of Rapport's reach), so no check-in follows and nothing
+    asks again; a later event about the booking replaces it.
+    """
+
     __tablename__ = "appointments"
     __table_args__ = (UniqueConstraint("clinic_id", "external_id"),)
 
@@ -104,6 +112,12 @@ class Appointment(Base):
     noted_response_id: Mapped[int | None] = mapped_column(Integer)
     event_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Platforms without a "completed" status (Square): when the platform is next asked
+    # whether the visit happened (its end plus the grace, then later and later while
+    # the platform cannot say yet), how often it was asked, and what it last said.
+    next_check_at: Mapped[datetime | None]
+    check_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    check_detail: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     clinic: Mapped[Clinic] = relationship()

@@ -7,19 +7,22 @@ twice at once; every job is idempotent, so a step that does run twice is harmles
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
 from flask import Flask, current_app
-from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq import Queue, Retry, get_current_job
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 
 from plugin.redis_server import EmbeddedRedis
 
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 120
+DONE = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
 
 
 def init_app(app: Flask) -> None:
@@ -45,16 +48,39 @@ def job_options() -> dict:
             "retry": Retry(max=len(intervals), interval=intervals)}
 
 
+def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: float = 30,
+                    cap: float = 3600) -> int:
+    """Exponential backoff with jitter, never sooner than the platform asked.
+
+    ``attempt`` counts from 1: about ``base`` seconds, then doubling up to ``cap``, each
+    drawn between half and all of that step so that many jobs throttled together do not
+    come back together.
+    """
+    step = min(cap, base * 2 ** max(0, attempt - 1))
+    delay = step * (0.5 + random.random() / 2)
+    return int(max(delay, retry_after or 0, 1))
+
+
 def retry_later(retry_after: float | None = None) -> Retry:
-    """What a job returns to be run again: after ``retry_after`` when the platform said,
-    else after the first configured interval."""
+    """What a job returns to be run again (a 429, a 5xx, a timeout): after
+    ``retry_after`` when the platform said, else with :func:`backoff_seconds` from the
+    first configured interval, at most as many times as there are intervals."""
     intervals = list(current_app.config["JOB_RETRY_INTERVALS"])
-    return Retry(max=len(intervals), interval=[int(retry_after or intervals[0])])
+    running = get_current_job()
+    attempt = (running.number_of_retries or 0) + 1 if running is not None else 1
+    delay = backoff_seconds(attempt, retry_after, base=intervals[0])
+    return Retry(max=len(intervals), interval=[delay])
 
 
 def enqueue(function: str, *args, job_id: str, at: datetime | None = None,
-            unique: bool = True) -> bool:
-    """Queue ``function(*args)`` now, or at ``at``; False when that job is already queued."""
+            unique: bool = True, requeue_finished: bool = False) -> bool:
+    """Queue ``function(*args)`` now, or at ``at``; False when that job is already queued.
+
+    RQ keeps a job's id taken while its result is kept (an hour) or its failure (30
+    days). ``requeue_finished``: a job with this id that has already run does not count
+    as queued, so a step whose earlier run could not act (its clinic was disconnected)
+    can be queued again.
+    """
     options = {"job_id": job_id, "unique": unique, **job_options()}
     options["job_timeout"] = options.pop("timeout")
     try:
@@ -63,6 +89,20 @@ def enqueue(function: str, *args, job_id: str, at: datetime | None = None,
         else:
             queue().enqueue(function, *args, **options)
     except DuplicateJobError:
+        if requeue_finished and _forget_if_done(job_id):
+            return enqueue(function, *args, job_id=job_id, at=at, unique=unique)
         log.debug("queue.duplicate-job", extra={"job_id": job_id})
         return False
+    return True
+
+
+def _forget_if_done(job_id: str) -> bool:
+    """Delete the job ``job_id`` if it has run (finished, failed, stopped, cancelled)."""
+    try:
+        job = Job.fetch(job_id, connection=connection())
+    except NoSuchJobError:
+        return True
+    if job.get_status(refresh=False) not in DONE:
+        return False
+    job.delete()
     return True

@@ -9,6 +9,13 @@ the application, not to a seller, so one subscription (``booking.created``,
 Rapport creates it through the Webhook Subscriptions API with the application's
 personal access token (``RAPPORT_SQUARE_ACCESS_TOKEN``) the first time a seller
 connects, and stores its signature key. Events are routed to clinics by merchant id.
+
+The Connect link carries no login: the clinic key in it is the capability. So what it
+can do is kept small. It serves OAuth-mode clinics only (a manual-mode clinic keeps its
+own subscription's signature keys and notification URL, and renews its token with
+``rapport clinic square KEY --access-token NEW``); once a clinic is connected to a Square
+merchant, only that same merchant can connect it again; and a reconnection replaces the
+tokens while keeping every other stored credential.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ NONCE_COOKIE = "rapport_square_oauth"
 
 class SquareInstallError(RuntimeError):
     """The install cannot go on; the message says what to do."""
+
+
+class ManualModeClinic(SquareInstallError):
+    """The clinic is in manual mode: the Connect flow does not apply to it."""
 
 
 def notification_url() -> str:
@@ -60,8 +71,21 @@ def _application() -> tuple[str, str]:
     return config["SQUARE_APPLICATION_ID"], config["SQUARE_APPLICATION_SECRET"]
 
 
+def manual_mode_refusal(clinic: Clinic) -> str | None:
+    """Why the Connect flow does not apply to this clinic, or None when it does."""
+    if clinics.credentials(clinic).get("mode") == "oauth":
+        return None
+    return (f"{clinic.name} is set up in manual mode, with its own Square application and "
+            "webhook subscription, so it is not connected through this link (doing so "
+            "would drop its subscription's signature key). To give Rapport a new access "
+            f"token, run: rapport clinic square {clinic.key} --access-token NEW")
+
+
 def start(clinic: Clinic) -> tuple[str, str]:
     """Where to send the admin, and the nonce to keep in their browser."""
+    refusal = manual_mode_refusal(clinic)
+    if refusal:
+        raise ManualModeClinic(refusal)
     application_id, _ = _application()
     nonce = secrets.token_urlsafe(16)
     state = _serializer().dumps({"clinic": clinic.key, "nonce": nonce})
@@ -83,6 +107,8 @@ def finish(*, code: str, state: str, nonce: str | None) -> Clinic:
     if not nonce or not secrets.compare_digest(nonce, claims.get("nonce", "")):
         raise SquareInstallError(
             "this Square sign-in was started in another browser; open the connect link again here")
+    with storage.session() as db:
+        _connectable(clinics.by_key(db, claims["clinic"]))
     application_id, application_secret = _application()
     settings = accounts.square_settings()
     tokens = square.exchange_code(
@@ -91,25 +117,44 @@ def finish(*, code: str, state: str, nonce: str | None) -> Clinic:
         redirect_uri=redirect_uri())
     merchant = tokens.get("merchant_id")
     with storage.session() as db:
-        clinic = clinics.by_key(db, claims["clinic"])
-        if clinic is None or clinic.platform != "square":
-            raise SquareInstallError("this clinic no longer exists in Rapport")
+        clinic = db.scalar(select(Clinic).where(Clinic.key == claims["clinic"])
+                           .with_for_update())
+        _connectable(clinic)
+        if clinic.account_id and merchant != clinic.account_id:
+            # Someone signed in to Square with another account: connecting it would send
+            # this clinic's check-ins and notes to another business's clients.
+            raise SquareInstallError(
+                f"{clinic.name} is connected to the Square account {clinic.account_id}, "
+                f"but this sign-in was for {merchant or 'another account'}. Nothing was "
+                f"changed. Sign in to Square as the owner of {clinic.account_id} and open "
+                "the connect link again.")
         other = db.scalar(select(Clinic).where(Clinic.platform == "square",
                                                Clinic.account_id == merchant,
                                                Clinic.id != clinic.id))
         if merchant and other is not None:
             raise SquareInstallError(
                 f"this Square account is already connected to the clinic {other.name!r}")
-        clinics.store_credentials(clinic, {**tokens, "mode": "oauth"})
+        # The new tokens replace the old ones; anything else stored stays.
+        fresh = {name: value for name, value in tokens.items() if value is not None}
+        clinics.store_credentials(clinic, {**clinics.credentials(clinic), **fresh,
+                                           "mode": "oauth"})
         clinic.account_id = merchant
         clinic_id = clinic.id
-    square.create_attribute_definition({**tokens, **settings})
+    square.ensure_attribute_definition({**tokens, **settings})
     ensure_application_webhook()
     with storage.session() as db:
         clinic = db.get(Clinic, clinic_id)
         clinics.mark_connected(clinic)
     writeback.resume(clinic_id)
     return clinic
+
+
+def _connectable(clinic: Clinic | None) -> None:
+    if clinic is None or clinic.platform != "square":
+        raise SquareInstallError("this clinic no longer exists in Rapport")
+    refusal = manual_mode_refusal(clinic)
+    if refusal:
+        raise ManualModeClinic(refusal)
 
 
 def application_webhook() -> dict[str, Any] | None:
@@ -119,8 +164,9 @@ def application_webhook() -> dict[str, Any] | None:
         row = db.scalar(select(PlatformWebhook).where(
             PlatformWebhook.platform == "square", PlatformWebhook.notification_url == url))
         stored = crypto.unseal(row.credentials) if row else {}
+    # The configured keys are a list (plugin/config.py), several while rotating.
     keys = [key for key in (stored.get("signature_key"),
-                            current_app.config["SQUARE_WEBHOOK_SIGNATURE_KEY"]) if key]
+                            *current_app.config["SQUARE_WEBHOOK_SIGNATURE_KEY"]) if key]
     return {"signature_keys": keys, "notification_url": url} if keys else None
 
 

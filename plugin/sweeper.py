@@ -82,7 +82,9 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
 
 
 def _unchecked_bookings(db, stale: datetime) -> list[int]:
-    """Booked visits on platforms without a "completed" status whose check was lost."""
+    """Booked visits on platforms without a "completed" status whose check is due and
+    was lost, or is due again (``next_check_at``: the end plus the clinic's grace, then
+    later and later while the platform cannot say; see ``plugin.jobs.check_completion``)."""
     platforms = [p for p in handlers.PLATFORMS if handlers.adapter(p).COMPLETION == "end_time"]
     # Older than two days, a booking still marked booked was checked and moved, or is
     # beyond a useful check-in.
@@ -91,6 +93,7 @@ def _unchecked_bookings(db, stale: datetime) -> list[int]:
         Clinic.platform.in_(platforms), Clinic.status == "active",
         Appointment.status == "booked",
         Appointment.end_at <= stale, Appointment.end_at >= horizon,
+        or_(Appointment.next_check_at.is_(None), Appointment.next_check_at <= stale),
     ).limit(BATCH)).all())
 
 

@@ -10,7 +10,6 @@ recorded in ``write_back_attempts``.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -31,7 +30,7 @@ from handlers.base import (
 )
 from plugin import accounts, booking_notes, clinics, instruments, storage
 from plugin.models import Appointment, Clinic, Response, WriteBack, WriteBackAttempt
-from plugin.queue import enqueue
+from plugin.queue import backoff_seconds, enqueue
 from questionnaires import (
     NOTE_BLOCK_END,
     NOTE_BLOCK_START,
@@ -43,13 +42,6 @@ from questionnaires import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def backoff_seconds(attempt: int, retry_after: float | None, base: float = 30) -> int:
-    """Exponential backoff with jitter, never sooner than the platform asked."""
-    step = min(3600, base * 2 ** max(0, attempt - 1))
-    delay = step * (0.5 + random.random() / 2)
-    return int(max(delay, retry_after or 0, 1))
 
 
 def _history(db: Session, response: Response) -> list[PastResult]:
@@ -145,7 +137,7 @@ def deliver(write_back_id: int):
     except (TransientError, ConflictError) as error:
         outcome, detail = "retry", str(error)
         retry_in = backoff_seconds(attempt, getattr(error, "retry_after", None),
-                                   current_app.config["WRITE_BACK_BACKOFF_SECONDS"])
+                                   base=current_app.config["WRITE_BACK_BACKOFF_SECONDS"])
         if attempt >= max_attempts:
             outcome = "failed"
             detail += f" (gave up after {attempt} attempts)"
@@ -185,7 +177,8 @@ def _record(write_back_id: int, clinic_id: int, attempt: int, outcome: str, deta
 
 
 def resume(clinic_id: int) -> int:
-    """The clinic reconnected: deliver what waited for it. How many were resumed."""
+    """The clinic reconnected: deliver what waited for it — its paused write-backs, and
+    the talking points its upcoming bookings missed. How many write-backs resumed."""
     with storage.session() as db:
         ids = list(db.scalars(select(WriteBack.id).where(
             WriteBack.clinic_id == clinic_id, WriteBack.status == "paused")))
@@ -194,4 +187,5 @@ def resume(clinic_id: int) -> int:
     for write_back_id in ids:
         enqueue("plugin.jobs.write_back", write_back_id,
                 job_id=f"writeback-{write_back_id}-resumed-{int(time.time())}")
+    booking_notes.resume(clinic_id)
     return len(ids)

@@ -128,16 +128,34 @@ def test_square_clinic_shows_its_connect_link_until_connected(rapport):
     created = json.loads(rapport("clinic", "add", "--name", "Harbour", "--platform", "square",
                                  "--json").output)
     assert created["connect_url"] == f"https://rapport.example/connect/square/{created['key']}"
+    assert "webhook_url" not in created  # its events come on the application's subscription
+    plain = rapport("clinic", "add", "--name", "Harbour 2", "--platform", "square").output
+    assert "Connect Square at:" in plain and "Webhook URL:" not in plain
     listed = rapport("clinic", "list").output
     assert "NOT CONNECTED YET" in listed
     assert f"Connect Square: {created['connect_url']}" in listed
 
 
-def test_square_manual_mode_takes_its_key_from_the_notification_url(rapport):
-    result = rapport("clinic", "add", "--name", "Harbour", "--platform", "square",
-                     "--access-token", "EAAAtoken", "--webhook-signature-key", "key-1",
-                     "--notification-url", "https://rapport.example/webhooks/square/harbour",
-                     "--json")
+@pytest.fixture
+def square_rapport(rapport, monkeypatch, square_sandbox):
+    """The rapport command, with Square's API at the local Square sandbox."""
+    monkeypatch.setenv("RAPPORT_SQUARE_ENVIRONMENT", "sandbox")
+    monkeypatch.setenv("RAPPORT_SQUARE_BASE_URL", square_sandbox.base_url)
+    return rapport
+
+
+def add_manual_square(rapport, token):
+    return rapport("clinic", "add", "--name", "Harbour", "--platform", "square",
+                   "--access-token", token, "--webhook-signature-key", "key-1",
+                   "--notification-url", "https://rapport.example/webhooks/square/harbour",
+                   "--json")
+
+
+def test_square_manual_mode_takes_its_key_from_the_notification_url(
+    square_rapport, square_sandbox
+):
+    rapport = square_rapport
+    result = add_manual_square(rapport, square_sandbox.personal_access_token)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["key"] == "harbour"
     rotated = rapport("clinic", "square", "harbour", "--add-signature-key", "key-2")
@@ -151,3 +169,78 @@ def test_square_manual_mode_with_a_partial_set_of_options_says_what_is_missing(r
                      "--access-token", "EAAAtoken")
     assert result.exit_code == 1
     assert "--webhook-signature-key, --notification-url also required" in result.output
+
+
+@pytest.fixture
+def licensed_folder(tmp_path):
+    """A clinic's folder holding a filled-in copy of the WAI-SR template."""
+    import re
+    from pathlib import Path
+
+    template = Path(__file__).resolve().parents[1] / "questionnaires" / "licensed"
+    text = (template / "wai-sr.template.yaml").read_text(encoding="utf-8")
+    folder = tmp_path / "licensed"
+    folder.mkdir()
+    (folder / "wai-sr.yaml").write_text(re.sub(r"<<[^<>]*>>", "wording", text), encoding="utf-8")
+    return folder
+
+
+def test_questionnaires_commands_read_the_folder_from_rapport_cfg(
+        monkeypatch, tmp_path, licensed_folder):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "rapport.cfg").write_text(f"QUESTIONNAIRES_DIR = {str(licensed_folder)!r}\n")
+    monkeypatch.setenv("RAPPORT_INSTANCE_PATH", str(instance))
+    monkeypatch.delenv("RAPPORT_QUESTIONNAIRES_DIR", raising=False)
+    runner = CliRunner()
+
+    listed = runner.invoke(main, ["questionnaires", "list"])
+    checked = runner.invoke(main, ["questionnaires", "check"])
+
+    assert listed.exit_code == 0, listed.output
+    assert [line.split("  ")[0] for line in listed.stdout.splitlines()] == [
+        "rapport-checkin", "rapport-pulse", "wai-sr"]
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.splitlines()[-1] == f"OK {licensed_folder / 'wai-sr.yaml'} (wai-sr v1)"
+
+
+def test_questionnaires_commands_let_the_environment_override_rapport_cfg(
+        monkeypatch, tmp_path, licensed_folder):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "rapport.cfg").write_text(f"QUESTIONNAIRES_DIR = {str(tmp_path / 'old')!r}\n")
+    monkeypatch.setenv("RAPPORT_INSTANCE_PATH", str(instance))
+    monkeypatch.setenv("RAPPORT_QUESTIONNAIRES_DIR", str(licensed_folder))
+
+    result = CliRunner().invoke(main, ["questionnaires", "score", "wai-sr", "--answers",
+                                       json.dumps({f"wai-{n}": 3 for n in range(1, 13)})])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == "Overall: raw 36 (range 12–60), 50.0/100"
+
+
+def test_square_manual_mode_defines_the_attribute_at_install(square_rapport, square_sandbox):
+    assert add_manual_square(square_rapport, square_sandbox.personal_access_token).exit_code == 0
+    assert square_sandbox.definitions["rapport-alliance"]["visibility"] == "VISIBILITY_READ_ONLY"
+    (used,) = square_sandbox.requests_to(
+        "GET", "/v2/customers/custom-attribute-definitions/rapport-alliance")
+    assert used.headers["authorization"] == f"Bearer {square_sandbox.personal_access_token}"
+
+
+def test_square_manual_mode_with_a_token_square_refuses_saves_nothing(
+    square_rapport, square_sandbox
+):
+    result = add_manual_square(square_rapport, "EAAA-not-a-real-token")
+    assert result.exit_code == 1
+    assert "Square refused the access token" in result.output
+    assert "sandbox environment" in result.output
+    assert "No clinics yet" in square_rapport("clinic", "list").output
+
+
+def test_a_new_manual_token_is_tried_before_it_is_saved(square_rapport, square_sandbox):
+    add_manual_square(square_rapport, square_sandbox.personal_access_token)
+    refused = square_rapport("clinic", "square", "harbour", "--access-token", "EAAA-wrong")
+    assert refused.exit_code == 1 and "Square refused the access token" in refused.output
+    accepted = square_rapport("clinic", "square", "harbour", "--access-token",
+                              square_sandbox.personal_access_token)
+    assert accepted.exit_code == 0 and "Saved." in accepted.output

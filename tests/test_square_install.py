@@ -4,6 +4,7 @@ merchant id, and "needs reconnecting" cleared by connecting again."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlparse
 
@@ -70,6 +71,15 @@ def test_a_new_square_clinic_waits_for_its_connect_link(square_app, new_clinic):
     assert new_clinic["connect_url"] == f"{url}/connect/square/{new_clinic['key']}"
     with app.app_context(), storage.session() as db:
         assert clinics.by_key(db, new_clinic["key"]).status == "not_connected"
+
+
+def test_an_oauth_clinic_is_not_given_a_webhook_url_that_would_refuse_everything(
+    square_app, square_sandbox, new_clinic, manual_clinic
+):
+    """Its events come on the application's subscription; its own URL answers 401."""
+    _, url = square_app
+    assert "webhook_url" not in new_clinic
+    assert manual_clinic["webhook_url"] == f"{url}/webhooks/square/harbour"
 
 
 def test_the_connect_link_asks_for_the_scopes_with_a_state(square_app, square_sandbox, new_clinic):
@@ -239,3 +249,180 @@ def test_production_links_go_to_square_itself(app_factory):
         )
     location = app.test_client().get(f"/connect/square/{created.clinic.key}").headers["Location"]
     assert location.startswith("https://connect.squareup.com/oauth2/authorize?")
+
+
+# --- the Connect link applies to OAuth clinics, and to the account they are connected to --
+
+
+@pytest.fixture
+def manual_clinic(square_app, square_sandbox):
+    """A clinic set up by hand: its own subscription's key and notification URL."""
+    app, url = square_app
+    with app.app_context(), storage.session() as db:
+        credentials = installs.manual_credentials(
+            "square", access_token=square_sandbox.personal_access_token,
+            webhook_signature_key="harbour-key", notification_url=f"{url}/webhooks/square/harbour")
+        created = clinics.create(db, name="Harbour Massage", platform="square",
+                                 credentials=credentials,
+                                 key=installs.clinic_key("square", credentials),
+                                 settings={"follow_up": SQUARE_AT_ONCE})
+        return installs.describe(created)
+
+
+def deliver_to_manual(square_sandbox, url: str):
+    seeded = square_sandbox.seed_customer()
+    booking = square_sandbox.seed_booking(customer_id=seeded["id"], start_at=NOW)
+    event = square_sandbox.booking_event("booking.created", booking["id"])
+    return square_sandbox.deliver(f"{url}/webhooks/square/harbour", event,
+                                  signature_key="harbour-key",
+                                  notification_url=f"{url}/webhooks/square/harbour")
+
+
+def test_the_connect_link_refuses_a_manual_clinic_and_says_what_to_run(
+    square_app, square_sandbox, manual_clinic
+):
+    app, url = square_app
+    page = requests.get(f"{url}/connect/square/harbour", timeout=10, allow_redirects=False)
+    assert page.status_code == 409
+    assert "rapport clinic square harbour --access-token NEW" in page.text
+    with app.app_context(), storage.session() as db:
+        stored = clinics.credentials(clinics.by_key(db, "harbour"))
+    assert stored["mode"] == "manual" and stored["signature_keys"] == ["harbour-key"]
+    assert deliver_to_manual(square_sandbox, url).status_code == 202
+
+
+def test_the_callback_refuses_a_manual_clinic_before_exchanging_the_code(
+    square_app, square_sandbox, manual_clinic
+):
+    """Even with a state Rapport signed and a real code, a manual clinic's subscription
+    key and notification URL are not replaced by OAuth tokens."""
+    from plugin import square_install
+
+    app, url = square_app
+    with app.app_context():
+        state = square_install._serializer().dumps({"clinic": "harbour", "nonce": "n1"})
+    code = square_sandbox.authorize(square.SCOPES, redirect_uri=f"{url}/connect/square/callback")
+    page = requests.get(f"{url}/connect/square/callback", params={"code": code, "state": state},
+                        cookies={"rapport_square_oauth": "n1"}, timeout=10)
+    assert page.status_code == 409 and "--access-token NEW" in page.text
+    assert square_sandbox.requests_to("POST", "/oauth2/token") == []
+    with app.app_context(), storage.session() as db:
+        clinic = clinics.by_key(db, "harbour")
+        stored = clinics.credentials(clinic)
+        assert (stored["mode"], clinic.account_id) == ("manual", None)
+    assert stored["signature_keys"] == ["harbour-key"]
+    assert deliver_to_manual(square_sandbox, url).status_code == 202
+
+
+def test_reconnecting_with_another_square_account_is_refused(
+    square_app, square_sandbox, new_clinic
+):
+    app, url = square_app
+    assert connect(url, new_clinic["key"]).status_code == 200
+    token = stored_token(app, new_clinic["key"])
+    square_sandbox.merchant_id = "MLSOMEONEELSE"  # the admin signs in as another business
+    page = connect(url, new_clinic["key"])
+    assert page.status_code == 400
+    assert "connected to the Square account MLRAPPORT0001" in page.text
+    assert "Nothing was changed" in page.text
+    with app.app_context(), storage.session() as db:
+        clinic = clinics.by_key(db, new_clinic["key"])
+        assert (clinic.account_id, clinic.status) == ("MLRAPPORT0001", "active")
+    assert stored_token(app, new_clinic["key"]) == token
+
+
+def test_reconnecting_keeps_what_the_new_tokens_do_not_replace(
+    square_app, square_sandbox, new_clinic
+):
+    app, url = square_app
+    connect(url, new_clinic["key"])
+    with app.app_context(), storage.session() as db:
+        clinic = clinics.by_key(db, new_clinic["key"])
+        clinics.store_credentials(clinic, {**clinics.credentials(clinic),
+                                           "location_ids": ["L9R0X9X5SGDBJ"]})
+    old_token = stored_token(app, new_clinic["key"])
+    assert connect(url, new_clinic["key"]).status_code == 200
+    with app.app_context(), storage.session() as db:
+        stored = clinics.credentials(clinics.by_key(db, new_clinic["key"]))
+    assert stored["location_ids"] == ["L9R0X9X5SGDBJ"]
+    assert stored["access_token"] != old_token and stored["mode"] == "oauth"
+
+
+def test_health_gives_each_mode_its_own_remedy(square_app, square_sandbox, new_clinic,
+                                               manual_clinic):
+    from plugin import health
+
+    app, url = square_app
+    with app.app_context():
+        with storage.session() as db:
+            clinics.mark_needs_reconnecting(clinics.by_key(db, "harbour"), "401 from Square")
+        with storage.session() as db:
+            manual = health.clinic_summary(db, clinics.by_key(db, "harbour"))
+            oauth = health.clinic_summary(db, clinics.by_key(db, new_clinic["key"]))
+    assert "connect_url" not in manual
+    assert "rapport clinic square harbour --access-token NEW" in manual["remedy"]
+    assert oauth["connect_url"] == f"{url}/connect/square/{new_clinic['key']}"
+    assert oauth["connect_url"] in oauth["remedy"]
+
+
+def test_talking_points_skipped_while_disconnected_reach_the_booking_after_reconnecting(
+    square_app, square_sandbox, new_clinic, square_drain, mailbox
+):
+    app, url = square_app
+    connect(url, new_clinic["key"])
+    customer, event = ended_visit(square_sandbox)
+    to_application(square_sandbox, url, event)
+    square_drain()
+    answer_last_check_in(app, mailbox, 3, "Neck felt tight after.")
+    square_drain()  # on the profile; talking points open
+    age_token(app, new_clinic["key"], days_left=1, revoke=square_sandbox.revoke)
+    with app.app_context():
+        accounts.refresh_due()  # Square refuses: the clinic needs reconnecting
+    upcoming = square_sandbox.seed_booking(customer_id=customer["id"],
+                                           start_at=NOW + timedelta(days=7))
+    to_application(square_sandbox, url,
+                   square_sandbox.booking_event("booking.created", upcoming["id"]))
+    square_drain()
+    assert square_sandbox.booking(upcoming["id"])["seller_note"] == ""  # skipped meanwhile
+    assert connect(url, new_clinic["key"]).status_code == 200
+    square_drain()
+    assert "[Rapport]" in square_sandbox.booking(upcoming["id"])["seller_note"]
+
+
+# --- settings: refused at startup, or read as given -----------------------------------
+
+
+def test_signature_keys_given_as_a_json_list_each_verify(monkeypatch, app_factory):
+    """Rotating a hand-made subscription's key: both keys in the environment, as JSON."""
+    monkeypatch.setenv("RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY", '["old-key", "new-key"]')
+    app = app_factory()
+    seller = SquareSandbox(merchant_id="MLNOTCONNECTED")  # its events only; no server
+    customer = seller.seed_customer()
+    booking = seller.seed_booking(customer_id=customer["id"], start_at=NOW)
+    payload = json.dumps(seller.booking_event("booking.created", booking["id"])).encode()
+
+    def post(key):
+        headers = square.sign(payload, signature_key=key,
+                              notification_url="http://rapport.test/webhooks/square")
+        return app.test_client().post("/webhooks/square", data=payload, headers=headers)
+
+    assert [post(key).status_code for key in ("old-key", "new-key", "other")] == [200, 200, 401]
+
+
+@pytest.mark.parametrize("value", ['{"key": "k"}', "12345", '["k", 7]'])
+def test_a_signature_key_setting_neither_a_key_nor_a_list_is_refused_at_startup(
+    monkeypatch, app_factory, value
+):
+    from plugin.config import ConfigurationError
+
+    monkeypatch.setenv("RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY", value)
+    with pytest.raises(ConfigurationError, match="RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY must be"):
+        app_factory()
+
+
+def test_an_unknown_square_environment_is_refused_at_startup(monkeypatch, app_factory):
+    from plugin.config import ConfigurationError
+
+    monkeypatch.setenv("RAPPORT_SQUARE_ENVIRONMENT", "staging")
+    with pytest.raises(ConfigurationError, match="RAPPORT_SQUARE_ENVIRONMENT is 'staging'"):
+        app_factory()

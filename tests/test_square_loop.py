@@ -4,12 +4,14 @@ the therapist's text intact, and the talking points on the next booking."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from conftest import SQUARE_AT_ONCE, answer_last_check_in
 from sqlalchemy import select
 
+from handlers import square
 from handlers.base import InboundRequest
 from plugin import clinics, installs, storage
 from plugin.models import Appointment, Clinic, Invitation, WriteBack
@@ -303,3 +305,171 @@ def test_a_customer_unsubscribed_in_square_gets_no_email(
     (invitation,) = invitations(app)
     assert invitation.status == "skipped"
     assert "unsubscribed" in invitation.reason
+
+
+# --- bookings a check cannot settle are not asked about in a loop ----------------------
+
+
+def sweep_in(app, **later):
+    """The sweeper's run that far from now (time moved by its argument, not by sleeping)."""
+    from plugin import sweeper
+
+    with app.app_context():
+        return sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(**later))
+
+
+def appointment_row(app):
+    with app.app_context(), storage.session() as db:
+        return db.scalar(select(Appointment))
+
+
+def test_a_booking_square_no_longer_has_is_settled_not_fetched_every_sweep(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
+    app, _ = square_app
+    _, booking = visit
+    square_sandbox.fail_next(f"/v2/bookings/{booking['id']}", 404, method="GET")
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    row = appointment_row(app)
+    assert row.status == "unconfirmed" and "404" in row.check_detail
+    for minutes in (6, 7, 60, 24 * 60):
+        sweep_in(app, minutes=minutes)
+        square_drain()
+    assert len(square_sandbox.requests_to("GET", f"/v2/bookings/{booking['id']}")) == 1
+    assert mailbox.messages == []
+
+
+def test_a_request_never_accepted_is_asked_again_later_and_later(
+    square_app, square_sandbox, clinic, square_drain, mailbox
+):
+    app, _ = square_app
+    customer = square_sandbox.seed_customer()
+    booking = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW - timedelta(minutes=90), status="PENDING")
+    path = f"/v2/bookings/{booking['id']}"
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    assert len(square_sandbox.requests_to("GET", path)) == 1
+    first = appointment_row(app)
+    assert (first.status, first.check_attempts) == ("booked", 1)
+    # The sweeps of the next minutes leave it alone (the next check is 7.5–15 min away)…
+    for minutes in (5, 6, 7):
+        sweep_in(app, minutes=minutes)
+        square_drain()
+    assert len(square_sandbox.requests_to("GET", path)) == 1
+    # …a sweep past that asks once more, and puts the next check further away.
+    sweep_in(app, hours=2)
+    square_drain()
+    assert len(square_sandbox.requests_to("GET", path)) == 2
+    second = appointment_row(app)
+    assert second.check_attempts == 2
+    assert (second.next_check_at - first.next_check_at).total_seconds() > 0
+    assert mailbox.messages == []
+
+
+def test_missing_scopes_show_on_the_clinic_instead_of_passing_for_gone(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
+    app, _ = square_app
+    _, booking = visit
+    square_sandbox.fail_next(f"/v2/bookings/{booking['id']}", 403, method="GET",
+                             code="INSUFFICIENT_SCOPES")
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    with app.app_context(), storage.session() as db:
+        clinic_row = db.scalar(select(Clinic))
+        assert clinic_row.status == "needs_reconnecting"
+        assert "INSUFFICIENT_SCOPES" in clinic_row.status_detail
+    assert appointment_row(app).status == "booked"  # checked again once reconnected
+    sweep_in(app, minutes=10)
+    square_drain()
+    assert len(square_sandbox.requests_to("GET", f"/v2/bookings/{booking['id']}")) == 1
+    assert mailbox.messages == []
+
+
+def test_429_without_retry_after_backs_off_exponentially(app_factory, square_sandbox):
+    """check_completion (and every job that returns ``retry_later``) waits about the
+    first interval, then twice, then four times as long — not the same each time."""
+    import time
+
+    from plugin import queue, worker
+
+    app = app_factory(SQUARE_ENVIRONMENT="sandbox", SQUARE_BASE_URL=square_sandbox.base_url,
+                      JOB_RETRY_INTERVALS=[60, 60, 60, 60])
+    url = "https://rapport.example/webhooks/square/harbour"
+    with app.app_context(), storage.session() as db:
+        credentials = installs.manual_credentials(
+            "square", access_token=square_sandbox.personal_access_token,
+            webhook_signature_key=SIGNATURE_KEY, notification_url=url)
+        clinics.create(db, name="Harbour", platform="square", credentials=credentials,
+                       key="harbour", settings={"follow_up": SQUARE_AT_ONCE})
+    customer = square_sandbox.seed_customer()
+    booking = square_sandbox.seed_booking(customer_id=customer["id"],
+                                          start_at=NOW - timedelta(minutes=90))
+    square_sandbox.fail_next(f"/v2/bookings/{booking['id']}", 429, times=3, method="GET")
+    body = json.dumps(square_sandbox.booking_event("booking.created", booking["id"])).encode()
+    headers = square.sign(body, signature_key=SIGNATURE_KEY, notification_url=url)
+    assert app.test_client().post("/webhooks/square/harbour", data=body,
+                                  headers=headers).status_code == 202
+
+    delays = []
+    with app.app_context():
+        registry = queue.queue().scheduled_job_registry
+        for _ in range(3):
+            worker.drain(forking=False)
+            (job_id,) = registry.get_job_ids()
+            delays.append(registry.get_scheduled_time(job_id).timestamp() - time.time())
+            job = queue.queue().fetch_job(job_id)
+            registry.schedule(job, datetime.now(timezone.utc))  # due now: time moved
+    assert len(square_sandbox.requests_to("GET", f"/v2/bookings/{booking['id']}")) == 3
+    first, second, third = delays
+    assert 25 <= first <= 60
+    assert 55 <= second <= 120
+    assert 115 <= third <= 240
+
+
+def test_a_completed_visit_stays_completed_when_square_says_accepted_again(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
+    app, _ = square_app
+    _, booking = visit
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    assert appointment_row(app).status == "completed"
+    # The therapist edits the past booking's note: Square sends ACCEPTED, a new version.
+    square_sandbox.update_booking(booking["id"], seller_note="Ran five minutes over.")
+    send(square_sandbox, clinic, "booking.updated", booking["id"])
+    square_drain()
+    row = appointment_row(app)
+    assert (row.status, row.version) == ("completed", square_sandbox.booking(booking["id"])[
+        "version"])
+    assert len(mailbox.messages) == 1
+
+
+def test_a_booking_ending_soon_is_checked_when_it_ends(
+    square_app, square_sandbox, clinic, square_drain, mailbox
+):
+    """No visit that ended already: the check is scheduled for the end (grace 0 by
+    configuration) and fires then, run by RQ's scheduler."""
+    app, _ = square_app
+    customer = square_sandbox.seed_customer(given_name="Sam", email_address="sam@example.com")
+    end = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=3)
+    booking = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=end - timedelta(minutes=60), duration_minutes=60)
+    path = f"/v2/bookings/{booking['id']}"
+    assert send(square_sandbox, clinic, "booking.created", booking["id"])[0].status_code == 202
+    square_drain()  # ingested; the check waits for the end
+    assert square_sandbox.requests_to("GET", path) == [] and mailbox.messages == []
+    with app.app_context():
+        from plugin import queue
+
+        (scheduled,) = queue.queue().scheduled_job_registry.get_job_ids()
+    assert scheduled.startswith("complete-")
+
+    square_drain(wait_for_scheduled=15)
+    (fetched,) = square_sandbox.requests_to("GET", path)
+    assert fetched.at >= end.timestamp()  # asked once the booking had ended, not before
+    (message,) = mailbox.messages
+    assert message["To"] == "sam@example.com"
+    assert appointment_row(app).status == "completed"

@@ -9,7 +9,7 @@ from survey_client import answer, answers_for, survey_path
 
 from plugin import instruments, storage
 from plugin.models import Clinic, Invitation, WriteBack, WriteBackAttempt
-from plugin.writeback import backoff_seconds
+from plugin.queue import backoff_seconds
 
 
 @pytest.fixture

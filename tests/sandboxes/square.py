@@ -53,6 +53,7 @@ ROUTES = [
     ("GET", "/v2/customers/{customer_id}", "retrieve_customer"),
     ("PUT", "/v2/customers/{customer_id}", "update_customer"),
     ("POST", "/v2/customers/custom-attribute-definitions", "create_definition"),
+    ("GET", "/v2/customers/custom-attribute-definitions/{key}", "retrieve_definition"),
     ("POST", "/v2/customers/{customer_id}/custom-attributes/{key}", "upsert_attribute"),
     ("POST", "/v2/webhooks/subscriptions", "create_subscription"),
     ("POST", "/oauth2/token", "obtain_token"),
@@ -79,6 +80,7 @@ class Recorded:
     body: bytes
     json: Any
     status: int | None = None
+    at: float = field(default_factory=time.time)  # when it arrived (epoch seconds)
 
 
 @dataclass

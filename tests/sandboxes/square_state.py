@@ -72,6 +72,8 @@ class SquareState:
         self.definitions: dict[str, dict[str, Any]] = {}
         self.attributes: dict[tuple[str, str], dict[str, Any]] = {}
         self.subscriptions: list[dict[str, Any]] = []
+        # How a second definition with the same key is refused: (status, error code).
+        self.duplicate_definition: tuple[int, str] = (409, "CONFLICT")
         self._tokens: dict[str, dict[str, Any]] = {
             self.personal_access_token: {"scopes": ALL_SCOPES, "personal": True, "expires": None}
         }
@@ -284,7 +286,10 @@ class SquareState:
                     field=f"custom_attribute_definition.{name}",
                 )
         if key in self.definitions:
-            raise SquareError(409, "CONFLICT", f"a definition with key {key!r} already exists")
+            # Square does not document this answer (handlers/square.py); tests try both
+            # plausible ones through ``duplicate_definition``.
+            status, code = self.duplicate_definition
+            raise SquareError(status, code, f"a definition with key {key!r} already exists")
         now = rfc3339_now()
         self.definitions[key] = {
             **wanted,
@@ -294,6 +299,12 @@ class SquareState:
             "updated_at": now,
         }
         return 200, {"custom_attribute_definition": copy.deepcopy(self.definitions[key])}
+
+    def _retrieve_definition(self, *, key: str, **_: Any) -> tuple[int, dict]:
+        definition = self.definitions.get(key)
+        if definition is None:
+            raise SquareError(404, "NOT_FOUND", f"no custom attribute definition {key!r}")
+        return 200, {"custom_attribute_definition": copy.deepcopy(definition)}
 
     def _upsert_attribute(
         self, *, customer_id: str, key: str, body: dict, **_: Any

@@ -43,7 +43,7 @@ def target(client):
 
 @pytest.fixture
 def definition(creds):
-    square.create_attribute_definition(creds)
+    square.ensure_attribute_definition(creds)
 
 
 def customer_path(client) -> str:
@@ -255,10 +255,43 @@ def test_an_existing_definition_is_fine(sandbox, creds):
         timeout=5,
     )
     assert earlier.status_code == 200
-    assert square.create_attribute_definition(creds) == {
-        "key": "rapport-alliance",
-        "existing": True,
-    }
+    assert square.ensure_attribute_definition(creds)["key"] == "rapport-alliance"
+    # Retrieved, not created again: one read, no second create.
+    definitions = "/v2/customers/custom-attribute-definitions"
+    assert len(sandbox.requests_to("POST", definitions)) == 1  # the earlier install's
+    assert [r.status for r in sandbox.requests_to("GET", f"{definitions}/rapport-alliance")] == [
+        200
+    ]
+
+
+def test_connecting_again_reads_the_definition_instead_of_creating_it(sandbox, creds):
+    square.ensure_attribute_definition(creds)
+    square.ensure_attribute_definition(creds)
+    assert len(sandbox.requests_to("POST", "/v2/customers/custom-attribute-definitions")) == 1
+
+
+@pytest.mark.parametrize("refusal", [(409, "CONFLICT"), (400, "BAD_REQUEST")])
+def test_a_definition_created_meanwhile_is_success_however_square_refuses_the_duplicate(
+    sandbox, creds, refusal
+):
+    """Square does not document its answer to a duplicate key: whatever it is, the
+    definition being there afterwards is what counts."""
+    sandbox.duplicate_definition = refusal
+    definitions = "/v2/customers/custom-attribute-definitions"
+    # Another worker defines it between Rapport's read and its create.
+    sandbox.before_next("POST", definitions, lambda: sandbox.definitions.setdefault(
+        "rapport-alliance", {"key": "rapport-alliance", "name": "Rapport alliance",
+                             "description": "d", "schema": {"$ref": square.STRING_SCHEMA},
+                             "visibility": "VISIBILITY_READ_ONLY", "version": 1}))
+    assert square.ensure_attribute_definition(creds)["key"] == "rapport-alliance"
+    assert [r.status for r in sandbox.requests_to("POST", definitions)] == [refusal[0]]
+
+
+def test_a_create_refused_for_another_reason_is_still_an_error(sandbox, creds):
+    sandbox.fail_next("/v2/customers/custom-attribute-definitions", 400, method="POST",
+                      code="INVALID_VALUE")
+    with pytest.raises(PermanentError, match="INVALID_VALUE"):
+        square.ensure_attribute_definition(creds)
 
 
 # --- the next booking's seller note ----------------------------------------------------
@@ -328,10 +361,13 @@ def test_subscribe_registers_booking_events(sandbox, creds):
 def test_the_contract_holds_for_everything_rapport_sent(sandbox, creds, client, target):
     """The sandbox validates each body against Square's spec; none was refused."""
     booking = sandbox.seed_booking(customer_id=client["id"], start_at=NOW + timedelta(days=1))
-    square.create_attribute_definition(creds)
+    square.ensure_attribute_definition(creds)
     square.write_back(creds, target, note())
     square.write_seller_note(creds, booking["id"], note())
     square.subscribe(creds, "https://rapport.example/webhooks/square/clinic-7")
     square.fetch_appointment(creds, booking["id"])
     assert sandbox.rejected == []
-    assert {r.status for r in sandbox.requests} == {200}
+    # The only non-200: the definition looked up before it was created.
+    assert [(r.method, r.path, r.status) for r in sandbox.requests if r.status != 200] == [
+        ("GET", "/v2/customers/custom-attribute-definitions/rapport-alliance", 404)
+    ]

@@ -69,7 +69,7 @@ def test_exchange_gives_tokens_that_do_everything_rapport_needs(sandbox):
     client = sandbox.seed_customer(note="Prefers firm pressure.")
     booking = sandbox.seed_booking(customer_id=client["id"], start_at=NOW + timedelta(days=3))
     note = Note(text="[R]\nAlliance 82/100\n[/R]", block_start="[R]", block_end="[/R]")
-    square.create_attribute_definition(creds)
+    square.ensure_attribute_definition(creds)
     square.fetch_appointment(creds, booking["id"])
     square.fetch_client(creds, client["id"])
     square.write_back(creds, WriteBackTarget(client["id"], booking["id"]), note)
