@@ -11,6 +11,7 @@ from flask import Flask
 
 from plugin.config import ConfigurationError
 from plugin.redis_server import RedisUnavailable
+from questionnaires.cli import DIRS_KEY
 
 
 def app_or_exit() -> Flask:
@@ -25,10 +26,19 @@ def app_or_exit() -> Flask:
 
 @click.group()
 @click.option("--verbose", "-v", is_flag=True, help="Log every step, not only warnings.")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """Rapport: therapeutic-alliance check-ins for massage and bodywork clinics."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # `rapport questionnaires …` reads the folder the server reads, rapport.cfg included.
+    ctx.meta[DIRS_KEY] = questionnaire_dirs
+
+
+def questionnaire_dirs() -> list:
+    from plugin import config, instruments
+
+    return instruments.directories(config.read_settings().get("QUESTIONNAIRES_DIR"))
 
 
 @main.command()

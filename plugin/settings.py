@@ -51,7 +51,10 @@ def updated(settings: dict[str, Any] | None, *, follow_up: dict[str, Any] | None
                               instruments.policy_of(result)["later"]}:
             if instrument_id not in instruments.registry():
                 known = ", ".join(sorted(i.id for i in instruments.registry().all()))
-                raise SettingsError(f"no instrument {instrument_id!r}; known: {known}")
+                skipped = sorted({file for file, _, _ in instruments.registry().problems})
+                hint = (f" (skipped as broken: {', '.join(skipped)}; run `rapport "
+                        "questionnaires check` to see why)") if skipped else ""
+                raise SettingsError(f"no instrument {instrument_id!r}; known: {known}{hint}")
     if flags:
         result["flags"] = {**result.get("flags", {}), **flags}
         try:

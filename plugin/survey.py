@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, render_template, request
 from marshmallow import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plugin import crypto, instruments, storage, writeback
-from plugin.i18n import pick_language, render_localized, supported_languages
+from plugin.i18n import pick_language, render_localized, supported_languages, translator
 from plugin.models import Invitation, OptOut, Response, SurveyLink, WriteBack
 from plugin.queue import enqueue
 from plugin.security import csrf
@@ -54,6 +54,17 @@ def _page(template: str, status: int, invitation: Invitation | None, **context):
     return render_localized(template, language, clinic_name=clinic, **context), status
 
 
+def _form_page(status: int, invitation: Invitation, form, **context):
+    """The check-in form. Its items are in the language the instrument has (a licensed
+    file may lack the client's), which is the page's ``lang``; Rapport's own words
+    (buttons, hints) stay in the client's language, marked with theirs where they differ."""
+    chrome = _language(invitation)
+    page = render_template("survey/form.html", _=translator(chrome), language=form.language,
+                           chrome_language=chrome, clinic_name=invitation.clinic.name,
+                           form=form, **context)
+    return page, status
+
+
 @bp.errorhandler(404)
 def not_found(_error):
     return _page("survey/unknown.html", 404, None)
@@ -67,23 +78,23 @@ def check_in(token: str):
             return _page("survey/already_answered.html", 200, invitation)
         if _closed(invitation):
             return _page("survey/closed.html", 410, invitation)
-        instrument = instruments.get(invitation.instrument_id)
+        instrument = instruments.available(invitation.instrument_id,
+                                           clinic_id=invitation.clinic_id)
         form = instrument.localized(_language(invitation))
         if request.method == "GET":
-            return _page("survey/form.html", 200, invitation, form=form, token=token,
-                         errors={}, values={})
+            return _form_page(200, invitation, form, token=token, errors={}, values={})
         try:
             submitted = answer_schema(instrument).load(request.form.to_dict())
         except ValidationError as error:
-            return _page("survey/form.html", 400, invitation, form=form, token=token,
-                         errors=error.messages, values=request.form.to_dict())
+            return _form_page(400, invitation, form, token=token, errors=error.messages,
+                              values=request.form.to_dict())
         answers, comment = submitted["answers"], submitted["comment"] or None
         blank = [item.id for item in instrument.items if item.id not in answers]
         if blank and not score(instrument, answers).scored:
             # More left blank than the instrument can fill in: ask for those answers.
-            return _page("survey/form.html", 400, invitation, form=form, token=token,
-                         errors={item_id: ["blank"] for item_id in blank},
-                         values=request.form.to_dict())
+            return _form_page(400, invitation, form, token=token,
+                              errors={item_id: ["blank"] for item_id in blank},
+                              values=request.form.to_dict())
         answered_at = datetime.now(timezone.utc)
         claimed = db.execute(update(Invitation).where(
             Invitation.id == invitation.id, Invitation.status.in_(ANSWERABLE))

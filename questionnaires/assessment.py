@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from . import labels
 from .conditions import Facts
 from .flags import Flag, FlagSettings, changes_of, raise_flags
 from .history import HistorySummary, PastResult, summarize
@@ -58,6 +59,18 @@ class Assessment:
         return localized_points(self.matched_rules, language)
 
     @property
+    def at_ceiling(self) -> bool:
+        return any(flag.code == "ceiling" for flag in self.flags)
+
+    def band_label_in(self, language: str) -> str | None:
+        """The band's label, except when every answer is at the top of the scale: then
+        the note says so, and to ask, rather than showing the top band as "perfect"
+        (ceiling effects are common; see CLINICAL.md)."""
+        if self.at_ceiling:
+            return labels.label(language, "ceiling_band")
+        return pick(self.score.band.label, language) if self.score.band else None
+
+    @property
     def positive(self) -> str | None:
         return self.positive_in(self.language)
 
@@ -75,6 +88,9 @@ class Assessment:
     def to_dict(self) -> dict:
         """A JSON-ready summary in the assessment's language."""
         score = self.score.to_dict(self.language)
+        band = score["band"]
+        if band is not None:
+            band = {**band, "label": self.band_label_in(self.language)}
         return {
             "instrument": score["instrument"],
             "language": self.language,
@@ -83,7 +99,7 @@ class Assessment:
             "overall": score["overall"],
             "overall_raw": score["overall_raw"],
             "subscales": score["subscales"],
-            "band": score["band"],
+            "band": band,
             "trend": self.trend,
             "sparkline": self.sparkline,
             "change": {

@@ -1,6 +1,10 @@
 """``rapport questionnaires …``: check instrument files, list them, score a response.
 
-The plugin mounts the ``questionnaires`` group under its own CLI.
+The plugin mounts the ``questionnaires`` group under its own CLI. The clinic's folder
+is the one named by RAPPORT_QUESTIONNAIRES_DIR, unless the program mounting the group
+says otherwise: it may put a callable returning the folders to load under
+``ctx.meta[DIRS_KEY]`` (the plugin does, so these commands see the folder its server
+reads from ``rapport.cfg`` too).
 """
 
 from __future__ import annotations
@@ -15,8 +19,17 @@ from .errors import AnswerError, InstrumentError, format_error
 from .language import pick
 from .loading import load_instrument
 from .model import Instrument
-from .registry import DIR_VARIABLE, InstrumentRegistry, configured_dirs, instrument_files
+from .registry import (
+    DIR_HINT,
+    InstrumentRegistry,
+    configured_dirs,
+    duplicate_id,
+    instrument_files,
+)
 from .scoring import Score, score
+
+DIRS_KEY = "questionnaires.dirs"
+"""``click`` context meta key: a callable returning the folders to load, shipped first."""
 
 
 @click.group(name="questionnaires")
@@ -28,16 +41,19 @@ def questionnaires() -> None:
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 def check(files: tuple[Path, ...]) -> None:
     """Check instrument files. Without FILE, checks the shipped instruments and the
-    folder named by RAPPORT_QUESTIONNAIRES_DIR, as Rapport would load them."""
+    clinic's folder, as Rapport would load them. A FILE whose id is already taken by a
+    shipped instrument or by another file in the clinic's folder is an error too."""
     errors: list[tuple[str, str, str]] = []
     paths = list(files)
-    if not files:
-        for directory in configured_dirs():
+    first_file: dict[str, Path | None] = {}
+    if files:
+        first_file.update(_ids_elsewhere(files))
+    else:
+        for directory in _dirs():
             if directory.is_dir():
                 paths += instrument_files(directory)
             else:
-                errors.append((str(directory), "", f"is not a folder (check {DIR_VARIABLE})"))
-    first_file: dict[str, Path] = {}
+                errors.append((str(directory), "", f"is not a folder ({DIR_HINT})"))
     for path in paths:
         try:
             instrument = load_instrument(path)
@@ -45,14 +61,7 @@ def check(files: tuple[Path, ...]) -> None:
             errors += error.errors
             continue
         if instrument.id in first_file:
-            errors.append(
-                (
-                    str(path),
-                    "id",
-                    f"'{instrument.id}' is already the id of "
-                    f"{first_file[instrument.id]}; ids must be unique",
-                )
-            )
+            errors.append(duplicate_id(instrument, first_file[instrument.id]))
             continue
         first_file[instrument.id] = path
         click.echo(f"OK {path} ({instrument.id} v{instrument.version})")
@@ -64,7 +73,8 @@ def check(files: tuple[Path, ...]) -> None:
 
 @questionnaires.command("list")
 def list_instruments() -> None:
-    """List the instruments Rapport can send, and the folder each comes from."""
+    """List the instruments Rapport can send, and the folder each comes from. Files
+    Rapport would skip are reported after the list, and the command then exits 1."""
     registry = _registry()
     for instrument in registry.all():
         click.echo(
@@ -79,6 +89,11 @@ def list_instruments() -> None:
                 ]
             )
         )
+    if registry.problems:
+        click.echo("Skipped (Rapport does not load these files until they are fixed):", err=True)
+        for problem in registry.problems:
+            click.echo(format_error(*problem), err=True)
+        raise SystemExit(1)
 
 
 @questionnaires.command("score")
@@ -128,13 +143,32 @@ def _score_text(instrument: Instrument, result: Score, language: str) -> str:
     return "\n".join(lines)
 
 
+def _ids_elsewhere(files: tuple[Path, ...]) -> dict[str, Path]:
+    """Id → file for every loadable instrument in the folders Rapport reads, other than
+    ``files`` themselves: the ids a checked file may not take."""
+    checked = {path.resolve() for path in files}
+    taken: dict[str, Path] = {}
+    for directory in _dirs():
+        if not directory.is_dir():
+            continue
+        for path in instrument_files(directory):
+            if path.resolve() in checked:
+                continue
+            try:
+                taken.setdefault(load_instrument(path).id, path)
+            except InstrumentError:
+                continue  # reported by a check of that file, not of this one
+    return taken
+
+
+def _dirs() -> list[Path]:
+    provided = click.get_current_context().meta.get(DIRS_KEY)
+    return [Path(directory) for directory in provided()] if provided else configured_dirs()
+
+
 def _registry() -> InstrumentRegistry:
-    try:
-        return InstrumentRegistry(configured_dirs())
-    except InstrumentError as error:
-        for problem in error.errors:
-            click.echo(format_error(*problem), err=True)
-        raise SystemExit(1)
+    """What a running Rapport loads: every good file, broken ones left out (in problems)."""
+    return InstrumentRegistry(_dirs(), skip_broken=True)
 
 
 def _instrument(name: str) -> Instrument:
@@ -146,7 +180,11 @@ def _instrument(name: str) -> Instrument:
     registry = _registry()
     if name not in registry:
         known = ", ".join(sorted(i.id for i in registry.all()))
-        _fail(2, f"'{name}' is neither a file nor a known instrument id (known: {known})")
+        skipped = sorted({file for file, _, _ in registry.problems})
+        hint = f"; skipped as broken: {', '.join(skipped)}" if skipped else ""
+        _fail(
+            2, f"'{name}' is neither a file nor a known instrument id (known: {known}{hint})"
+        )
     return registry.get(name)
 
 

@@ -6,6 +6,7 @@ Each problem is ``(path, message)`` where ``path`` is a tuple such as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from .errors import format_path
@@ -13,11 +14,16 @@ from .model import BUILT_IN_FLAGS, Condition, Instrument, Texts
 
 Problem = tuple[tuple, str]
 RESERVED_ITEM_IDS = {"comment"}  # the survey form's free-text field
+PLACEHOLDER = re.compile(r"<<[^<>]*>>|paste the licensed wording here", re.IGNORECASE)
+"""The mark of a text the licensed templates leave for the clinic to fill in:
+``<<WAI-SR item 1 — paste the licensed wording here>>``. A copy still holding one would
+put the placeholder in front of clients."""
 
 
 def problems(instrument: Instrument) -> list[Problem]:
     return [
         *_language_problems(instrument),
+        *_placeholder_problems(instrument),
         *_id_problems(instrument),
         *_label_problems(instrument),
         *_scoring_problems(instrument),
@@ -64,6 +70,18 @@ def _language_problems(instrument: Instrument) -> Iterator[Problem]:
         for language in texts:
             if language not in languages:
                 yield (*path, language), f"'{language}' is not in `languages` ({listed})"
+
+
+def _placeholder_problems(instrument: Instrument) -> Iterator[Problem]:
+    for path, texts in _localized(instrument):
+        for language, text in texts.items():
+            found = PLACEHOLDER.search(text)
+            if found:
+                yield (
+                    (*path, language),
+                    f"still holds the template's placeholder '{found.group(0)}': replace it "
+                    "with the licensed wording",
+                )
 
 
 def _duplicates(where: tuple, ids: list[str], field: str = "id") -> Iterator[Problem]:

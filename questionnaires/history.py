@@ -19,6 +19,9 @@ from .rounding import rounded
 
 BASELINE_VISITS = 3
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_MIN_SPAN = 20.0
+"""The narrowest window (points on 0–100) a sparkline stretches over, so a wobble of a
+point or two is not drawn as a plunge."""
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,27 @@ def _change(current: float | None, reference: float | None) -> float | None:
 
 
 def sparkline(values: Iterable[float]) -> str:
-    """One block per value on the absolute 0–100 scale (each block covers 12.5 points),
-    so a steady high line is drawn high and a steady low one low."""
+    """One block per value, scaled to this client's own range, so a drop that raised a
+    flag shows: 85 → 75 draws a step of three blocks, where on the whole 0–100 scale
+    (12.5 points a block) it would vanish.
+
+    The window spans the lowest to the highest value shown, but never less than
+    ``SPARK_MIN_SPAN`` points. When the values are closer than that, the window is
+    widened on each side in proportion to the room left on the 0–100 scale, so a steady
+    high line is still drawn high, a steady low one low, and noise stays flat.
+    """
+    values = list(values)
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    spread = high - low
+    if spread < SPARK_MIN_SPAN:
+        slack = SPARK_MIN_SPAN - spread
+        room = 100 - spread  # > 80 here: the room below ``low`` plus the room above ``high``
+        low -= slack * max(0.0, low) / room
+        spread = SPARK_MIN_SPAN
     top = len(SPARK_BLOCKS) - 1
     return "".join(
-        SPARK_BLOCKS[min(top, max(0, int(value * len(SPARK_BLOCKS) / 100)))] for value in values
+        SPARK_BLOCKS[min(top, max(0, int((value - low) / spread * len(SPARK_BLOCKS))))]
+        for value in values
     )

@@ -43,11 +43,26 @@ def load_instrument(path: str | Path) -> Instrument:
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise InstrumentError([(file, where, f"not valid YAML: {problem}")])
+        raise InstrumentError([(file, *_yaml_problem(error))])
     return dataclasses.replace(instrument_from_document(document, file), path=path)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> tuple[str, str]:
+    """Where the parser gave up, and what it says, with where the part it was reading
+    began: an unclosed ``{`` is found lines later, but it is fixed where it opened."""
+    mark = getattr(error, "problem_mark", None)
+    where = _at(mark) if mark else ""
+    message = f"not valid YAML: {getattr(error, 'problem', None) or error}"
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and context_mark and (mark is None or context_mark.line != mark.line):
+        message += f" ({context} that starts at {_at(context_mark)})"
+    elif context:
+        message += f" ({context})"
+    return where, message
+
+
+def _at(mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
 def instrument_from_document(document: object, file: str = "<document>") -> Instrument:
@@ -58,4 +73,5 @@ def instrument_from_document(document: object, file: str = "<document>") -> Inst
         return InstrumentSchema().load(document)
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {"": error.messages}
-        raise InstrumentError([(file, path, message) for path, message in flatten(messages)])
+        found = flatten(messages, document=document)
+        raise InstrumentError([(file, path, message) for path, message in found])

@@ -146,7 +146,8 @@ def _parts(
     )
     if score.scored:
         overall_short = f"{label('overall')}{colon}{number(score.overall)}/100"
-        band = f" · {pick(score.band.label, language)}" if score.band else ""
+        band_label = assessment.band_label_in(language)
+        band = f" · {band_label}" if band_label else ""
         overall = overall_short + band
         subscales = tuple(
             f"{pick(instrument.subscale(sub_id).title, language)}{colon}{number(sub.normalized)}"

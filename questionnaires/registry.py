@@ -12,6 +12,7 @@ from .model import Instrument
 
 SHIPPED_DIR = Path(__file__).parent / "instruments"
 DIR_VARIABLE = "RAPPORT_QUESTIONNAIRES_DIR"
+DIR_HINT = f"check {DIR_VARIABLE}, or QUESTIONNAIRES_DIR in rapport.cfg"
 TEMPLATE_SUFFIX = ".template.yaml"
 
 
@@ -37,40 +38,36 @@ class InstrumentRegistry:
     """Every instrument found in ``dirs``, loaded and checked at once.
 
     Later folders add instruments; none may reuse an id that an earlier file took
-    (a licensed file does not silently replace a shipped one). Any problem in any file
-    raises one ``InstrumentError`` listing them all.
+    (a licensed file does not silently replace a shipped one, and of two clinic files
+    with one id the first, by name, is kept).
+
+    By default any problem in any file raises one ``InstrumentError`` listing them all:
+    what ``check`` and the tests want. With ``skip_broken=True`` (what a running server
+    wants) a wrong or clashing file is left out, its problems are kept in ``problems``
+    as ``(file, path, message)``, and every other instrument stays available: one bad
+    licensed file must not stop the check-ins that do not use it.
     """
 
-    def __init__(self, dirs: Iterable[str | Path]):
+    def __init__(self, dirs: Iterable[str | Path], *, skip_broken: bool = False):
         self.dirs = [Path(directory) for directory in dirs]
         self._instruments: dict[str, Instrument] = {}
-        errors: list[tuple[str, str, str]] = []
+        self.problems: list[tuple[str, str, str]] = []
         for directory in self.dirs:
             if not directory.is_dir():
-                errors.append(
-                    (str(directory), "", "is not a folder (check RAPPORT_QUESTIONNAIRES_DIR)")
-                )
+                self.problems.append((str(directory), "", f"is not a folder ({DIR_HINT})"))
                 continue
             for path in instrument_files(directory):
                 try:
                     self._add(load_instrument(path))
                 except InstrumentError as error:
-                    errors += error.errors
-        if errors:
-            raise InstrumentError(errors)
+                    self.problems += error.errors
+        if self.problems and not skip_broken:
+            raise InstrumentError(self.problems)
 
     def _add(self, instrument: Instrument) -> None:
         known = self._instruments.get(instrument.id)
         if known is not None:
-            raise InstrumentError(
-                [
-                    (
-                        str(instrument.path),
-                        "id",
-                        f"'{instrument.id}' is already the id of {known.path}; ids must be unique",
-                    )
-                ]
-            )
+            raise InstrumentError([duplicate_id(instrument, known.path)])
         self._instruments[instrument.id] = instrument
 
     def get(self, instrument_id: str) -> Instrument:
@@ -86,3 +83,12 @@ class InstrumentRegistry:
 
     def __contains__(self, instrument_id: object) -> bool:
         return instrument_id in self._instruments
+
+
+def duplicate_id(instrument: Instrument, first: Path | str | None) -> tuple[str, str, str]:
+    """The problem of a file whose id an earlier file (``first``) already took."""
+    return (
+        str(instrument.path),
+        "id",
+        f"'{instrument.id}' is already the id of {first}; ids must be unique",
+    )

@@ -262,21 +262,45 @@ def _nest(found: list[tuple[tuple, str]]) -> dict:
     return nested
 
 
-def flatten(errors: dict, prefix: tuple = ()) -> list[tuple[str, str]]:
-    """marshmallow's nested error dict → [("items[3].text.fr", "message"), ...]."""
+_ABSENT = object()
+
+
+def flatten(errors: dict, prefix: tuple = (), document: object = _ABSENT) -> list[tuple[str, str]]:
+    """marshmallow's nested error dict → [("items[3].text.fr", "message"), ...].
+
+    With the ``document`` that was loaded, a problem about a value or key that YAML
+    read as true/false (an unquoted ``no`` in ``languages``, ``on:`` as a text key)
+    says so, and how to quote it."""
     flat: list[tuple[str, str]] = []
     for key, value in errors.items():
         path = prefix if key == "_schema" else (*prefix, key)
+        node = document if key == "_schema" else _child(document, key)
         if isinstance(value, dict) and value and set(value) <= {"key", "value"}:
             # A mapping's own errors: {"key": [...], "value": {...}} under the bad key.
-            flat += [(format_path(path), f"not a valid key: {m}") for m in value.get("key", [])]
+            hint = YAML_BOOLEAN_HINT if isinstance(key, bool) else ""
+            flat += [
+                (format_path(path), f"not a valid key: {m}{hint}") for m in value.get("key", [])
+            ]
             value = value.get("value", {})
-            flat += flatten(value, path) if isinstance(value, dict) else _leaves(path, value)
+            flat += (
+                flatten(value, path, node)
+                if isinstance(value, dict)
+                else _leaves(path, value, node)
+            )
         elif isinstance(value, dict):
-            flat += flatten(value, path)
+            flat += flatten(value, path, node)
         else:
-            flat += _leaves(path, value)
+            flat += _leaves(path, value, node)
     return flat
+
+
+def _child(node: object, key: object) -> object:
+    """``node[key]`` in the loaded document, or _ABSENT when there is no such part."""
+    if isinstance(node, dict) and key in node:
+        return node[key]
+    if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        return node[key]
+    return _ABSENT
 
 
 PLAIN_MESSAGES = {
@@ -285,10 +309,13 @@ PLAIN_MESSAGES = {
 }
 
 
-YAML_BOOLEAN_HINT = " (YAML reads unquoted yes/no/on/off as true/false: put the key in quotes)"
+YAML_BOOLEAN_HINT = (
+    ' (YAML reads unquoted yes/no/on/off as true/false: put it in quotes, as in "no")'
+)
 
 
-def _leaves(path: tuple, messages: list | str) -> list[tuple[str, str]]:
+def _leaves(path: tuple, messages: list | str, node: object = _ABSENT) -> list[tuple[str, str]]:
     listed = messages if isinstance(messages, list) else [messages]
-    hint = YAML_BOOLEAN_HINT if any(isinstance(segment, bool) for segment in path) else ""
+    read_as_boolean = isinstance(node, bool) or any(isinstance(part, bool) for part in path)
+    hint = YAML_BOOLEAN_HINT if read_as_boolean else ""
     return [(format_path(path), PLAIN_MESSAGES.get(str(m), str(m)) + hint) for m in listed]

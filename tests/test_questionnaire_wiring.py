@@ -4,6 +4,7 @@ licensed instrument, and flags and talking points from a client's own history.""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def wai_sr_dir(tmp_path):
     folder = tmp_path / "licensed"
     folder.mkdir()
     text = (LICENSED / "wai-sr.template.yaml").read_text()
-    text = text.replace("paste the licensed wording here", "licensed wording (test copy)")
+    text = re.sub(r"<<[^<>]*>>", "licensed wording (test copy)", text)
     (folder / "wai-sr.yaml").write_text(text)
     return folder
 

@@ -4,6 +4,7 @@ instruments, and a builder for small instrument documents."""
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from questionnaires.registry import TEMPLATE_SUFFIX
 
 DATA = Path(__file__).parent / "data"
 LICENSED = SHIPPED_DIR.parent / "licensed"
-PLACEHOLDER = "paste the licensed wording here"
+PLACEHOLDER = re.compile(r"<<[^<>]*>>")
+"""How the templates mark each text a clinic must replace."""
 
 MINIMAL = {
     "id": "mini",
@@ -70,7 +72,7 @@ def licensed_copy(template: str, folder: Path) -> Path:
     """What a clinic does: copy a template under a loadable name and fill in wording."""
     text = (LICENSED / template).read_text(encoding="utf-8")
     target = folder / template.replace(TEMPLATE_SUFFIX, ".yaml")
-    target.write_text(text.replace(PLACEHOLDER, "dummy wording for tests"), encoding="utf-8")
+    target.write_text(PLACEHOLDER.sub("dummy wording for tests", text), encoding="utf-8")
     return target
 
 

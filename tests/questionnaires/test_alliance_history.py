@@ -65,9 +65,23 @@ def test_ceiling_streak_counts_visits_in_a_row_ending_now():
     assert summarize(past, 100.0, False, 8).ceiling_streak == 0
 
 
-def test_sparkline_is_drawn_on_the_absolute_scale():
+def test_sparkline_shows_a_flagged_drop():
+    # 10 points down raises the drop flag: it must not look like a flat line.
+    assert sparkline([85, 85, 85, 75]) == "███▄"
+    assert sparkline([85, 84, 84.5, 72.5]) == "███▃"
+    assert sparkline([100, 100, 100, 75]) == "███▁"
+
+
+def test_sparkline_spans_the_clients_own_range():
+    assert sparkline([60, 70, 80, 90]) == "▁▃▆█"
     assert sparkline([0, 12.4, 12.5, 50, 87.4, 87.5, 100]) == "▁▁▂▅▇██"
-    # A steady high line looks high and a steady low one looks low.
-    assert sparkline([92, 95, 93]) == "███"
-    assert sparkline([20, 22, 21]) == "▂▂▂"
+
+
+def test_sparkline_keeps_noise_flat_and_a_steady_line_where_it_sits():
+    # Within the 20-point minimum span a point or two moves a block at most.
+    assert sparkline([92, 95, 93]) == "▇█▇"
+    assert sparkline([20, 22, 21]) == "▂▃▂"
+    assert sparkline([100, 100, 100]) == "███"
+    assert sparkline([50, 50]) == "▅▅"
+    assert sparkline([0, 0]) == "▁▁"
     assert sparkline([]) == ""

@@ -13,7 +13,15 @@ REVISIT_GOALS = (
     "and agree on the plan."
 )
 EXPLAIN_PLAN = (
+    "Before you begin, explain your plan for the session (which areas, which techniques) and "
+    "agree it together."
+)
+PULSE_PLAN_AND_PRESSURE = (
     "Explain your plan before you begin, and check pressure aloud in the first few minutes."
+)
+CHECK_PRESSURE = (
+    'Check pressure aloud early and again mid-session, and invite them to say "lighter" or '
+    '"deeper" at any point.'
 )
 OPEN_QUESTION = (
     'Top marks on everything: ask one open question, such as "What is one thing I could do '
@@ -96,8 +104,8 @@ def test_low_task_subscale_suggests_explaining_the_plan(checkin):
     assert result.flags[0].message_in("es") == "Por debajo de 60,0: Forma de trabajar 50,0."
     assert result.talking_points == [EXPLAIN_PLAN]
     assert result.talking_points_in("fr") == [
-        "Expliquez votre plan avant de commencer et vérifiez la pression à voix haute dès "
-        "les premières minutes."
+        "Avant de commencer, expliquez votre plan pour la séance (quelles zones, quelles "
+        "techniques) et validez-le ensemble."
     ]
 
 
@@ -133,7 +141,7 @@ def test_first_low_score_with_a_new_therapist(pulse, visits):
     )
     assert result.flags[2].message_in("en") == "First time this client has scored this low (50.0)."
     # drop and low goals share one text: it counts once; three points at most.
-    assert result.talking_points == [REVISIT_GOALS, ASK_LAST_VISIT, EXPLAIN_PLAN]
+    assert result.talking_points == [REVISIT_GOALS, ASK_LAST_VISIT, PULSE_PLAN_AND_PRESSURE]
     assert result.trend == [50.0]
     assert result.change_from_baseline is None
 
@@ -247,7 +255,7 @@ def test_to_dict_is_json_ready(pulse, visits):
     assert data["overall"] == 72.5
     assert data["band"] == {"id": "some-concerns", "label": "Some concerns"}
     assert data["trend"] == [85.0, 84.0, 84.5, 72.5]
-    assert data["sparkline"] == "▇▇▇▆"  # 75–87.5 is the seventh block
+    assert data["sparkline"] == "███▃"  # the 12-point drop shows
     assert data["change"] == {"from_previous": -12.0, "from_baseline": -12.0, "baseline": 84.5}
     assert [flag["code"] for flag in data["flags"]] == ["drop"]
     assert data["talking_points"] == [REVISIT_GOALS]
@@ -264,3 +272,50 @@ def test_score_must_belong_to_the_instrument(checkin, pulse):
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="trend_length must be between 1 and 8"):
         FlagSettings(trend_length=12)
+
+
+@pytest.mark.parametrize(
+    ("language", "pressure", "plan"),
+    [("en", "pressure", "plan"), ("fr", "pression", "plan"), ("es", "presión", "plan")],
+)
+def test_low_task_and_low_pressure_give_two_different_things_to_do(
+    checkin, language, pressure, plan
+):
+    answers = {item.id: 5 for item in checkin.items} | {"plan": 2, "pressure": 2, "held-back": 1}
+
+    points = assessed(checkin, answers).talking_points_in(language)
+
+    # task (2 + 2 + 5) / 3 = 3 → 50, below 60: the task rule and the pressure rule both hold.
+    assert len(points) == 2
+    task, checks = points
+    assert plan in task.lower() and pressure not in task.lower()
+    assert pressure in checks.lower()
+    if language == "en":
+        assert points == [EXPLAIN_PLAN, CHECK_PRESSURE]
+
+
+@pytest.mark.parametrize(
+    ("language", "label"),
+    [
+        ("en", "Top of the scale — ask what could be better"),
+        ("fr", "Au maximum de l'échelle — demandez ce qui pourrait être mieux"),
+        ("es", "Al máximo de la escala — pregunte qué se podría mejorar"),
+    ],
+)
+def test_all_answers_at_the_top_are_not_labelled_as_the_best_band(checkin, language, label):
+    top = {item.id: 5 for item in checkin.items} | {"held-back": 1}
+
+    result = assessed(checkin, top, language=language)
+
+    assert result.score.band.id == "working-well"
+    assert result.band_label_in(language) == label
+    assert result.to_dict()["band"] == {"id": "working-well", "label": label}
+
+
+def test_a_high_score_short_of_the_ceiling_keeps_its_band_label(checkin):
+    almost = {item.id: 5 for item in checkin.items} | {"held-back": 1, "safe": 4}
+
+    result = assessed(checkin, almost)
+
+    assert result.band_label_in("en") == "Working well"
+    assert result.to_dict()["band"] == {"id": "working-well", "label": "Working well"}

@@ -69,8 +69,55 @@ def test_missing_folder_is_an_error(tmp_path):
         InstrumentRegistry([tmp_path / "nowhere"])
 
     assert caught.value.errors == [
-        (str(tmp_path / "nowhere"), "", "is not a folder (check RAPPORT_QUESTIONNAIRES_DIR)")
+        (
+            str(tmp_path / "nowhere"),
+            "",
+            "is not a folder (check RAPPORT_QUESTIONNAIRES_DIR, or QUESTIONNAIRES_DIR in "
+            "rapport.cfg)",
+        )
     ]
+
+
+def test_skip_broken_keeps_every_good_instrument_and_lists_what_it_left_out(
+    tmp_path, clinic_dir
+):
+    (clinic_dir / "broken.yaml").write_text("id: broken\n", encoding="utf-8")
+    clash = clinic_dir / "my-pulse.yaml"
+    shutil.copy(SHIPPED_DIR / "rapport-pulse.yaml", clash)
+
+    registry = InstrumentRegistry([SHIPPED_DIR, clinic_dir], skip_broken=True)
+
+    assert sorted(i.id for i in registry.all()) == [
+        "rapport-checkin",
+        "rapport-pulse",
+        "srs",
+        "wai-sr",
+    ]
+    assert registry.get("rapport-pulse").path == SHIPPED_DIR / "rapport-pulse.yaml"
+    assert (
+        str(clash),
+        "id",
+        f"'rapport-pulse' is already the id of {SHIPPED_DIR / 'rapport-pulse.yaml'}; "
+        "ids must be unique",
+    ) in registry.problems
+    assert (str(clinic_dir / "broken.yaml"), "version", "required field is missing") in (
+        registry.problems
+    )
+    assert {file for file, _, _ in registry.problems} == {
+        str(clash),
+        str(clinic_dir / "broken.yaml"),
+    }
+
+
+def test_skip_broken_survives_a_missing_clinic_folder(tmp_path):
+    registry = InstrumentRegistry([SHIPPED_DIR, tmp_path / "nowhere"], skip_broken=True)
+
+    assert "rapport-checkin" in registry
+    assert [file for file, _, _ in registry.problems] == [str(tmp_path / "nowhere")]
+
+
+def test_a_good_registry_has_no_problems(clinic_dir):
+    assert InstrumentRegistry([SHIPPED_DIR, clinic_dir], skip_broken=True).problems == []
 
 
 def test_unknown_id_lists_known_ones(shipped):

@@ -273,6 +273,23 @@ def test_yaml_syntax_error_gives_the_line(tmp_path):
     assert message.startswith("not valid YAML: ")
 
 
+def test_an_unclosed_brace_names_the_line_where_it_opened(tmp_path):
+    path = tmp_path / "brace.yaml"
+    path.write_text(
+        "id: x\ntitle: {en: Visit check-in, fr: Retour\n\nintro: {en: Hello}\n", encoding="utf-8"
+    )
+
+    with pytest.raises(InstrumentError) as caught:
+        load_instrument(path)
+
+    [(file, where, message)] = caught.value.errors
+    assert (file, where) == (str(path), "line 4, column 6")
+    assert message == (
+        "not valid YAML: expected ',' or '}', but got ':' "
+        "(while parsing a flow mapping that starts at line 2, column 8)"
+    )
+
+
 def test_a_key_given_twice_is_an_error_not_a_silent_overwrite(tmp_path):
     path = tmp_path / "twice.yaml"
     path.write_text("id: x\ntitle:\n  en: One\n  en: Two\n", encoding="utf-8")
@@ -295,7 +312,34 @@ def test_unquoted_yaml_boolean_key_gets_a_hint(tmp_path, minimal):
 
     paths = {path: message for _, path, message in caught.value.errors}
     assert paths["bands.True"].startswith("unknown field")
-    assert paths["bands.True"].endswith("put the key in quotes)")
+    assert paths["bands.True"].endswith('put it in quotes, as in "no")')
+
+
+HINT = '(YAML reads unquoted yes/no/on/off as true/false: put it in quotes, as in "no")'
+
+
+def test_unquoted_no_in_languages_gets_the_quoting_hint(tmp_path, minimal):
+    path = tmp_path / "no.yaml"
+    text = yaml.safe_dump(minimal, allow_unicode=True).replace("- fr\n", "- fr\n- no\n", 1)
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(InstrumentError) as caught:
+        load_instrument(path)
+
+    paths = {path: message for _, path, message in caught.value.errors}
+    assert paths["languages[2]"] == f"Not a valid string. {HINT}"
+
+
+def test_unquoted_no_as_a_text_key_gets_the_quoting_hint(tmp_path, minimal):
+    path = tmp_path / "no.yaml"
+    text = yaml.safe_dump(minimal, allow_unicode=True)
+    path.write_text(text.replace("\ntitle:\n", "\ntitle:\n  no: Mini\n", 1), encoding="utf-8")
+
+    with pytest.raises(InstrumentError) as caught:
+        load_instrument(path)
+
+    paths = {path: message for _, path, message in caught.value.errors}
+    assert paths["title.False"] == f"not a valid key: Not a valid string. {HINT}"
 
 
 def test_document_must_be_a_mapping():

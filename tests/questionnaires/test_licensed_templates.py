@@ -1,14 +1,21 @@
-"""The licensed-instrument templates carry the published structure and no licensed text."""
+"""The licensed-instrument templates carry the published structure and no licensed text,
+and a copy whose placeholders were not all replaced never loads."""
 
 from __future__ import annotations
 
-from questionnaires import SHIPPED_DIR, load_instrument
+import re
+
+import pytest
+import yaml
+
+from questionnaires import SHIPPED_DIR, InstrumentError, load_instrument
 
 LICENSED = SHIPPED_DIR.parent / "licensed"
+PLACEHOLDER = re.compile(r"<<[^<>]*>>")
 
 
-def test_wai_sr_template_has_the_published_structure():
-    wai = load_instrument(LICENSED / "wai-sr.template.yaml")
+def test_wai_sr_template_has_the_published_structure(clinic_dir):
+    wai = load_instrument(clinic_dir / "wai-sr.yaml")
 
     by_subscale = {
         sub.id: [int(item.id.removeprefix("wai-")) for item in wai.items_of(sub.id)]
@@ -24,8 +31,8 @@ def test_wai_sr_template_has_the_published_structure():
     assert not any(item.reverse for item in wai.items)
 
 
-def test_srs_template_has_the_published_structure_and_concern_rules():
-    srs = load_instrument(LICENSED / "srs.template.yaml")
+def test_srs_template_has_the_published_structure_and_concern_rules(clinic_dir):
+    srs = load_instrument(clinic_dir / "srs.yaml")
 
     assert [item.id for item in srs.items] == ["srs-1", "srs-2", "srs-3", "srs-4"]
     assert (srs.scale.min, srs.scale.max) == (0, 10)
@@ -38,8 +45,66 @@ def test_srs_template_has_the_published_structure_and_concern_rules():
     assert rules["srs_drop"].comparisons == (("at_most", -2.5),)  # 1 of 40 points
 
 
-def test_templates_hold_placeholders_not_wording():
-    for name in ("wai-sr.template.yaml", "srs.template.yaml"):
-        instrument = load_instrument(LICENSED / name)
-        for item in instrument.items:
-            assert item.text["en"].endswith("— paste the licensed wording here"), item.id
+@pytest.mark.parametrize("name", ["wai-sr.template.yaml", "srs.template.yaml"])
+def test_templates_hold_marked_placeholders_not_wording(name):
+    document = yaml.safe_load((LICENSED / name).read_text(encoding="utf-8"))
+
+    for item in document["items"]:
+        assert PLACEHOLDER.fullmatch(item["text"]["en"]), item["id"]
+    assert PLACEHOLDER.fullmatch(document["intro"]["en"])
+
+
+@pytest.mark.parametrize("name", ["wai-sr.template.yaml", "srs.template.yaml"])
+def test_a_template_with_its_placeholders_left_in_does_not_load(name):
+    with pytest.raises(InstrumentError) as caught:
+        load_instrument(LICENSED / name)
+
+    paths = {path for _, path, _ in caught.value.errors}
+    assert {"intro.en", "items[0].text.en", "items[3].text.en"} <= paths
+    assert {file for file, _, _ in caught.value.errors} == {str(LICENSED / name)}
+
+
+def test_a_copy_with_one_item_left_unfilled_names_that_item(clinic_dir):
+    path = clinic_dir / "wai-sr.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            'text: {en: "dummy wording for tests"}',
+            'text: {en: "<<WAI-SR item 1 — paste the licensed wording here>>"}',
+            1,
+        ),
+        encoding="utf-8",
+    )
+
+    with pytest.raises(InstrumentError) as caught:
+        load_instrument(path)
+
+    assert caught.value.errors == [
+        (
+            str(path),
+            "items[0].text.en",
+            "still holds the template's placeholder "
+            "'<<WAI-SR item 1 — paste the licensed wording here>>': "
+            "replace it with the licensed wording",
+        )
+    ]
+
+
+def test_a_placeholder_whose_brackets_were_dropped_is_still_refused(clinic_dir):
+    path = clinic_dir / "srs.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            '0: {en: "dummy wording for tests"}',
+            '0: {en: "SRS item 1, left end — paste the licensed wording here"}',
+            1,
+        ),
+        encoding="utf-8",
+    )
+
+    with pytest.raises(InstrumentError) as caught:
+        load_instrument(path)
+
+    [(_, where, message)] = caught.value.errors
+    assert where == "items[0].labels[0].en"
+    assert "placeholder" in message

@@ -45,16 +45,20 @@ def test_check_without_files_includes_the_clinic_folder(run, clinic_dir):
     ]
 
 
-def test_templates_pass_check_as_shipped(run):
-    result = run(
-        "check", str(LICENSED / "wai-sr.template.yaml"), str(LICENSED / "srs.template.yaml")
-    )
+def test_templates_fail_check_until_every_placeholder_is_replaced(run):
+    template = LICENSED / "wai-sr.template.yaml"
 
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [
-        f"OK {LICENSED / 'wai-sr.template.yaml'} (wai-sr v1)",
-        f"OK {LICENSED / 'srs.template.yaml'} (srs v1)",
-    ]
+    result = run("check", str(template))
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 13  # the instructions and the 12 items
+    assert lines[1] == (
+        f"{template}: items[0].text.en: still holds the template's placeholder "
+        "'<<WAI-SR item 1 — paste the licensed wording here>>': replace it with the "
+        "licensed wording"
+    )
 
 
 def test_check_reports_each_error_on_its_line_and_fails(run, tmp_path):
@@ -97,8 +101,46 @@ def test_check_reports_a_missing_clinic_folder(run, tmp_path):
 
     assert result.exit_code == 1
     assert result.stderr == (
-        f"{tmp_path / 'gone'}: is not a folder (check RAPPORT_QUESTIONNAIRES_DIR)\n"
+        f"{tmp_path / 'gone'}: is not a folder (check RAPPORT_QUESTIONNAIRES_DIR, or "
+        "QUESTIONNAIRES_DIR in rapport.cfg)\n"
     )
+
+
+def test_check_of_a_file_reusing_a_shipped_id_reports_the_conflict(run, tmp_path):
+    copy = tmp_path / "our-pulse.yaml"
+    copy.write_text((SHIPPED_DIR / "rapport-pulse.yaml").read_text(encoding="utf-8"))
+
+    result = run("check", str(copy))
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"{copy}: id: 'rapport-pulse' is already the id of {PULSE}; ids must be unique\n"
+    )
+
+
+def test_check_of_a_file_reusing_the_id_of_another_clinic_file_reports_it(
+    run, tmp_path, clinic_dir
+):
+    copy = tmp_path / "wai-sr-new.yaml"
+    copy.write_text((clinic_dir / "wai-sr.yaml").read_text(encoding="utf-8"))
+
+    result = run("check", str(copy), env={"RAPPORT_QUESTIONNAIRES_DIR": str(clinic_dir)})
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{copy}: id: 'wai-sr' is already the id of {clinic_dir / 'wai-sr.yaml'}; "
+        "ids must be unique\n"
+    )
+
+
+def test_check_of_a_file_in_the_clinic_folder_does_not_clash_with_itself(run, clinic_dir):
+    wai = clinic_dir / "wai-sr.yaml"
+
+    result = run("check", str(wai), env={"RAPPORT_QUESTIONNAIRES_DIR": str(clinic_dir)})
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"OK {wai} (wai-sr v1)\n"
 
 
 def test_list_shows_every_instrument_and_its_folder(run, clinic_dir):
@@ -112,6 +154,33 @@ def test_list_shows_every_instrument_and_its_folder(run, clinic_dir):
         f"wai-sr  v1  Working Alliance Inventory – Short Revised (WAI-SR)  en  12 items  "
         f"{clinic_dir}",
     ]
+
+
+def test_list_shows_the_good_instruments_and_reports_the_skipped_files(run, clinic_dir):
+    (clinic_dir / "srs.yaml").write_text("id: srs\nversion: [\n", encoding="utf-8")
+
+    result = run("list", env={"RAPPORT_QUESTIONNAIRES_DIR": str(clinic_dir)})
+
+    assert result.exit_code == 1
+    assert [line.split("  ")[0] for line in result.stdout.splitlines()] == [
+        "rapport-checkin",
+        "rapport-pulse",
+        "wai-sr",
+    ]
+    assert result.stderr.splitlines()[0].startswith("Skipped")
+    assert result.stderr.splitlines()[1].startswith(f"{clinic_dir / 'srs.yaml'}: line ")
+
+
+def test_score_by_id_works_beside_a_broken_clinic_file(run, clinic_dir):
+    (clinic_dir / "srs.yaml").write_text("id: srs\n", encoding="utf-8")
+    answers = json.dumps({f"wai-{n}": 3 for n in range(1, 13)})
+
+    result = run(
+        "score", "wai-sr", "--answers", answers, env={"RAPPORT_QUESTIONNAIRES_DIR": str(clinic_dir)}
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1] == "Overall: raw 36 (range 12–60), 50.0/100"
 
 
 def test_score_by_id_prints_raw_normalized_and_band(run):
