@@ -7,20 +7,15 @@ the survey pages and the platform install flows.
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask, jsonify
 
-from plugin import config, i18n, inbox, queue, security, storage
+from plugin import config, i18n, inbox, logs, queue, security, storage
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    instance_path = (overrides or {}).get("INSTANCE_PATH") or os.environ.get(
-        "RAPPORT_INSTANCE_PATH"
-    )
-    app = Flask(__name__, instance_path=instance_path and os.path.abspath(instance_path),
-                instance_relative_config=True)
+    app = config.bare_app(overrides)
     config.load_config(app, overrides)
+    logs.init_app(app)
 
     storage.init_app(app)
     queue.init_app(app)

@@ -1,17 +1,20 @@
 """The inbox: verified webhook events, stored before they are acknowledged.
 
 Writes are grouped: each web process has one writer thread that takes every event
-waiting at that moment, inserts them in one transaction (one commit, one fsync), hands
-each request its row id, and queues the new events as one ``ingest_events`` job. A
-request answers 202 only once its event is committed, so an acknowledged event is
-never lost; under load the commit and the job are shared by many events, which is
-what lets one process keep up with a platform's bursts (see bench/ingest.py). Should
-queuing fail, the stored events wait for the sweeper.
+waiting at that moment, inserts them in one transaction (one commit, one fsync) and
+hands each request its row id. A request answers 202 only once its event is committed,
+so an acknowledged event is never lost. The committed events are then queued together,
+at most ``QUEUE_LINGER_SECONDS`` later, as one ``ingest_events`` job: queuing is off the
+request's path, and under load one commit and one job are shared by many events, which
+is what lets one process keep up with a platform's bursts (see bench/ingest.py). Should
+queuing fail, or the process die before it, the stored events wait for the sweeper.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import logging
 import os
 import queue as stdlib_queue
@@ -23,7 +26,6 @@ from typing import Any
 
 from flask import Flask
 from redis.exceptions import RedisError
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from plugin.models import InboxEvent
@@ -32,7 +34,9 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("clinic_id", "delivery_id", "received_at", "body", "headers", "attempts")
 BATCH = 200
-LINGER_SECONDS = 0.002
+LINGER_SECONDS = 0.002  # how long a commit waits for the events arriving alongside
+QUEUE_LINGER_SECONDS = 0.05  # how long committed events wait to share one job
+QUEUE_BATCH = 1000
 WAIT_SECONDS = 10
 
 
@@ -40,38 +44,58 @@ class InboxUnavailable(RuntimeError):
     """The event could not be stored; the request must not be acknowledged."""
 
 
+def _held_lock():
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass
 class _Pending:
-    values: dict[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
+    key: tuple[int, str]  # (clinic_id, delivery_id)
+    params: tuple  # the row, ready for the driver
+    # Held until the writer has dealt with the event; a bare lock is the cheapest
+    # one-shot signal between two threads.
+    done: Any = field(default_factory=_held_lock)
     inbox_id: int | None = None
     error: BaseException | None = None
 
 
 class InsertStatement:
-    """The insert compiled once for this database, run on a plain DBAPI cursor with the
-    bind processors SQLAlchemy would apply (its full execution path costs more than the
-    insert itself at webhook rates)."""
+    """One multi-row insert per batch, run on a plain DBAPI cursor with the bind
+    processors SQLAlchemy would apply.
+
+    One statement rather than one per event matters more than it looks: the driver lets
+    go of the GIL around every call into the database, and under load getting it back
+    costs the writer a wait behind the request threads each time. Rows a clinic already
+    had are skipped by the unique index and come back in no RETURNING row.
+    """
 
     def __init__(self, engine: Engine):
         dialect = engine.dialect
-        module = postgresql if dialect.name == "postgresql" else sqlite
-        compiled = (module.insert(InboxEvent)
-                    .values({name: None for name in COLUMNS})
-                    .on_conflict_do_nothing(index_elements=["clinic_id", "delivery_id"])
-                    .returning(InboxEvent.id)).compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.positional = compiled.positiontup  # None for named parameter styles
         table = InboxEvent.__table__
-        self.processors = {name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                           for name in COLUMNS}
+        self.placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+        row = "(" + ", ".join([self.placeholder] * len(COLUMNS)) + ")"
+        # Only constant names go into the text; every value is a bound parameter.
+        self.head = f"INSERT INTO {table.name} ({', '.join(COLUMNS)}) VALUES "  # noqa: S608
+        self.row = row
+        self.tail = (" ON CONFLICT (clinic_id, delivery_id) DO NOTHING"
+                     " RETURNING id, clinic_id, delivery_id")
+        self.processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                           for name in COLUMNS]
         # SQLite runs with the driver's own transactions off (plugin.storage).
         self.begin = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else None
+        self._sql: dict[int, str] = {}
 
-    def params(self, values: dict[str, Any]):
-        processed = {name: (processor(values[name]) if processor else values[name])
-                     for name, processor in self.processors.items()}
-        return processed if self.positional is None else [processed[n] for n in self.positional]
+    def sql(self, rows: int) -> str:
+        if rows not in self._sql:
+            self._sql[rows] = self.head + ", ".join([self.row] * rows) + self.tail
+        return self._sql[rows]
+
+    def params(self, values: tuple) -> tuple:
+        """The row's values as the driver takes them (run in the request's thread)."""
+        return tuple(processor(value) if processor else value
+                     for processor, value in zip(self.processors, values, strict=True))
 
 
 class Inbox:
@@ -84,19 +108,20 @@ class Inbox:
         self.pending: stdlib_queue.SimpleQueue[_Pending] = stdlib_queue.SimpleQueue()
         self.busy = threading.Condition()
         self.unfinished = 0
+        self.connection = None  # the writer thread's own, opened on first use
+        self.turns = None  # on SQLite, the lock file the web processes' writers share
 
     def store(self, *, clinic_id: int, delivery_id: str, body: bytes,
               headers: dict[str, Any]) -> int | None:
         """Commit the event; its inbox id, or None when the clinic had this delivery."""
         if self.started_in_pid != os.getpid():  # first use, or first use after a fork
             self._start()
-        item = _Pending({"clinic_id": clinic_id, "delivery_id": delivery_id,
-                         "received_at": datetime.now(timezone.utc), "body": body,
-                         "headers": headers, "attempts": 0})
+        row = (clinic_id, delivery_id, datetime.now(timezone.utc), body, headers, 0)
+        item = _Pending((clinic_id, delivery_id), self.statement.params(row))
         with self.busy:
             self.unfinished += 1
         self.pending.put(item)
-        if not item.done.wait(WAIT_SECONDS):
+        if not item.done.acquire(timeout=WAIT_SECONDS):
             raise InboxUnavailable(f"the database did not commit within {WAIT_SECONDS} s")
         if item.error is not None:
             raise InboxUnavailable(str(item.error)) from item.error
@@ -113,34 +138,66 @@ class Inbox:
                 return
             self.pending = stdlib_queue.SimpleQueue()
             self.unfinished = 0
+            self.connection = None  # never share a connection across a fork
+            self.turns = None  # nor a lock file's description: flock would not tell them apart
             threading.Thread(target=self._run, name="rapport-inbox", daemon=True).start()
             atexit.register(self.flush, 5)
             self.started_in_pid = os.getpid()
 
     def _run(self) -> None:
+        committed: list[int] = []  # stored, not yet queued
+        handled = 0  # requests answered whose events are not yet queued
+        queue_by: float | None = None
         while True:
-            batch = [self.pending.get()]
-            # Linger a moment for the events arriving alongside: a slightly later commit
-            # shared by many costs far less than many commits and jobs of one each.
-            deadline = time.monotonic() + LINGER_SECONDS
-            while len(batch) < BATCH:
-                remaining = deadline - time.monotonic()
-                try:
-                    batch.append(self.pending.get(timeout=remaining) if remaining > 0
-                                 else self.pending.get_nowait())
-                except stdlib_queue.Empty:
-                    break
+            timeout = None if queue_by is None else max(0.0, queue_by - time.monotonic())
             try:
-                self._write(batch)
-                self._queue([item.inbox_id for item in batch if item.inbox_id is not None])
-            except BaseException as error:  # noqa: BLE001 - the writer thread must not die
-                log.exception("inbox.writer-failed: %s", error)
-            finally:
-                for item in batch:
-                    item.done.set()
+                first = self.pending.get(timeout=timeout)
+            except stdlib_queue.Empty:
+                first = None
+            if first is not None:
+                batch = self._gather(first)
+                self._commit(batch)
+                committed += [item.inbox_id for item in batch if item.inbox_id is not None]
+                handled += len(batch)
+                if queue_by is None:
+                    queue_by = time.monotonic() + QUEUE_LINGER_SECONDS
+            if queue_by is not None and (time.monotonic() >= queue_by
+                                         or len(committed) >= QUEUE_BATCH):
+                try:
+                    self._queue(committed)
+                except BaseException as error:  # noqa: BLE001 - the thread must not die
+                    log.exception("inbox.queue-failed: %s", error)
                 with self.busy:
-                    self.unfinished -= len(batch)
+                    self.unfinished -= handled
                     self.busy.notify_all()
+                committed, handled, queue_by = [], 0, None
+
+    def _gather(self, first: _Pending) -> list[_Pending]:
+        """``first`` and the events arriving alongside it: a slightly later commit
+        shared by many costs far less than many commits of one each."""
+        batch = [first]
+        deadline = time.monotonic() + LINGER_SECONDS
+        while len(batch) < BATCH:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self.pending.get(timeout=remaining) if remaining > 0
+                             else self.pending.get_nowait())
+            except stdlib_queue.Empty:
+                break
+        return batch
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """Store the batch and release its requests, whatever happened."""
+        try:
+            self._write(batch)
+        except BaseException as error:  # noqa: BLE001 - the writer thread must not die
+            log.exception("inbox.writer-failed: %s", error)
+            for item in batch:
+                if item.inbox_id is None and item.error is None:
+                    item.error = error
+        finally:
+            for item in batch:
+                item.done.release()
 
     def _write(self, batch: list[_Pending]) -> None:
         try:
@@ -157,24 +214,66 @@ class Inbox:
                     item.error = error
 
     def _transaction(self, batch: list[_Pending]) -> None:
-        connection = self.engine.raw_connection()
+        connection = self._connection()
         try:
-            cursor = connection.cursor()
-            if self.statement.begin:
-                cursor.execute(self.statement.begin)
-            ids = []
-            for item in batch:
-                cursor.execute(self.statement.sql, self.statement.params(item.values))
-                row = cursor.fetchone()
-                ids.append(row[0] if row else None)
-            connection.commit()
+            with self.writers_turn():
+                self._insert(connection, batch)
         except BaseException:
-            connection.rollback()
+            self._discard(connection)
             raise
+
+    def _insert(self, connection, batch: list[_Pending]) -> None:
+        cursor = connection.cursor()
+        if self.statement.begin:
+            cursor.execute(self.statement.begin)
+        cursor.execute(self.statement.sql(len(batch)),
+                       [value for item in batch for value in item.params])
+        stored = {(clinic_id, delivery_id): inbox_id
+                  for inbox_id, clinic_id, delivery_id in cursor.fetchall()}
+        cursor.close()
+        connection.commit()
+        for item in batch:
+            # pop: the same delivery twice in one batch is stored once, then a duplicate.
+            item.inbox_id = stored.pop(item.key, None)
+
+    @contextlib.contextmanager
+    def writers_turn(self):
+        """On SQLite, the web processes' writers take turns through a file lock.
+
+        SQLite itself makes a writer that finds the database locked sleep and retry,
+        for 1, 2, 5, … up to 100 ms at a time, so two processes committing every few
+        milliseconds would keep making each other wait that long. A writer waiting on
+        the file lock is woken the moment the other one is done.
+        """
+        if self.turns is None:
+            yield
+            return
+        fcntl.flock(self.turns, fcntl.LOCK_EX)
+        try:
+            yield
         finally:
-            connection.close()  # back to the pool
-        for item, inbox_id in zip(batch, ids, strict=True):
-            item.inbox_id = inbox_id
+            fcntl.flock(self.turns, fcntl.LOCK_UN)
+
+    def _connection(self):
+        """The writer's own connection, kept between batches (a pool checkout and its
+        reset cost as much as the insert). On SQLite its commits are fsynced
+        (``synchronous=FULL``), so an acknowledged event survives a power cut too."""
+        if self.connection is None:
+            connection = self.engine.raw_connection()
+            if self.engine.dialect.name == "sqlite":
+                connection.driver_connection.execute("PRAGMA synchronous=FULL")
+                database = self.engine.url.database
+                if database and database != ":memory:" and self.turns is None:
+                    self.turns = open(f"{database}.inbox-lock", "a")  # noqa: SIM115
+            self.connection = connection
+        return self.connection
+
+    def _discard(self, connection) -> None:
+        """After a failure, start the next batch on a fresh connection."""
+        self.connection = None
+        with contextlib.suppress(Exception):  # the connection may be what broke
+            connection.rollback()
+        connection.invalidate()
 
     def _queue(self, inbox_ids: list[int]) -> None:
         if not inbox_ids:

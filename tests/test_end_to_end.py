@@ -48,7 +48,7 @@ def wait_for(condition, timeout=30.0, what="condition"):
 
 
 @pytest.fixture
-def stack(app_factory, receiver, mailbox):
+def stack(app_factory, receiver, mailbox, tmp_path):
     """gunicorn + `rapport worker`, as separate processes, on this test's database."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -61,10 +61,11 @@ def stack(app_factory, receiver, mailbox):
                                     "window_end": "24:00"}})
         clinic = installs.describe(created)
     env = subprocess_env(app)
+    web_log = tmp_path / "gunicorn.log"
     processes = [
         subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind",
                           f"127.0.0.1:{port}", "--workers", "2"], env=env,
-                         start_new_session=True, stderr=subprocess.DEVNULL),
+                         start_new_session=True, stderr=web_log.open("wb")),
         subprocess.Popen([sys.executable, "-m", "plugin", "worker"], env=env,
                          start_new_session=True, stderr=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL),
@@ -78,7 +79,7 @@ def stack(app_factory, receiver, mailbox):
 
     try:
         wait_for(healthy, what="gunicorn to answer")
-        yield {"url": base_url, "clinic": clinic}
+        yield {"url": base_url, "clinic": clinic, "web_log": web_log}
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
@@ -107,6 +108,15 @@ def test_wrong_signature_gets_401_and_no_email(stack, mailbox):
     wait_for(lambda: mailbox.messages, what="the check-in email")
     time.sleep(1)  # a late second email would show up here
     assert len(mailbox.messages) == 1
+
+
+def test_unknown_event_is_acknowledged_and_logged_by_gunicorn(stack):
+    response = post_signed(stack, stack["clinic"]["webhook_secret"],
+                           event_body("appointment.rescheduled", appointment_id="A-3"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ignored", "type": "appointment.rescheduled"}
+    wait_for(lambda: "webhooks.ignored-event: appointment.rescheduled"
+             in stack["web_log"].read_text(), what="the log line")
 
 
 def test_browser_fills_in_the_survey_and_the_callback_verifies(stack, mailbox, receiver):

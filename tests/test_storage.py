@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
@@ -87,6 +88,32 @@ def test_the_whole_loop_on_this_database(db_app, db_clinic, mailbox, receiver):
         with storage.session() as db:
             assert db.scalar(select(WriteBack.status)) == "delivered"
     assert len(receiver.received) == 1
+
+
+def test_concurrent_deliveries_are_stored_once_each_and_duplicates_told_apart(db_app, db_clinic):
+    """Deliveries arriving together share the inbox's commits; the same delivery sent
+    three times at once, even within one commit, is stored once and acknowledged once."""
+    client = db_app.test_client()
+    deliveries = []
+    for index in range(20):
+        body = event_body(appointment_id=f"A-{index}")
+        headers = signed(body, db_clinic, f"m-{index}")
+        deliveries += [(body, headers)] * 3
+
+    def post(delivery):
+        response = client.post(webhook_path(db_clinic), data=delivery[0], headers=delivery[1])
+        return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(post, deliveries))
+    accepted = [body["id"] for status, body in answers if status == 202]
+    duplicates = [body for status, body in answers if status == 200]
+    assert len(accepted) == len(set(accepted)) == 20
+    assert duplicates == [{"status": "duplicate"}] * 40
+    with db_app.app_context(), storage.session() as db:
+        stored = db.execute(select(InboxEvent.id, InboxEvent.delivery_id)).all()
+    assert sorted(inbox_id for inbox_id, _ in stored) == sorted(accepted)
+    assert sorted(delivery for _, delivery in stored) == sorted(f"m-{i}" for i in range(20))
 
 
 def test_the_migrations_build_exactly_the_models_schema(db_app):
