@@ -8,12 +8,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from plugin import queue, storage
+from plugin import instruments, queue, storage
 from plugin.models import Clinic, InboxEvent, Invitation, WriteBack
 
 
 def check() -> dict:
-    """Whether the database and Redis answer, and how much work is waiting."""
+    """Whether the database and Redis answer, how much work is waiting, and which
+    licensed instrument files were skipped as broken."""
     report: dict = {"ok": True}
     try:
         with storage.session() as db:
@@ -27,6 +28,9 @@ def check() -> dict:
         report["queued_jobs"] = queue.queue().count
     except RedisError as error:
         report.update(ok=False, redis=f"unavailable: {error.__class__.__name__}")
+    # A broken instrument file is skipped and its clinics fall back to the shipped
+    # questionnaire: Rapport still serves, so this is for the admin, not the balancer.
+    report["instrument_files_skipped"] = instruments.problems()
     return report
 
 

@@ -249,3 +249,18 @@ class OptOut(Base):
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     client_external_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Installation(Base):
+    """This database's own name: one row, made with the schema.
+
+    It prefixes every job id in Redis and every delivery id sent to a clinic's
+    callback, so two databases that share a Redis or a receiver (an instance set up
+    afresh, a staging copy beside production) never take each other's jobs or
+    deliveries for their own.
+    """
+
+    __tablename__ = "installation"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

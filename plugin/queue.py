@@ -17,6 +17,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from plugin.installation import installation_id
 from plugin.redis_server import EmbeddedRedis
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def enqueue(function: str, *args, job_id: str, at: datetime | None = None,
     as queued, so a step whose earlier run could not act (its clinic was disconnected)
     can be queued again.
     """
-    options = {"job_id": job_id, "unique": unique, **job_options()}
+    options = {"job_id": qualified(job_id), "unique": unique, **job_options()}
     options["job_timeout"] = options.pop("timeout")
     try:
         if at is not None and at > datetime.now(timezone.utc):
@@ -89,11 +90,18 @@ def enqueue(function: str, *args, job_id: str, at: datetime | None = None,
         else:
             queue().enqueue(function, *args, **options)
     except DuplicateJobError:
-        if requeue_finished and _forget_if_done(job_id):
+        if requeue_finished and _forget_if_done(qualified(job_id)):
             return enqueue(function, *args, job_id=job_id, at=at, unique=unique)
         log.debug("queue.duplicate-job", extra={"job_id": job_id})
         return False
     return True
+
+
+def qualified(job_id: str) -> str:
+    """``job_id`` as Redis knows it: behind this database's installation id, so a
+    database set up afresh on a Redis that still holds an earlier one's finished jobs
+    (kept an hour, failures 30 days) is never refused its own ``send-1``."""
+    return f"{installation_id()}-{job_id}"
 
 
 def _forget_if_done(job_id: str) -> bool:

@@ -104,6 +104,15 @@ def test_a_broken_clinic_file_does_not_stop_shipped_check_ins(
     assert str(broken_folder / "broken.yaml") in logged[0]
 
 
+def test_health_names_the_skipped_files_and_stays_up(app_factory, broken_folder):
+    app = app_factory(QUESTIONNAIRES_DIR=str(broken_folder))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200  # still serving: clinics fall back to shipped ones
+    skipped = response.get_json()["instrument_files_skipped"]
+    assert [line.split(":")[0] for line in skipped] == [
+        str(broken_folder / "broken.yaml"), str(broken_folder / "our-pulse.yaml")]
+
+
 def test_a_good_folder_has_no_problems(app_factory, folder):
     (folder / "wai-sr.yaml").write_text(filled_wai_sr(), encoding="utf-8")
     app = app_factory(QUESTIONNAIRES_DIR=str(folder))

@@ -12,7 +12,9 @@ from standardwebhooks.webhooks import Webhook
 from survey_client import answer, answers_for, survey_path
 
 from plugin import instruments, storage
+from plugin.installation import installation_id
 from plugin.models import Invitation, WriteBack, WriteBackAttempt
+from plugin.queue import qualified
 
 
 def instrument_of(app, invitation_id: int | None = None):
@@ -61,7 +63,8 @@ def test_completed_appointment_gets_one_email_and_answers_come_back_signed(
     assert data["note"].startswith("[Rapport]")
     assert "Dana" in data["note"]
     assert isinstance(data["talking_points"], list)
-    assert call.headers["Webhook-Id"] == "rapport-wb-1"
+    with app.app_context():
+        assert call.headers["Webhook-Id"] == f"rapport-wb-{installation_id()}-1"
 
 
 def test_same_webhook_delivered_five_times_sends_one_email(client, clinic, drain, mailbox):
@@ -141,7 +144,9 @@ def test_send_waits_three_hours_after_the_visit_by_default(app, clinic_factory, 
     (invitation,) = invitations(app)
     assert invitation.send_at == end + timedelta(hours=3)
     assert mailbox.messages == []
-    scheduled = redis_conn.zscore("rq:scheduled:rapport", f"send-{invitation.id}")
+    with app.app_context():
+        job_id = qualified(f"send-{invitation.id}")
+    scheduled = redis_conn.zscore("rq:scheduled:rapport", job_id)
     assert scheduled == pytest.approx((end + timedelta(hours=3)).timestamp())
 
 

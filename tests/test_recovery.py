@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from plugin import inbox, storage, sweeper
 from plugin.models import InboxEvent
+from plugin.queue import qualified
 
 
 def processed(app) -> list[bool]:
@@ -34,6 +35,8 @@ def test_worker_killed_mid_job_the_event_is_still_processed(
         app, deliver, drain, mailbox, redis_conn):
     assert deliver("appointment.completed").status_code == 202
     database = app.config["DATABASE_URL"].removeprefix("sqlite:///")
+    with app.app_context():
+        ingest_job = qualified("ingest-1")
 
     # Hold the database's write lock so the worker's job stops inside ingest_event.
     blocker = sqlite3.connect(database, isolation_level=None)
@@ -44,7 +47,7 @@ def test_worker_killed_mid_job_the_event_is_still_processed(
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         started = StartedJobRegistry("rapport", connection=redis_conn)
-        wait_until(lambda: "ingest-1" in started.get_job_ids(), message="job to start")
+        wait_until(lambda: ingest_job in started.get_job_ids(), message="job to start")
         time.sleep(0.3)  # well inside the job, waiting on the lock
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
@@ -120,3 +123,40 @@ def test_retention_drops_old_processed_events(app, deliver, drain):
     with app.app_context():
         later = datetime.now(timezone.utc) + timedelta(days=8)
         assert sweeper.sweep(now=later)["inbox_deleted"] == 1
+
+
+def test_a_database_set_up_afresh_on_the_same_redis_gets_its_own_jobs(
+        app_factory, tmp_path, mailbox, receiver):
+    """The first instance's finished jobs (``ingest-1``, ``send-1``, …) are still in
+    Redis when a new database numbers its rows from 1 again: the new instance's visit
+    is still emailed, answered and written back at once, not left to the sweeper."""
+    from conftest import ALWAYS_OPEN, event_body, signed, webhook_path
+    from survey_client import answer, answers_for, survey_path
+
+    from plugin import clinics, installs, instruments, worker
+    from plugin.models import Invitation
+
+    for run in ("first", "second"):
+        app = app_factory(DATABASE_URL=f"sqlite:///{tmp_path / f'{run}.db'}")
+        with app.app_context(), storage.session() as db:
+            clinic = installs.describe(clinics.create(
+                db, name="Harbour Massage", platform="generic", timezone="Europe/London",
+                credentials=installs.manual_credentials("generic", callback_url=receiver.url),
+                settings={"follow_up": ALWAYS_OPEN}))
+        client = app.test_client()
+        body = event_body(appointment_id=f"A-{run}")
+        assert client.post(webhook_path(clinic), data=body,
+                           headers=signed(body, clinic)).status_code == 202
+        assert inbox.inbox(app).flush()
+        with app.app_context():
+            worker.drain(forking=False)
+            with storage.session() as db:
+                instrument = instruments.get(db.scalar(select(Invitation.instrument_id)))
+        answer(client, survey_path(mailbox.messages[-1]), answers_for(instrument))
+        with app.app_context():
+            worker.drain(forking=False)
+
+    assert len(mailbox.messages) == 2
+    assert len(receiver.received) == 2
+    first, second = (call.headers["Webhook-Id"] for call in receiver.received)
+    assert first != second  # a receiver that drops repeats keeps the second one

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from handlers import generic
 from plugin import inbox, storage
 from plugin.models import InboxEvent
+from plugin.queue import qualified
 
 
 def inbox_count(app) -> int:
@@ -36,7 +37,9 @@ def test_verified_event_is_stored_raw_queued_and_accepted(app, client, clinic, r
         assert row.delivery_id == "msg_1"
         assert row.processed_at is None
     assert queued(app, redis_conn) == 1
-    assert redis_conn.exists(f"rq:job:ingest-{response.json['id']}")
+    with app.app_context():
+        job_id = qualified(f"ingest-{response.json['id']}")
+    assert redis_conn.exists(f"rq:job:{job_id}")
 
 
 def test_unknown_clinic_is_404(app, client, clinic):
