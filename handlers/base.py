@@ -33,8 +33,8 @@ calls raise :class:`TransientError` (retry later, honouring ``retry_after``),
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -110,13 +110,32 @@ class WriteBackTarget:
 
 @dataclass(frozen=True)
 class Note:
-    """Rapport's note for one client, and the markers that delimit its block."""
+    """Rapport's note for one client, and the markers that delimit its block.
+
+    ``render(limit)`` renders the same note again in at most ``limit`` characters, the
+    least important parts dropped first and no word cut, or raises ``ValueError`` when
+    even its smallest form does not fit. A note known only by its text has no ``render``.
+    """
 
     text: str
     block_start: str
     block_end: str
     summary: Mapping[str, Any] = field(default_factory=dict)
     talking_points: tuple[str, ...] = ()
+    render: Callable[[int], str] | None = field(default=None, compare=False, repr=False)
+
+    def fitted(self, limit: int) -> Note | None:
+        """This note in at most ``limit`` characters, or None when it cannot fit. Text
+        is never cut by hand here: only the note's renderer knows what may go."""
+        if len(self.text) <= limit:
+            return self
+        if self.render is None or limit <= 0:
+            return None
+        try:
+            text = self.render(limit)
+        except ValueError:
+            return None
+        return replace(self, text=text) if len(text) <= limit else None
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,6 @@ import hmac
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -456,31 +455,35 @@ def _write_customer_note(
 
 
 def _fit_seller_note(existing: str, note: Note) -> str | None:
+    """``existing`` with Rapport's block in the room the therapist's text leaves.
+
+    A block too long for that room is rendered again, shorter, by the note's own
+    renderer (the comment and subscale lines go before the talking points; no word is
+    cut and the markers keep their lines); when even its smallest form does not fit, None.
+    """
     updated = replace_block(existing, note)
-    overflow = len(updated) - SELLER_NOTE_LIMIT
-    if overflow <= 0:
+    if len(updated) <= SELLER_NOTE_LIMIT:
         return updated
-    tail = note.block_end if note.text.endswith(note.block_end) else ""
-    keep = len(note.text) - overflow - len(tail) - 1
-    if keep < len(note.block_start) + 40:
-        return None
-    shortened = note.text[:keep] + "…" + tail
-    return replace_block(existing, replace(note, text=shortened))
+    # replace_block keeps everything around the block as it is, whatever the block.
+    room = SELLER_NOTE_LIMIT - (len(updated) - len(note.text))
+    fitted = note.fitted(room)
+    return None if fitted is None else replace_block(existing, fitted)
 
 
 def attribute_value(note: Note) -> str:
     """The one-line summary stored in the custom attribute.
 
-    ``note.summary["line"]`` is used as is; otherwise the line is built from
-    ``overall`` (and ``scale_max``, default 100), ``sparkline`` and the talking points.
+    ``note.summary["line"]`` is used as is; otherwise the line is built from the summary
+    every write-back carries (``scores.overall`` on the 0–100 scale, ``trend.sparkline``)
+    and the talking points.
     """
     line = note.summary.get("line")
     if not (isinstance(line, str) and line.strip()):
         head = "Alliance"
-        overall = note.summary.get("overall")
+        overall = (note.summary.get("scores") or {}).get("overall")
         if overall is not None:
-            head += f" {_number(overall)}/{_number(note.summary.get('scale_max', 100))}"
-        sparkline = note.summary.get("sparkline")
+            head += f" {_number(overall)}/100"
+        sparkline = (note.summary.get("trend") or {}).get("sparkline")
         if sparkline:
             head += f" {sparkline}"
         count = len(note.talking_points)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -29,6 +30,7 @@ from handlers.base import (
     WriteBackTarget,
 )
 from plugin import accounts, booking_notes, clinics, instruments, storage
+from plugin.installation import installation_id
 from plugin.models import Appointment, Clinic, Response, WriteBack, WriteBackAttempt
 from plugin.queue import backoff_seconds, enqueue
 from questionnaires import (
@@ -40,6 +42,7 @@ from questionnaires import (
     render_note,
     score,
 )
+from questionnaires.note import note_parts, render_parts
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,9 @@ def assessment_for(db: Session, response: Response) -> dict:
         "summary": wire_summary(assessment.to_dict()),
         "talking_points": assessment.talking_points,
         "note": note,
+        # The same note, to render again shorter where room is short (a booking's note).
+        "note_parts": note_parts(assessment, language=clinic.language, visit_date=visit.date(),
+                                 therapist_name=appointment.therapist_name),
         # What later visits compare against.
         "history": {"subscales": {k: v.normalized for k, v in scored.subscales.items()},
                     "at_ceiling": scored.at_ceiling},
@@ -103,8 +109,18 @@ def assessment_for(db: Session, response: Response) -> dict:
 
 
 def note_of(result: dict) -> Note:
+    # Answers stored before notes kept their parts cannot be rendered shorter.
+    parts = result.get("note_parts")
     return Note(text=result["note"], block_start=NOTE_BLOCK_START, block_end=NOTE_BLOCK_END,
-                summary=result["summary"], talking_points=tuple(result["talking_points"]))
+                summary=result["summary"], talking_points=tuple(result["talking_points"]),
+                render=partial(render_parts, parts) if parts else None)
+
+
+def delivery_id(write_back_id: int) -> str:
+    """The same on every attempt of one write-back, so a receiver can drop a retry it
+    already has; and distinct between installations, so a receiver never drops a new
+    installation's first write-back as the repeat of an earlier one's."""
+    return f"rapport-wb-{installation_id()}-{write_back_id}"
 
 
 def deliver(write_back_id: int):
@@ -132,7 +148,7 @@ def deliver(write_back_id: int):
     try:
         written = adapter.write_back(
             accounts.credentials_for(clinic), target, note_of(result),
-            delivery_id=f"rapport-wb-{write_back_id}", occurred_at=submitted_at)
+            delivery_id=delivery_id(write_back_id), occurred_at=submitted_at)
         detail = f"{written.target}: {dict(written.detail)}"
     except (TransientError, ConflictError) as error:
         outcome, detail = "retry", str(error)

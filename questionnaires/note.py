@@ -11,14 +11,18 @@ dropping its least important parts first: the comment's tail, then subscale line
 trend, lower-priority talking points, the date line, the last talking point, the band.
 The markers and the overall score always stay. Text is only ever cut between words,
 never inside a word or a character, and a cut is shown with "…".
+
+A platform may need the same note shorter later (a booking's note shares its limit with
+the therapist's own text): ``note_parts`` gives the note's parts as JSON-ready data, kept
+with the response, and ``render_parts`` renders them again to any limit, the same way.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
 
 from . import labels
@@ -84,7 +88,30 @@ def render_note(
     """The note in ``language``, at most ``limit`` characters (and, with ``limit_bytes``,
     at most ``limit`` bytes of UTF-8). Raises ``ValueError`` if even the markers and the
     overall score do not fit."""
-    full = _parts(assessment, language, visit_date, therapist_name)
+    return _fit(_parts(assessment, language, visit_date, therapist_name), limit, limit_bytes)
+
+
+def note_parts(
+    assessment: Assessment, *, language: str, visit_date: date, therapist_name: str | None
+) -> dict:
+    """The whole note's parts as JSON-ready data, for :func:`render_parts` later."""
+    return asdict(_parts(assessment, language, visit_date, therapist_name))
+
+
+def render_parts(parts: Mapping, limit: int | None = None, *, limit_bytes: bool = False) -> str:
+    """The note :func:`note_parts` described, rendered as :func:`render_note` would: at
+    most ``limit`` characters, least important parts dropped first; ``ValueError`` when
+    even the markers and the overall score do not fit."""
+    known = {f.name for f in fields(_Note)}
+    values = {
+        name: tuple(value) if isinstance(value, list) else value
+        for name, value in parts.items()
+        if name in known
+    }
+    return _fit(_Note(**values), limit, limit_bytes)
+
+
+def _fit(full: _Note, limit: int | None, limit_bytes: bool) -> str:
     if limit is None:
         return full.render()
     for candidate in _shrinking(full):

@@ -24,6 +24,10 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 @pytest.fixture
 def clinic(square_app, square_sandbox):
     """A clinic in manual mode: its own subscription, key and notification URL."""
+    return create_clinic(square_app, square_sandbox)
+
+
+def create_clinic(square_app, square_sandbox, language="en"):
     app, url = square_app
     notification_url = f"{url}/webhooks/square/harbour"
     with app.app_context(), storage.session() as db:
@@ -38,6 +42,7 @@ def clinic(square_app, square_sandbox):
             name="Harbour Massage",
             platform="square",
             timezone="Europe/London",
+            language=language,
             credentials=credentials,
             key=installs.clinic_key("square", credentials),
             settings={"follow_up": SQUARE_AT_ONCE},
@@ -89,7 +94,8 @@ def test_the_whole_loop_on_square(square_app, square_sandbox, clinic, visit, squ
     assert "[Rapport]" in note and note.rstrip().endswith("[/Rapport]")
     assert "Neck felt tight after." in note
     attribute = square_sandbox.custom_attribute(customer["id"], "rapport-alliance")
-    assert attribute["value"].startswith("Alliance")
+    # The overall score and the trend's sparkline (one visit so far: one bar).
+    assert attribute["value"] == "Alliance 50/100 ▅ — 3 talking points", attribute["value"]
     with app.app_context(), storage.session() as db:
         assert db.scalar(select(WriteBack.status)) == "delivered"
 
@@ -126,6 +132,56 @@ def test_answering_after_booking_again_also_notes_the_booking(
     answer_last_check_in(app, mailbox, 3)
     square_drain()
     assert "[Rapport]" in square_sandbox.booking(upcoming["id"])["seller_note"]
+
+
+# The therapist's own note on the next booking: French, multi-byte, an emoji, and long.
+OWN_SELLER_NOTE = (
+    "Cliente fidèle, préfère une pression légère sur la nuque 🌿. Allergie à l'huile "
+    "d'amande : utiliser l'huile de pépins de raisin. Éviter le côté gauche du dos. "
+) * 40
+
+
+@pytest.mark.parametrize("own_length", [3900, 3750])
+def test_a_long_seller_note_leaves_room_for_whole_talking_points(
+    square_app, square_sandbox, visit, square_drain, mailbox, own_length
+):
+    """A French clinic whose therapist nearly fills the next booking's seller note: the
+    block is the note rendered again for the room left — talking points before subscale
+    lines, no word cut, the end marker alone on its line, the therapist's text intact."""
+    app, _ = square_app
+    clinic = create_clinic(square_app, square_sandbox, language="fr")
+    customer, booking = visit
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    comment = "Séance apaisante, mais l'épaule gauche était douloureuse 😣 — à revoir ?"
+    assert answer_last_check_in(app, mailbox, 2, comment).status_code == 200
+    square_drain()
+    profile = square_sandbox.customer(customer["id"])["note"]
+    full = profile[profile.index("[Rapport]"):].splitlines()  # the whole note, on the profile
+    assert "Prochaine visite :" in full and any(line.startswith("Objectifs") for line in full)
+
+    own = OWN_SELLER_NOTE[:own_length].rstrip()
+    upcoming = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW + timedelta(days=7), seller_note=own
+    )
+    send(square_sandbox, clinic, "booking.created", upcoming["id"])
+    square_drain()
+
+    seller_note = square_sandbox.booking(upcoming["id"])["seller_note"]
+    assert len(seller_note) <= square.SELLER_NOTE_LIMIT
+    assert seller_note.startswith(own + "\n\n[Rapport]\n")  # the therapist's text, intact
+    lines = seller_note[len(own) + 2 :].splitlines()
+    assert (lines[0], lines[-1]) == ("[Rapport]", "[/Rapport]")
+    assert seller_note.count("[/Rapport]") == 1
+    # The most important talking point, whole.
+    heading = lines.index("Prochaine visite :")
+    assert lines[heading + 1] == full[full.index("Prochaine visite :") + 1]
+    assert lines[heading + 1].startswith("- Commencez la prochaine séance")
+    for line in lines:  # whole lines of the note, or one cut after a whole word
+        if line not in full:
+            assert line.endswith("…"), line
+            assert any(whole.startswith(line[:-1] + " ") for whole in full), line
+    assert not any(line.startswith(("Objectifs", "Tendance", "Son commentaire")) for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -465,7 +521,7 @@ def test_a_booking_ending_soon_is_checked_when_it_ends(
         from plugin import queue
 
         (scheduled,) = queue.queue().scheduled_job_registry.get_job_ids()
-    assert scheduled.startswith("complete-")
+        assert scheduled.startswith(queue.qualified("complete-"))
 
     square_drain(wait_for_scheduled=15)
     (fetched,) = square_sandbox.requests_to("GET", path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from questionnaires import NOTE_BLOCK_END, NOTE_BLOCK_START, assess, render_note, score
+from questionnaires.note import note_parts, render_parts
 
 VISIT = date(2026, 11, 25)
 ANSWERS = {
@@ -282,3 +284,22 @@ def test_the_spanish_note_labels_the_comment_as_the_clients(make_assessment):
     lines = note(make_assessment(language="es"), "es").splitlines()
 
     assert lines[-2] == f'Comentario del cliente: "{COMMENT}"'
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "es"])
+def test_stored_parts_render_as_the_assessment_would_at_every_limit(make_assessment, language):
+    """What a platform needs to shorten a note later (a booking's note shares its room
+    with the therapist's text) is kept as JSON with the response, not the assessment."""
+    assessment = make_assessment(comment="Très bien 😊 merci — à bientôt 👍🏽", language=language)
+    where = {"language": language, "visit_date": VISIT, "therapist_name": "Dana Ruiz"}
+    stored = json.loads(json.dumps(note_parts(assessment, **where)))
+    full = render_note(assessment, **where)
+
+    assert render_parts(stored) == full
+    for limit in range(len(full) + 1, 37, -1):
+        assert render_parts(stored, limit) == render_note(assessment, limit=limit, **where)
+    assert render_parts(stored, 400, limit_bytes=True) == render_note(
+        assessment, limit=400, limit_bytes=True, **where
+    )
+    with pytest.raises(ValueError, match="cannot fit"):
+        render_parts(stored, 20)

@@ -1,13 +1,18 @@
-"""Fixtures for the Square adapter's tests: recorded events, signing, a local Square."""
+"""Fixtures for the Square adapter's tests: recorded events, signing, a local Square, and
+Rapport's note for a real assessment."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from handlers import square
 from handlers.base import InboundRequest
+from plugin.writeback import note_of, wire_summary
+from questionnaires import SHIPPED_DIR, InstrumentRegistry, PastResult, assess, render_note, score
+from questionnaires.note import note_parts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "square"
 NOTIFICATION_URL = "https://rapport.example/webhooks/square/clinic-7"
@@ -48,3 +53,47 @@ def sandbox(square_sandbox):
 @pytest.fixture
 def creds(sandbox) -> dict:
     return sandbox.credentials()
+
+
+# Some concerns, three talking points, and a trend against three earlier visits.
+ANSWERS = {
+    "listened": 4,
+    "shared-aims": 4,
+    "plan": 2,
+    "pressure": 2,
+    "held-back": 2,
+    "boundaries": 5,
+    "confidential": 5,
+    "safe": 5,
+}
+VISIT = date(2026, 11, 25)
+
+
+@pytest.fixture(scope="session")
+def checkin():
+    return InstrumentRegistry([SHIPPED_DIR]).get("rapport-checkin")
+
+
+@pytest.fixture
+def real_note(checkin):
+    """The Note the write-back job hands Square for a real assessment: built by
+    ``plugin.writeback.note_of`` from what ``assessment_for`` stores (the wire summary,
+    the talking points, the note rendered to Square's limit and its parts)."""
+
+    def build(*, language="en", comment=None, answers=ANSWERS, history=(85.0, 90.0, 80.0)):
+        start = datetime(2026, 9, 1, 15, tzinfo=UTC)
+        past = [
+            PastResult(start + timedelta(weeks=i), "T-1", "rapport-checkin", value, {}, False)
+            for i, value in enumerate(history)
+        ]
+        assessment = assess(checkin, score(checkin, answers), answers, comment, past, past,
+                            language=language)
+        where = {"language": language, "visit_date": VISIT, "therapist_name": "Dana Ruiz"}
+        return note_of({
+            "summary": wire_summary(assessment.to_dict()),
+            "talking_points": assessment.talking_points,
+            "note": render_note(assessment, limit=square.NOTE_LIMIT, **where),
+            "note_parts": note_parts(assessment, **where),
+        })
+
+    return build

@@ -22,11 +22,12 @@ NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
 
 
 def note(body: str = "Alliance 82/100 ▂▅▇\n- Ask how the shoulder felt", **summary) -> Note:
+    """A hand-made note: its text only, no renderer behind it (see ``real_note``)."""
     return Note(
         text=f"{START}\n{body}\n{END}",
         block_start=START,
         block_end=END,
-        summary=summary or {"overall": 82, "sparkline": "▂▅▇"},
+        summary=summary,
         talking_points=("Ask how the shoulder felt", "Check pressure preference"),
     )
 
@@ -204,16 +205,28 @@ def test_no_token_is_an_auth_error_before_any_request(sandbox, client):
 # --- the custom attribute --------------------------------------------------------------
 
 
-def test_the_summary_attribute_is_upserted(sandbox, creds, client, target, definition):
-    result = square.write_back(creds, target, note())
+def test_the_summary_attribute_is_upserted(
+    sandbox, creds, client, target, definition, real_note, checkin
+):
+    """The line shows the score and trend of the summary every write-back carries
+    (``wire_summary`` of a real assessment), not only the number of talking points."""
+    result = square.write_back(creds, target, real_note())
     stored = sandbox.custom_attribute(client["id"], "rapport-alliance")
-    assert stored["value"] == "Alliance 82/100 ▂▅▇ — 2 talking points"
+    assert stored["value"] == "Alliance 71.9/100 ▆█▄▁ — 3 talking points"
     assert stored["visibility"] == "VISIBILITY_READ_ONLY"
     assert result.detail["attribute_value"] == stored["value"]
     later = WriteBackTarget(client_id=client["id"], appointment_id="visit-2")
-    square.write_back(creds, later, note(overall=85, sparkline="▅▇█"))
+    scale = checkin.scale
+    all_well = {item.id: scale.min if item.reverse else scale.max for item in checkin.items}
+    square.write_back(creds, later, real_note(answers=all_well, history=(80.0, 71.9)))
     stored = sandbox.custom_attribute(client["id"], "rapport-alliance")
-    assert (stored["value"], stored["version"]) == ("Alliance 85/100 ▅▇█ — 2 talking points", 2)
+    assert (stored["value"], stored["version"]) == ("Alliance 100/100 ▃▁█ — 1 talking point", 2)
+
+
+def test_a_response_that_could_not_be_scored_shows_no_score(real_note, checkin):
+    unscored = {item.id: None for item in checkin.items}
+    # The earlier visits' trend, and no score for this one.
+    assert square.attribute_value(real_note(answers=unscored)) == "Alliance ▆█▄ — 0 talking points"
 
 
 def test_a_retried_upsert_is_not_applied_twice(sandbox, creds, client, target, definition):
@@ -329,20 +342,84 @@ def test_a_cancelled_booking_is_left_alone(sandbox, creds, next_visit):
     assert sandbox.requests_to("PUT", f"/v2/bookings/{next_visit['id']}") == []
 
 
-def test_a_long_block_is_shortened_to_fit_4096(sandbox, creds, next_visit):
-    own = "T" * 3000
+# A therapist's own seller note, in French, with multi-byte characters and an emoji.
+OWN_NOTE = (
+    "Cliente fidèle, préfère une pression légère sur la nuque 🌿. Allergie à l'huile "
+    "d'amande : utiliser l'huile de pépins de raisin. Éviter le côté gauche du dos. "
+)
+COMMENT_FR = "Séance très apaisante, mais l'épaule gauche était douloureuse 😣 — à revoir ?"
+
+
+def own_note(length: int) -> str:
+    return (OWN_NOTE * (length // len(OWN_NOTE) + 1))[:length].rstrip()
+
+
+def whole_words_of(block: str, full: str) -> None:
+    """Every line of ``block`` is a line of ``full``, or one cut between two words and
+    marked "…": no word and no character is ever cut in half."""
+    lines = full.splitlines()
+    for line in block.splitlines():
+        if line not in lines:
+            assert line.endswith("…"), line
+            assert any(whole.startswith(line[:-1] + " ") for whole in lines), line
+
+
+@pytest.mark.parametrize("own_length", [3900, 3690])
+def test_a_long_block_is_rendered_again_to_fit_beside_the_therapists_note(
+    sandbox, creds, next_visit, real_note, own_length
+):
+    """The room left by the therapist's text takes the note's own shorter rendering:
+    talking points before subscales, no word cut, the end marker on its own line."""
+    own = own_note(own_length)
     sandbox.update_booking(next_visit["id"], seller_note=own)
-    long = note("x" * square.NOTE_LIMIT)
-    assert square.write_seller_note(creds, next_visit["id"], long) is True
+    full = real_note(language="fr", comment=COMMENT_FR)
+    assert len(own) + 2 + len(full.text) > square.SELLER_NOTE_LIMIT
+
+    assert square.write_seller_note(creds, next_visit["id"], full) is True
     written = sandbox.booking(next_visit["id"])["seller_note"]
-    assert len(written) == square.SELLER_NOTE_LIMIT
-    assert written.startswith(own + "\n\n" + START) and written.endswith("…" + END)
+    assert len(written) <= square.SELLER_NOTE_LIMIT
+    assert written.startswith(own + "\n\n")  # the therapist's text, byte for byte
+    block = written[len(own) + 2 :]
+    room = square.SELLER_NOTE_LIMIT - len(own) - 2
+    assert block == full.render(room)  # the renderer's best fit for all the room there is
+    lines = block.splitlines()
+    assert (lines[0], lines[-1]) == (START, END)
+    assert block.count(START) == block.count(END) == 1
+    whole_words_of(block, full.text)
+    assert "Prochaine visite :" in lines
+    first_point = lines[lines.index("Prochaine visite :") + 1]
+    assert first_point.startswith("- Reprenez les objectifs ensemble : avant de commencer")
+    assert "Objectifs : 75,0" not in lines  # a subscale line gives way to talking points
+    assert "😣" not in block  # and so does the comment
 
 
-def test_no_room_beside_the_therapists_own_note(sandbox, creds, next_visit):
-    sandbox.update_booking(next_visit["id"], seller_note="T" * 4080)
-    assert square.write_seller_note(creds, next_visit["id"], note()) is False
-    assert sandbox.booking(next_visit["id"])["seller_note"] == "T" * 4080
+def test_room_around_a_block_already_there_is_what_counts(sandbox, creds, next_visit, real_note):
+    before, after = own_note(3500), "Salle 2 ☕"
+    full = real_note(language="fr", comment=COMMENT_FR)
+    sandbox.update_booking(next_visit["id"], seller_note=f"{before}\n{note().text}\n{after}")
+
+    assert square.write_seller_note(creds, next_visit["id"], full) is True
+    written = sandbox.booking(next_visit["id"])["seller_note"]
+    room = square.SELLER_NOTE_LIMIT - len(before) - len(after) - 2
+    assert written == f"{before}\n{full.render(room)}\n{after}"
+    assert "- Avant de commencer, expliquez votre plan" in written
+
+
+def test_no_room_beside_the_therapists_own_note(sandbox, creds, next_visit, real_note):
+    """Even the smallest rendering (markers and overall score) does not fit: the booking
+    is left alone."""
+    own = own_note(4060)
+    sandbox.update_booking(next_visit["id"], seller_note=own)
+    assert square.write_seller_note(creds, next_visit["id"], real_note(language="fr")) is False
+    assert sandbox.booking(next_visit["id"])["seller_note"] == own
+    assert sandbox.requests_to("PUT", f"/v2/bookings/{next_visit['id']}") == []
+
+
+def test_a_note_with_no_renderer_behind_it_is_never_cut(sandbox, creds, next_visit):
+    own = own_note(3000)
+    sandbox.update_booking(next_visit["id"], seller_note=own)
+    assert square.write_seller_note(creds, next_visit["id"], note("mot " * 400)) is False
+    assert sandbox.booking(next_visit["id"])["seller_note"] == own
 
 
 # --- install steps ---------------------------------------------------------------------
