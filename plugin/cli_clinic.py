@@ -108,6 +108,10 @@ def list_clinics(as_json):
                    f"failed {row['write_backs_failed']}")
 
 
+# The rules a waiting check-in's send time is computed from (with the time zone).
+SEND_TIMING = frozenset({"send_delay_minutes", "window_start", "window_end"})
+
+
 @clinic.command("configure")
 @click.argument("key")
 @click.option("--send-delay-minutes", type=int, help="After the visit ends (default 180).")
@@ -129,8 +133,10 @@ def configure(key, send_delay_minutes, window, reminder_after_hours, expire_afte
               quiet_days, grace_minutes, instrument, early_instrument, early_visits,
               later_instrument, drop_threshold, low_subscale_threshold, timezone_name,
               language):
-    """Change a clinic's sending rules, instruments or flags; prints every setting."""
-    from plugin import clinics, instruments, settings, storage
+    """Change a clinic's sending rules, instruments or flags; prints every setting.
+
+    A new delay, window or time zone also moves the check-ins still waiting to be sent."""
+    from plugin import clinics, instruments, invitations, settings, storage
 
     follow_up = {name: value for name, value in {
         "send_delay_minutes": send_delay_minutes, "reminder_after_hours": reminder_after_hours,
@@ -146,21 +152,29 @@ def configure(key, send_delay_minutes, window, reminder_after_hours, expire_afte
         "drop_threshold": drop_threshold,
         "low_subscale_threshold": low_subscale_threshold}.items() if value is not None}
 
+    retimed = bool(timezone_name or SEND_TIMING & follow_up.keys())
+
     app = app_or_exit()
-    with app.app_context(), storage.session() as db:
-        found = _clinic_or_exit(db, key)
-        try:
-            if isinstance(policy, dict) and policy:
-                policy = {**instruments.policy(found), **policy}
-            found.settings = settings.updated(found.settings, follow_up=follow_up,
-                                              instrument=policy or None, flags=flags)
-            if timezone_name or language:
-                clinics.set_locale(found, timezone=timezone_name, language=language)
-        except (settings.SettingsError, clinics.ClinicError) as error:
-            raise click.ClickException(str(error))
-        shown = {"timezone": found.timezone, "language": found.language,
-                 **settings.effective(found.settings)}
+    with app.app_context():
+        with storage.session() as db:
+            found = _clinic_or_exit(db, key)
+            try:
+                if isinstance(policy, dict) and policy:
+                    policy = {**instruments.policy(found), **policy}
+                found.settings = settings.updated(found.settings, follow_up=follow_up,
+                                                  instrument=policy or None, flags=flags)
+                if timezone_name or language:
+                    clinics.set_locale(found, timezone=timezone_name, language=language)
+            except (settings.SettingsError, clinics.ClinicError) as error:
+                raise click.ClickException(str(error))
+            shown = {"timezone": found.timezone, "language": found.language,
+                     **settings.effective(found.settings)}
+            clinic_id = found.id
+        # Once the new rules are committed, so a send job woken meanwhile reads them.
+        replanned = invitations.replan_pending(clinic_id) if retimed else None
     click.echo(json.dumps(shown, indent=2))
+    if replanned is not None:  # on stderr: stdout stays the JSON above
+        click.echo(f"{replanned} pending check-in(s) re-planned to the new timing.", err=True)
 
 
 @clinic.command("rotate-secret")

@@ -2,9 +2,17 @@
 
 Every setting can be given as an environment variable with the ``RAPPORT_`` prefix
 (``RAPPORT_DATABASE_URL``, ``RAPPORT_SMTP_PORT``, …) or in ``<instance>/rapport.cfg``
-(Python syntax, without the prefix). Values from the environment are parsed as JSON
-when they are valid JSON, so ``RAPPORT_SMTP_PORT=2525`` is a number and
-``RAPPORT_SMTP_STARTTLS=false`` a boolean.
+(Python syntax, without the prefix).
+
+Settings that are text (:data:`TEXT_SETTINGS`: keys, passwords, URLs, addresses, names)
+are taken from the environment exactly as given, so ``RAPPORT_SECRET_KEY=12345678…`` or
+``RAPPORT_SMTP_PASSWORD=true`` stay those strings. Every other value is parsed as JSON
+when it is valid JSON, so ``RAPPORT_SMTP_PORT=2525`` is a number,
+``RAPPORT_SMTP_STARTTLS=false`` a boolean and ``RAPPORT_JOB_RETRY_INTERVALS=[10, 60]`` a
+list; ``RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY`` is one key, or a JSON list of keys.
+
+``SESSION_COOKIE_SECURE`` follows ``BASE_URL`` (Secure when it is https) unless it is
+set in ``rapport.cfg`` or as ``RAPPORT_SESSION_COOKIE_SECURE``.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ DEFAULTS: dict[str, object] = {
     "WTF_CSRF_TIME_LIMIT": None,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SECURE": None,  # None: Secure when BASE_URL is https
     # Square (see docs/platforms/square.md).
     "SQUARE_ENVIRONMENT": "production",
     "SQUARE_APPLICATION_ID": None,
@@ -61,6 +70,17 @@ DEFAULTS: dict[str, object] = {
     "SQUARE_WEBHOOK_SIGNATURE_KEY": None,
     "SQUARE_NOTIFICATION_URL": None,  # default: <BASE_URL>/webhooks/square
 }
+
+# Read from the environment as given, never as JSON: an all-digit secret key or a
+# password that reads "true" must not turn into a number or a boolean.
+TEXT_SETTINGS = frozenset({
+    "ENV", "SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "QUEUE_NAME",
+    "SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD", "MAIL_FROM", "QUESTIONNAIRES_DIR",
+    "SESSION_COOKIE_SAMESITE", "SQUARE_ENVIRONMENT", "SQUARE_APPLICATION_ID",
+    "SQUARE_APPLICATION_SECRET", "SQUARE_BASE_URL", "SQUARE_ACCESS_TOKEN",
+    "SQUARE_NOTIFICATION_URL",
+})
+ENV_PREFIX = "RAPPORT"
 
 
 class ConfigurationError(RuntimeError):
@@ -82,7 +102,11 @@ def bare_app(overrides: dict | None = None) -> Flask:
 def _read(app: Flask, overrides: dict | None) -> None:
     app.config.update(DEFAULTS)
     app.config.from_pyfile("rapport.cfg", silent=True)
-    app.config.from_prefixed_env(prefix="RAPPORT")
+    app.config.from_prefixed_env(prefix=ENV_PREFIX)
+    for name in TEXT_SETTINGS:
+        value = os.environ.get(f"{ENV_PREFIX}_{name}")
+        if value is not None:
+            app.config[name] = value
     if overrides:
         app.config.update(overrides)
 
@@ -110,6 +134,8 @@ def load_config(app: Flask, overrides: dict | None = None) -> None:
         if not app.config["BASE_URL"]:
             app.config["BASE_URL"] = "http://127.0.0.1:5000"
     app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https:")
     app.config["SMTP_PORT"] = int(app.config["SMTP_PORT"])
     if app.config["SMTP_STARTTLS"] in ("0", "false", "no", ""):
         app.config["SMTP_STARTTLS"] = False

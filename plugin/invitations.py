@@ -285,3 +285,36 @@ def expire(invitation_id: int) -> None:
                           Invitation.status.in_(("sent", "interrupted")),
                           Invitation.expires_at <= moment)
                    .values(status="expired", email=None, first_name=None))
+
+
+def replan_pending(clinic_id: int) -> int:
+    """Give the clinic's check-ins still waiting to be sent the send time its current
+    rules give (an admin changed the delay, the window or the time zone); how many moved.
+
+    Each moved one is queued for its new time under a job id naming that time; the job
+    queued for the old time stays, and does nothing when it fires: :func:`send` finds the
+    invitation sent already, or not due yet and queued for its new time.
+    """
+    moment = now()
+    moved: list[tuple[int, datetime]] = []
+    with storage.session() as db:
+        clinic = db.get(Clinic, clinic_id)
+        rules = rules_for(clinic)
+        waiting = db.scalars(select(Invitation).where(
+            Invitation.clinic_id == clinic_id, Invitation.status == "scheduled")).all()
+        for invitation in waiting:
+            end = invitation.appointment.end_at or invitation.created_at
+            send_at = send_time(end, now=moment, rules=rules, zone=clinic.timezone)
+            if send_at == invitation.send_at:
+                continue
+            # Only while still waiting: a worker may have claimed it meanwhile.
+            if db.execute(update(Invitation).where(
+                    Invitation.id == invitation.id, Invitation.status == "scheduled")
+                    .values(send_at=send_at)).rowcount == 1:
+                moved.append((invitation.id, send_at))
+    for invitation_id, send_at in moved:
+        enqueue("plugin.jobs.send_invitation", invitation_id,
+                job_id=f"send-{invitation_id}-at{int(send_at.timestamp())}", at=send_at)
+    if moved:
+        log.info("follow-up.replanned: clinic %s: %s check-in(s)", clinic_id, len(moved))
+    return len(moved)

@@ -1,11 +1,22 @@
-"""CSRF protection for forms and the security headers every page carries."""
+"""CSRF protection for forms and the security headers every page carries.
+
+A form whose CSRF check fails (the phone dropped its session cookie, the page was open
+too long) gets a friendly page in the reader's language, never Werkzeug's bare 400; the
+survey blueprint goes further and gives the client their form back (``plugin.survey``).
+The session cookie is ``Secure`` when ``BASE_URL`` is https (``plugin.config``).
+"""
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from plugin.i18n import pick_language, render_localized, supported_languages
+
+log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 
 # No script at all: the survey works without JavaScript, so none is allowed.
@@ -17,7 +28,7 @@ CONTENT_SECURITY_POLICY = (
 
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["BASE_URL"].startswith("https:"))
+    app.register_error_handler(CSRFError, form_expired)
 
     app.session_interface = PagesOnlySessions()
     https = app.config["BASE_URL"].startswith("https:")
@@ -32,11 +43,21 @@ def init_app(app: Flask) -> None:
             return response  # JSON for machines: nothing to frame, no scripts to run
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         headers["X-Frame-Options"] = "DENY"
-        # Survey links carry a token: never leak it to another site.
-        headers["Referrer-Policy"] = "no-referrer"
+        # Survey links carry a token: never leak it to another site. Same-origin posts
+        # keep their Referer, which Flask-WTF requires over https (WTF_CSRF_SSL_STRICT):
+        # with "no-referrer" every answer sent over https would be refused.
+        headers["Referrer-Policy"] = "same-origin"
         if request.path.startswith("/s/"):
             headers["Cache-Control"] = "no-store"
         return response
+
+
+def form_expired(error: CSRFError):
+    """A form posted without a valid CSRF token: say so plainly; nothing was saved."""
+    log.info("security.csrf-failed: %s %s: %s", request.method, request.path,
+             error.description)
+    language = pick_language(request.accept_languages.best_match(supported_languages()))
+    return render_localized("form_expired.html", language), 400
 
 
 class PagesOnlySessions(SecureCookieSessionInterface):

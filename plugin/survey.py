@@ -2,7 +2,9 @@
 
 They work without JavaScript and on a phone. A link is single use: once answered, a
 second submit shows "already answered" and changes nothing. Unknown links get a
-friendly 404 and closed ones a 410.
+friendly 404 and closed ones a 410. A submit whose CSRF check fails (a phone that
+dropped its session cookie) records nothing and gives the form back, the answers still
+chosen, with a fresh token and a line asking to send it again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 from datetime import datetime, timezone
 
 from flask import Blueprint, abort, render_template, request
+from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,7 +22,7 @@ from plugin import crypto, instruments, storage, writeback
 from plugin.i18n import pick_language, render_localized, supported_languages, translator
 from plugin.models import Invitation, OptOut, Response, SurveyLink, WriteBack
 from plugin.queue import enqueue
-from plugin.security import csrf
+from plugin.security import csrf, form_expired
 from questionnaires import answer_schema, score
 
 log = logging.getLogger(__name__)
@@ -28,11 +31,16 @@ bp = Blueprint("survey", __name__)
 ANSWERABLE = ("sending", "sent", "interrupted")
 
 
-def _invitation(db, token: str) -> Invitation:
+def _find(db, token: str) -> Invitation | None:
     link = db.scalar(select(SurveyLink).where(SurveyLink.token_hash == crypto.token_digest(token)))
-    if link is None:
+    return link.invitation if link is not None else None
+
+
+def _invitation(db, token: str) -> Invitation:
+    invitation = _find(db, token)
+    if invitation is None:
         abort(404)
-    return link.invitation
+    return invitation
 
 
 def _language(invitation: Invitation | None) -> str:
@@ -68,6 +76,40 @@ def _form_page(status: int, invitation: Invitation, form, **context):
 @bp.errorhandler(404)
 def not_found(_error):
     return _page("survey/unknown.html", 404, None)
+
+
+@bp.errorhandler(CSRFError)
+def session_lost(error: CSRFError):
+    """The form came back without a valid CSRF token (no session cookie, or a stale
+    one): nothing is recorded from it; the client gets the form back with the answers
+    that are valid for the instrument still chosen, and a fresh token."""
+    token = (request.view_args or {}).get("token")
+    if request.endpoint != "survey.check_in" or not token:
+        return form_expired(error)
+    log.info("survey.csrf-failed: %s", error.description)
+    with storage.session() as db:
+        invitation = _find(db, token)
+        if invitation is None:
+            return _page("survey/unknown.html", 404, None)
+        if invitation.status == "answered":
+            return _page("survey/already_answered.html", 200, invitation)
+        if _closed(invitation):
+            return _page("survey/closed.html", 410, invitation)
+        instrument = instruments.available(invitation.instrument_id,
+                                           clinic_id=invitation.clinic_id)
+        form = instrument.localized(_language(invitation))
+        return _form_page(400, invitation, form, token=token, errors={}, resubmit=True,
+                          values=_valid_answers(instrument, request.form.to_dict()))
+
+
+def _valid_answers(instrument, submitted: dict[str, str]) -> dict[str, str]:
+    """The submitted fields the instrument accepts, as the form shows them."""
+    try:
+        loaded = answer_schema(instrument).load(submitted, partial=True)
+        valid = {**loaded["answers"], "comment": loaded["comment"]}
+    except ValidationError as error:
+        valid = error.valid_data or {}
+    return {name: str(value) for name, value in valid.items() if value is not None}
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -86,7 +87,7 @@ def test_configure_changes_rules_and_prints_every_setting(rapport, clinic_key):
                      "--later-instrument", "rapport-checkin", "--drop-threshold", "15",
                      "--timezone", "America/Toronto")
     assert result.exit_code == 0, result.output
-    shown = json.loads(result.output)
+    shown = json.loads(result.stdout)  # stderr says how many check-ins were re-planned
     assert shown["timezone"] == "America/Toronto"
     assert shown["follow_up"]["send_delay_minutes"] == 60
     assert (shown["follow_up"]["window_start"], shown["follow_up"]["window_end"]) == (
@@ -244,3 +245,62 @@ def test_a_new_manual_token_is_tried_before_it_is_saved(square_rapport, square_s
     accepted = square_rapport("clinic", "square", "harbour", "--access-token",
                               square_sandbox.personal_access_token)
     assert accepted.exit_code == 0 and "Saved." in accepted.output
+
+
+def test_an_all_digit_secret_key_is_kept_as_text(rapport, monkeypatch):
+    monkeypatch.setenv("RAPPORT_SECRET_KEY", "12345678901234567890")
+    result = rapport("clinic", "add", "--name", "Harbour", "--platform", "generic",
+                     "--callback-url", "https://booking.example/hooks", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["webhook_secret"].startswith("whsec_")
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_redis_out_of_reach_is_one_plain_error_naming_the_variable(rapport, monkeypatch):
+    port = unused_port()
+    monkeypatch.setenv("RAPPORT_REDIS_URL", f"redis://:s3cret@127.0.0.1:{port}/0")
+    result = rapport("worker", "--burst")
+    assert result.exit_code == 1
+    first, second = result.output.splitlines()
+    assert first.startswith(f"Error: could not reach Redis at redis://:***@127.0.0.1:{port}/0: ")
+    assert "Connection refused" in first and "s3cret" not in result.output
+    assert second.endswith("or set RAPPORT_REDIS_URL to one that does.")
+
+
+def test_database_out_of_reach_is_one_plain_error_naming_the_variable(rapport, monkeypatch):
+    port = unused_port()
+    monkeypatch.setenv("RAPPORT_DATABASE_URL", f"postgresql://rapport:s3cret@127.0.0.1:{port}/db")
+    result = rapport("clinic", "list")
+    assert result.exit_code == 1
+    first, second = result.output.splitlines()
+    assert first.startswith(
+        f"Error: could not reach the database at postgresql://rapport:***@127.0.0.1:{port}/db: ")
+    assert "Connection refused" in first and "s3cret" not in result.output
+    assert second.endswith("or set RAPPORT_DATABASE_URL to one that does.")
+
+
+def test_a_new_window_re_plans_the_check_ins_waiting_to_be_sent(rapport, clinic_key):
+    result = rapport("clinic", "configure", clinic_key, "--window", "00:00-24:00")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "0 pending check-in(s) re-planned to the new timing.\n"
+    untimed = rapport("clinic", "configure", clinic_key, "--quiet-days", "3")
+    assert untimed.stderr == ""  # nothing that moves a send time changed
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:pw@redis.internal:6379/0", "redis://:***@redis.internal:6379/0"),
+    ("postgresql://rapport:pw@db:5432/rapport", "postgresql://rapport:***@db:5432/rapport"),
+    ("rediss://cache:6380/0?password=pw", "rediss://cache:6380/0?password=***"),
+    ("unix:///var/lib/rapport/redis.sock", "unix:///var/lib/rapport/redis.sock"),
+    ("unix:///run/redis.sock?db=0&password=pw", "unix:///run/redis.sock?db=0&password=***"),
+    ("sqlite:////srv/rapport/rapport.db", "sqlite:////srv/rapport/rapport.db"),
+])
+def test_urls_in_errors_never_show_a_password(url, shown):
+    from plugin.cli import masked
+
+    assert masked(url) == shown

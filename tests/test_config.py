@@ -93,3 +93,63 @@ def test_embedded_redis_starts_when_no_url_is_configured(clean_env, tmp_path):
         assert create_app().config["REDIS_URL"] == app.config["REDIS_URL"]  # shared
     finally:
         EmbeddedRedis(tmp_path / "instance" / "redis").stop()
+
+
+def test_text_settings_stay_text_exactly_as_given(clean_env):
+    """JSON would make an all-digit key a number and "true" a boolean: not for text."""
+    values = {
+        "BASE_URL": "https://rapport.example",
+        "SECRET_KEY": "12345678901234567890", "SMTP_USERNAME": "1e3",
+        "SMTP_PASSWORD": "true", "MAIL_FROM": "0123", "SMTP_HOST": "null",
+        "SQUARE_ACCESS_TOKEN": "[1]",
+    }
+    for name, value in values.items():
+        clean_env.setenv(f"RAPPORT_{name}", value)
+    config = create_app({"AUTO_MIGRATE": False}).config
+    assert {name: config[name] for name in values} == values
+
+
+def test_numbers_booleans_and_lists_are_still_read_as_json(clean_env):
+    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    clean_env.setenv("RAPPORT_SECRET_KEY", "0123456789abcdef0123456789")
+    clean_env.setenv("RAPPORT_SMTP_PORT", "2525")
+    clean_env.setenv("RAPPORT_SMTP_STARTTLS", "false")
+    clean_env.setenv("RAPPORT_JOB_RETRY_INTERVALS", "[5, 50]")
+    clean_env.setenv("RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY", '["old-key", "new-key"]')
+    config = create_app({"AUTO_MIGRATE": False}).config
+    assert (config["SMTP_PORT"], config["SMTP_STARTTLS"], config["JOB_RETRY_INTERVALS"],
+            config["SQUARE_WEBHOOK_SIGNATURE_KEY"]) == (2525, False, [5, 50],
+                                                       ["old-key", "new-key"])
+
+
+def test_an_all_digit_secret_key_seals_credentials(clean_env):
+    from plugin import crypto
+
+    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    clean_env.setenv("RAPPORT_SECRET_KEY", "98765432109876543210")
+    with create_app({"AUTO_MIGRATE": False}).app_context():
+        assert crypto.unseal(crypto.seal({"token": "t"})) == {"token": "t"}
+
+
+@pytest.mark.parametrize("base_url, setting, secure", [
+    ("https://rapport.example", None, True),
+    ("http://127.0.0.1:5000", None, False),
+    ("https://rapport.example", "false", False),  # the admin's choice stands
+    ("http://127.0.0.1:5000", "true", True),
+])
+def test_session_cookie_is_secure_with_an_https_base_url_unless_set(
+        clean_env, base_url, setting, secure):
+    clean_env.setenv("RAPPORT_BASE_URL", base_url)
+    clean_env.setenv("RAPPORT_SECRET_KEY", "0123456789abcdef0123456789")
+    if setting is not None:
+        clean_env.setenv("RAPPORT_SESSION_COOKIE_SECURE", setting)
+    assert create_app({"AUTO_MIGRATE": False}).config["SESSION_COOKIE_SECURE"] is secure
+
+
+def test_session_cookie_security_can_be_set_in_the_instance_file(clean_env, tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "rapport.cfg").write_text("SESSION_COOKIE_SECURE = False\n")
+    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    clean_env.setenv("RAPPORT_SECRET_KEY", "0123456789abcdef0123456789")
+    assert create_app({"AUTO_MIGRATE": False}).config["SESSION_COOKIE_SECURE"] is False

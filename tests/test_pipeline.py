@@ -254,3 +254,45 @@ def test_client_without_email_is_skipped_plainly(app, client, clinic, drain, mai
     drain()
     assert mailbox.messages == []
     assert invitations(app)[0].reason == "the client has no email address"
+
+
+def test_a_new_window_and_delay_move_a_waiting_check_in_to_now(
+        app, clinic_factory, client, drain, mailbox):
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from click.testing import CliRunner
+    from conftest import subprocess_env
+
+    from plugin import jobs
+    from plugin.cli import main
+
+    london = ZoneInfo("Europe/London")
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+    tomorrow = (end.astimezone(london) + timedelta(days=1)).date()
+    # A delay that ends at 06:00 tomorrow, before the window opens at 09:00.
+    delay = int((datetime.combine(tomorrow, time(6), tzinfo=london) - end).total_seconds() // 60)
+    target = clinic_factory(follow_up={"send_delay_minutes": delay, "window_start": "09:00",
+                                       "window_end": "20:00"})
+    body = event_body(end=end)
+    client.post(webhook_path(target), data=body, headers=signed(body, target))
+    drain()
+    (planned,) = invitations(app)
+    assert planned.send_at == datetime.combine(tomorrow, time(9), tzinfo=london)
+    assert mailbox.messages == []
+
+    result = CliRunner(env=subprocess_env(app)).invoke(main, [
+        "clinic", "configure", target["key"], "--window", "00:00-24:00",
+        "--send-delay-minutes", "0"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "1 pending check-in(s) re-planned to the new timing.\n"
+    (replanned,) = invitations(app)
+    assert replanned.status == "scheduled"
+    assert replanned.send_at <= datetime.now(timezone.utc)
+
+    drain()
+    assert len(mailbox.messages) == 1
+    assert invitations(app)[0].status == "sent"
+    with app.app_context():  # the job queued for tomorrow 09:00, when it fires
+        jobs.send_invitation(replanned.id)
+    assert len(mailbox.messages) == 1

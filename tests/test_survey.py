@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import pytest
 from sqlalchemy import func, select
 from survey_client import answer, answers_for, csrf_token, survey_path
@@ -49,7 +52,8 @@ def test_pages_carry_security_headers(client, link):
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert "script-src" not in headers["Content-Security-Policy"]  # default-src 'none'
     assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Referrer-Policy"] == "no-referrer"
+    # Sent to this site only (Flask-WTF checks it over https), never to another one.
+    assert headers["Referrer-Policy"] == "same-origin"
     assert headers["Cache-Control"] == "no-store"
 
 
@@ -146,3 +150,79 @@ def test_one_click_unsubscribe_post_from_a_mail_client(app, client, link):
     client.post(f"{link}/unsubscribe")  # twice is fine
     with app.app_context(), storage.session() as db:
         assert db.scalar(select(func.count(OptOut.id))) == 1
+
+
+CHECKED = re.compile(r'<input type="radio" name="([^"]+)" value="([^"]+)"\s*checked')
+
+
+def test_a_phone_that_lost_its_session_cookie_gets_its_answers_back_to_send_again(
+        app, client, link, instrument):
+    token = csrf_token(client.get(link).get_data(as_text=True))
+    chosen = answers_for(instrument, value=2)
+    chosen[instrument.items[0].id] = "99"  # not on the scale: not given back
+    phone = app.test_client()  # the same form, without the cookie that held its token
+    page = phone.post(link, data={"csrf_token": token, **chosen, "comment": "Shoulders"})
+    html = page.get_data(as_text=True)
+
+    assert page.status_code == 400
+    assert "Please check them and press “Send my answers” again." in html
+    assert "CSRF" not in html
+    kept = {item_id: value for item_id, value in chosen.items()
+            if item_id != instrument.items[0].id}
+    assert dict(CHECKED.findall(html)) == kept
+    assert ">Shoulders</textarea>" in html
+    assert responses(app) == 0
+
+    resent = phone.post(link, data={"csrf_token": csrf_token(html), **kept,
+                                     "comment": "Shoulders"})
+    assert "Thank you" in resent.get_data(as_text=True)
+    assert responses(app) == 1
+
+
+def test_the_form_given_back_is_in_the_clients_language(app, deliver, drain, mailbox):
+    deliver("appointment.completed", locale="fr")
+    drain()
+    path = survey_path(mailbox.messages[0])
+    token = csrf_token(app.test_client().get(path).get_data(as_text=True))
+    page = app.test_client().post(path, data={"csrf_token": token})
+    html = unescape(page.get_data(as_text=True))
+    assert page.status_code == 400
+    assert "Vos réponses n'ont pas encore été envoyées." in html
+    assert "Envoyer mes réponses" in html
+
+
+def test_other_forms_without_their_session_get_a_friendly_page_in_the_readers_language(
+        app_factory):
+    app = app_factory()
+    # A form page of tomorrow, protected like every page but the webhooks and unsubscribe.
+    app.add_url_rule("/a-form", "a_form", lambda: "saved", methods=["POST"])
+    page = app.test_client().post("/a-form", data={"name": "Sam"},
+                                  headers={"Accept-Language": "es-MX,es;q=0.9"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "Este formulario ha caducado" in html
+    assert "CSRF" not in html and "saved" not in html
+
+
+def test_the_session_cookie_is_secure_when_the_base_url_is_https(app_factory, client, link):
+    assert "Secure" not in client.get(link).headers["Set-Cookie"]  # http: a local trial
+    https = app_factory(BASE_URL="https://rapport.test").test_client()
+    cookie = https.get(link, base_url="https://rapport.test").headers["Set-Cookie"]
+    assert "; Secure" in cookie
+    chosen = app_factory(BASE_URL="https://rapport.test", SESSION_COOKIE_SECURE=False)
+    cookie = chosen.test_client().get(link, base_url="https://rapport.test").headers["Set-Cookie"]
+    assert "Secure" not in cookie  # the admin's explicit choice stands
+
+
+def test_answers_sent_over_https_are_accepted(app, app_factory, link, instrument):
+    """Over https Flask-WTF wants a same-origin Referer, which browsers send only if the
+    page's Referrer-Policy allows it."""
+    https = app_factory(BASE_URL="https://rapport.test").test_client()
+    url = f"https://rapport.test{link}"
+    page = https.get(url)
+    assert page.headers["Referrer-Policy"] in ("same-origin", "strict-origin",
+                                               "strict-origin-when-cross-origin")
+    form = {"csrf_token": csrf_token(page.get_data(as_text=True)), **answers_for(instrument)}
+    sent = https.post(url, data=form, headers={"Referer": url})
+    assert "Thank you" in sent.get_data(as_text=True)
+    assert responses(app) == 1
