@@ -76,7 +76,7 @@ def add(name, platform, callback_url, timezone_name, language, access_token,
 @click.option("--json", "as_json", is_flag=True)
 def list_clinics(as_json):
     """Every clinic, with its health at a glance."""
-    from plugin import health, storage
+    from plugin import health, instruments, storage
     from plugin.models import Clinic
 
     app = app_or_exit()
@@ -84,6 +84,12 @@ def list_clinics(as_json):
         rows = [{"key": item.key, "name": item.name, "platform": item.platform,
                  "timezone": item.timezone, **health.clinic_summary(db, item)}
                 for item in db.scalars(select(Clinic).order_by(Clinic.id))]
+        skipped = instruments.problems()
+    if skipped:  # on stderr, so --json output stays one document
+        click.echo("Licensed instrument files skipped (clinics that chose them get the "
+                   "shipped questionnaire until the file is fixed):", err=True)
+        for line in skipped:
+            click.echo(f"    {line}", err=True)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -304,3 +304,15 @@ def test_urls_in_errors_never_show_a_password(url, shown):
     from plugin.cli import masked
 
     assert masked(url) == shown
+
+
+def test_clinic_list_names_instrument_files_it_skipped(rapport, monkeypatch, tmp_path):
+    folder = tmp_path / "licensed"
+    folder.mkdir()
+    (folder / "broken.yaml").write_text("id: broken\ntitle: {en: Broken\n", encoding="utf-8")
+    monkeypatch.setenv("RAPPORT_QUESTIONNAIRES_DIR", str(folder))
+    listed = rapport("clinic", "list", "--json")
+    assert listed.exit_code == 0
+    assert json.loads(listed.stdout) == []
+    assert "Licensed instrument files skipped" in listed.stderr
+    assert f"{folder / 'broken.yaml'}: line" in listed.stderr
