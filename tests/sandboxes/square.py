@@ -17,7 +17,7 @@ context manager raises if one did not match, so the sandbox cannot drift either)
 What it answers, and how records, versions, OAuth codes and tokens behave, lives in
 :mod:`tests.sandboxes.square_state`; this module serves it over HTTP, checks the contract,
 tokens and idempotency keys, records every request and injects failures. Square's documentation
-behind each behaviour is cited in handlers/square.py.
+behind each behaviour is cited in handlers/square/.
 """
 
 from __future__ import annotations

@@ -286,7 +286,7 @@ class SquareState:
                     field=f"custom_attribute_definition.{name}",
                 )
         if key in self.definitions:
-            # Square does not document this answer (handlers/square.py); tests try both
+            # Square does not document this answer (handlers/square/); tests try both
             # plausible ones through ``duplicate_definition``.
             status, code = self.duplicate_definition
             raise SquareError(status, code, f"a definition with key {key!r} already exists")
