@@ -74,8 +74,8 @@ class InsertStatement:
     def __init__(self, engine: Engine):
         dialect = engine.dialect
         table = InboxEvent.__table__
-        self.placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
-        row = "(" + ", ".join([self.placeholder] * len(COLUMNS)) + ")"
+        placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+        row = "(" + ", ".join([placeholder] * len(COLUMNS)) + ")"
         # Only constant names go into the text; every value is a bound parameter.
         self.head = f"INSERT INTO {table.name} ({', '.join(COLUMNS)}) VALUES "  # noqa: S608
         self.row = row

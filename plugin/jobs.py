@@ -199,13 +199,14 @@ def check_completion(appointment_id: int):
     except TransientError as error:
         retry = retry_later(error.retry_after)
         # The sweeper leaves it to this retry, and takes over only if it is lost.
-        _check_again(appointment_id, now() + timedelta(seconds=retry.intervals[0]), str(error))
+        _record_check(appointment_id, str(error),
+                      next_check_at=now() + timedelta(seconds=retry.intervals[0]))
         return retry
     except PermanentError as error:
         # Gone from the platform, or out of Rapport's reach: no check-in for a visit we
         # cannot confirm, and no asking again.
         log.warning("completion.unconfirmed: appointment %s: %s", appointment_id, error)
-        _settle_unconfirmed(appointment_id, str(error))
+        _record_check(appointment_id, str(error), status="unconfirmed", next_check_at=None)
         return None
     # The adapter reports "completed" for a booking still standing once it has ended; a
     # booking moved to later is "booked" again (and checked at its new end), a cancelled
@@ -228,20 +229,14 @@ def check_completion(appointment_id: int):
     return None
 
 
-def _check_again(appointment_id: int, at, detail: str) -> None:
+def _record_check(appointment_id: int, detail: str, **changes) -> None:
+    """What a completion check found, on a booking still marked booked."""
     with storage.session() as db:
         appointment = db.get(Appointment, appointment_id)
         if appointment is not None and appointment.status == BOOKED:
-            appointment.next_check_at, appointment.check_detail = at, detail[:2000]
-
-
-def _settle_unconfirmed(appointment_id: int, detail: str) -> None:
-    with storage.session() as db:
-        appointment = db.get(Appointment, appointment_id)
-        if appointment is not None and appointment.status == BOOKED:
-            appointment.status = "unconfirmed"
             appointment.check_detail = detail[:2000]
-            appointment.next_check_at = None
+            for name, value in changes.items():
+                setattr(appointment, name, value)
 
 
 @job

@@ -73,6 +73,22 @@ def _form_page(status: int, invitation: Invitation, form, **context):
     return page, status
 
 
+def _unanswerable_page(invitation: Invitation):
+    """The page for a link that can no longer be answered, or None while it can."""
+    if invitation.status == "answered":
+        return _page("survey/already_answered.html", 200, invitation)
+    if _closed(invitation):
+        return _page("survey/closed.html", 410, invitation)
+    return None
+
+
+def _instrument_and_form(invitation: Invitation):
+    """The invitation's instrument, and its form in the client's language."""
+    instrument = instruments.available(invitation.instrument_id,
+                                       clinic_id=invitation.clinic_id)
+    return instrument, instrument.localized(_language(invitation))
+
+
 @bp.errorhandler(404)
 def not_found(_error):
     return _page("survey/unknown.html", 404, None)
@@ -91,13 +107,10 @@ def session_lost(error: CSRFError):
         invitation = _find(db, token)
         if invitation is None:
             return _page("survey/unknown.html", 404, None)
-        if invitation.status == "answered":
-            return _page("survey/already_answered.html", 200, invitation)
-        if _closed(invitation):
-            return _page("survey/closed.html", 410, invitation)
-        instrument = instruments.available(invitation.instrument_id,
-                                           clinic_id=invitation.clinic_id)
-        form = instrument.localized(_language(invitation))
+        refusal = _unanswerable_page(invitation)
+        if refusal is not None:
+            return refusal
+        instrument, form = _instrument_and_form(invitation)
         return _form_page(400, invitation, form, token=token, errors={}, resubmit=True,
                           values=_valid_answers(instrument, request.form.to_dict()))
 
@@ -116,13 +129,10 @@ def _valid_answers(instrument, submitted: dict[str, str]) -> dict[str, str]:
 def check_in(token: str):
     with storage.session() as db:
         invitation = _invitation(db, token)
-        if invitation.status == "answered":
-            return _page("survey/already_answered.html", 200, invitation)
-        if _closed(invitation):
-            return _page("survey/closed.html", 410, invitation)
-        instrument = instruments.available(invitation.instrument_id,
-                                           clinic_id=invitation.clinic_id)
-        form = instrument.localized(_language(invitation))
+        refusal = _unanswerable_page(invitation)
+        if refusal is not None:
+            return refusal
+        instrument, form = _instrument_and_form(invitation)
         if request.method == "GET":
             return _form_page(200, invitation, form, token=token, errors={}, values={})
         try:

@@ -39,10 +39,10 @@ from questionnaires import (
     FlagSettings,
     PastResult,
     assess,
-    render_note,
+    note_parts,
+    render_parts,
     score,
 )
-from questionnaires.note import note_parts, render_parts
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +90,16 @@ def assessment_for(db: Session, response: Response) -> dict:
                         settings, clinic.language)
     appointment = response.invitation.appointment
     visit = (appointment.end_at or response.submitted_at).astimezone(ZoneInfo(clinic.timezone))
-    adapter = handlers.adapter(clinic.platform)
-    note = render_note(assessment, language=clinic.language, visit_date=visit.date(),
-                       therapist_name=appointment.therapist_name, limit=adapter.NOTE_LIMIT)
+    # Kept with the note, to render it again shorter where room is short (a booking's).
+    parts = note_parts(assessment, language=clinic.language, visit_date=visit.date(),
+                       therapist_name=appointment.therapist_name)
+    note = render_parts(parts, limit=handlers.adapter(clinic.platform).NOTE_LIMIT)
     response.overall = scored.overall if scored.scored else None
     response.result = {
         "summary": wire_summary(assessment.to_dict()),
         "talking_points": assessment.talking_points,
         "note": note,
-        # The same note, to render again shorter where room is short (a booking's note).
-        "note_parts": note_parts(assessment, language=clinic.language, visit_date=visit.date(),
-                                 therapist_name=appointment.therapist_name),
+        "note_parts": parts,
         # What later visits compare against.
         "history": {"subscales": {k: v.normalized for k, v in scored.subscales.items()},
                     "at_ceiling": scored.at_ceiling},
