@@ -4,7 +4,9 @@ Both endpoints are served by gunicorn on loopback with the same settings. The ba
 only verifies the Standard Webhooks signature and pushes the body to Redis; Rapport's
 also finds the clinic, validates the body, stores it in the inbox and queues the job.
 Every request carries a distinct webhook-id. Printed: throughput (closed loop) and
-p50/p99 latency at a fixed rate, for both, their ratio, and whether anything was lost.
+p50/p99 latency at fixed rates, each timed after a warm-up second at that rate (the
+load generator opens its connections then, for both endpoints alike), for both, their
+ratio, and whether anything was lost.
 
     python bench/ingest.py [--requests 5000] [--rate 1000] [--database-url URL]
 """
@@ -130,9 +132,9 @@ def measure(name: str, port: int, path: str, secret: str, args,
     throughput.server_cpu = (cpu_seconds(server) - before) / args.requests
     paced = {}
     for rate in args.rates:
-        paced[rate] = open_loop(HOST, port, signed_requests(port, path, secret,
-                                                            rate * args.seconds, f"{name}r{rate}"),
-                                rate)
+        warmup = int(rate * args.warmup)
+        paced[rate] = open_loop(HOST, port, signed_requests(
+            port, path, secret, warmup + rate * args.seconds, f"{name}r{rate}"), rate, warmup)
     return throughput, paced
 
 
@@ -162,8 +164,10 @@ def main() -> int:
     parser.add_argument("--rates", type=lambda v: [int(r) for r in v.split(",")],
                         default=[250, 500, 1000], help="fixed arrival rates, req/s")
     parser.add_argument("--seconds", type=int, default=4, help="duration at each rate")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="seconds at each rate before timing starts (connections open)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--database-url", help="default: SQLite in a temporary folder")
     parser.add_argument("--redis-url", default=os.environ.get("RAPPORT_REDIS_URL"))
     args = parser.parse_args()
@@ -218,11 +222,16 @@ def main() -> int:
 
     sent_bare, sent_rapport = acknowledged("bare"), acknowledged("rapport")
     with app.app_context(), storage.session() as db:
-        from sqlalchemy import func, select
+        from sqlalchemy import delete, func, select
 
         from plugin.models import InboxEvent
 
-        stored = db.scalar(select(func.count(InboxEvent.id)))
+        # Only this run's clinic: a PostgreSQL database may hold other runs' events.
+        clinic = clinics.by_key(db, created["key"])
+        stored = db.scalar(select(func.count(InboxEvent.id))
+                           .where(InboxEvent.clinic_id == clinic.id))
+        db.execute(delete(InboxEvent).where(InboxEvent.clinic_id == clinic.id))
+        db.delete(clinic)
     from rq import Queue
 
     # Events are queued in batches: count the inbox ids the queued jobs carry.

@@ -3,11 +3,12 @@
 Writes are grouped: each web process has one writer thread that takes every event
 waiting at that moment, inserts them in one transaction (one commit, one fsync) and
 hands each request its row id. A request answers 202 only once its event is committed,
-so an acknowledged event is never lost. The committed events are then queued together,
-at most ``QUEUE_LINGER_SECONDS`` later, as one ``ingest_events`` job: queuing is off the
-request's path, and under load one commit and one job are shared by many events, which
-is what lets one process keep up with a platform's bursts (see bench/ingest.py). Should
-queuing fail, or the process die before it, the stored events wait for the sweeper.
+so an acknowledged event is never lost. A second thread then queues the committed
+events together, at most ``QUEUE_LINGER_SECONDS`` later, as one ``ingest_events`` job:
+queuing is off the request's path and off the writer's, and under load one commit and
+one job are shared by many events, which is what lets one process keep up with a
+platform's bursts (see bench/ingest.py). Should queuing fail, or the process die before
+it, the stored events wait for the sweeper.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("clinic_id", "delivery_id", "received_at", "body", "headers", "attempts")
 BATCH = 200
-LINGER_SECONDS = 0.002  # how long a commit waits for the events arriving alongside
 QUEUE_LINGER_SECONDS = 0.05  # how long committed events wait to share one job
 QUEUE_BATCH = 1000
 WAIT_SECONDS = 10
@@ -106,6 +106,9 @@ class Inbox:
         self.lock = threading.Lock()
         self.started_in_pid: int | None = None
         self.pending: stdlib_queue.SimpleQueue[_Pending] = stdlib_queue.SimpleQueue()
+        # (stored inbox ids, requests answered) per batch, from the writer to the queuer
+        self.committed: stdlib_queue.SimpleQueue[tuple[list[int], int]] = \
+            stdlib_queue.SimpleQueue()
         self.busy = threading.Condition()
         self.unfinished = 0
         self.connection = None  # the writer thread's own, opened on first use
@@ -137,51 +140,58 @@ class Inbox:
             if self.started_in_pid == os.getpid():
                 return
             self.pending = stdlib_queue.SimpleQueue()
+            self.committed = stdlib_queue.SimpleQueue()
             self.unfinished = 0
             self.connection = None  # never share a connection across a fork
             self.turns = None  # nor a lock file's description: flock would not tell them apart
-            threading.Thread(target=self._run, name="rapport-inbox", daemon=True).start()
+            threading.Thread(target=self._write_batches, name="rapport-inbox-writer",
+                             daemon=True).start()
+            threading.Thread(target=self._queue_batches, name="rapport-inbox-queuer",
+                             daemon=True).start()
             atexit.register(self.flush, 5)
             self.started_in_pid = os.getpid()
 
-    def _run(self) -> None:
-        committed: list[int] = []  # stored, not yet queued
-        handled = 0  # requests answered whose events are not yet queued
-        queue_by: float | None = None
+    def _write_batches(self) -> None:
+        """The writer thread: commit what is waiting, release its requests, pass the
+        stored ids on to the queuing thread. It does nothing else, so that the next
+        batch never waits behind a conversation with Redis."""
         while True:
-            timeout = None if queue_by is None else max(0.0, queue_by - time.monotonic())
-            try:
-                first = self.pending.get(timeout=timeout)
-            except stdlib_queue.Empty:
-                first = None
-            if first is not None:
-                batch = self._gather(first)
-                self._commit(batch)
-                committed += [item.inbox_id for item in batch if item.inbox_id is not None]
-                handled += len(batch)
-                if queue_by is None:
-                    queue_by = time.monotonic() + QUEUE_LINGER_SECONDS
-            if queue_by is not None and (time.monotonic() >= queue_by
-                                         or len(committed) >= QUEUE_BATCH):
+            batch = self._gather(self.pending.get())
+            self._commit(batch)
+            self.committed.put(([item.inbox_id for item in batch if item.inbox_id is not None],
+                                len(batch)))
+
+    def _queue_batches(self) -> None:
+        """The queuing thread: the ids committed within ``QUEUE_LINGER_SECONDS`` of each
+        other share one job."""
+        while True:
+            inbox_ids, handled = self.committed.get()
+            queue_by = time.monotonic() + QUEUE_LINGER_SECONDS
+            while len(inbox_ids) < QUEUE_BATCH:
+                remaining = queue_by - time.monotonic()
+                if remaining <= 0:
+                    break
                 try:
-                    self._queue(committed)
-                except BaseException as error:  # noqa: BLE001 - the thread must not die
-                    log.exception("inbox.queue-failed: %s", error)
-                with self.busy:
-                    self.unfinished -= handled
-                    self.busy.notify_all()
-                committed, handled, queue_by = [], 0, None
+                    more, count = self.committed.get(timeout=remaining)
+                except stdlib_queue.Empty:
+                    break
+                inbox_ids += more
+                handled += count
+            try:
+                self._queue(inbox_ids)
+            except BaseException as error:  # noqa: BLE001 - the thread must not die
+                log.exception("inbox.queue-failed: %s", error)
+            with self.busy:
+                self.unfinished -= handled
+                self.busy.notify_all()
 
     def _gather(self, first: _Pending) -> list[_Pending]:
-        """``first`` and the events arriving alongside it: a slightly later commit
-        shared by many costs far less than many commits of one each."""
+        """``first`` and every event already waiting. Nothing waits on purpose: while
+        one commit runs, the events arriving meanwhile queue up and share the next."""
         batch = [first]
-        deadline = time.monotonic() + LINGER_SECONDS
         while len(batch) < BATCH:
-            remaining = deadline - time.monotonic()
             try:
-                batch.append(self.pending.get(timeout=remaining) if remaining > 0
-                             else self.pending.get_nowait())
+                batch.append(self.pending.get_nowait())
             except stdlib_queue.Empty:
                 break
         return batch
