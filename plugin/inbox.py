@@ -44,6 +44,16 @@ class InboxUnavailable(RuntimeError):
     """The event could not be stored; the request must not be acknowledged."""
 
 
+def _next(source: stdlib_queue.SimpleQueue, until: float | None = None):
+    """The next item in ``source``: one already there, or one arriving before the
+    monotonic time ``until``; None when there is none."""
+    remaining = 0.0 if until is None else until - time.monotonic()
+    try:
+        return source.get(timeout=remaining) if remaining > 0 else source.get_nowait()
+    except stdlib_queue.Empty:
+        return None
+
+
 def _held_lock():
     lock = threading.Lock()
     lock.acquire()
@@ -167,16 +177,10 @@ class Inbox:
         while True:
             inbox_ids, handled = self.committed.get()
             queue_by = time.monotonic() + QUEUE_LINGER_SECONDS
-            while len(inbox_ids) < QUEUE_BATCH:
-                remaining = queue_by - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    more, count = self.committed.get(timeout=remaining)
-                except stdlib_queue.Empty:
-                    break
-                inbox_ids += more
-                handled += count
+            while len(inbox_ids) < QUEUE_BATCH and (
+                    more := _next(self.committed, until=queue_by)) is not None:
+                inbox_ids += more[0]
+                handled += more[1]
             try:
                 self._queue(inbox_ids)
             except BaseException as error:  # noqa: BLE001 - the thread must not die
@@ -189,11 +193,8 @@ class Inbox:
         """``first`` and every event already waiting. Nothing waits on purpose: while
         one commit runs, the events arriving meanwhile queue up and share the next."""
         batch = [first]
-        while len(batch) < BATCH:
-            try:
-                batch.append(self.pending.get_nowait())
-            except stdlib_queue.Empty:
-                break
+        while len(batch) < BATCH and (item := _next(self.pending)) is not None:
+            batch.append(item)
         return batch
 
     def _commit(self, batch: list[_Pending]) -> None:

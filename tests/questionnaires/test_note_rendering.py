@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_check_in import ANSWERS, VISIT
 
 from questionnaires import NOTE_BLOCK_END, NOTE_BLOCK_START, assess, render_note, score
 from questionnaires.note import note_parts, render_parts
 
-VISIT = date(2026, 11, 25)
-ANSWERS = {
-    "listened": 4,
-    "shared-aims": 4,
-    "plan": 2,
-    "pressure": 2,
-    "held-back": 2,
-    "boundaries": 5,
-    "confidential": 5,
-    "safe": 5,
-}
 COMMENT = "Loved it — but the shoulder work was too strong. Café après? 😊"
 
 FULL_EN = """\

@@ -3,10 +3,11 @@ Rapport's note for a real assessment."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sample_check_in import ANSWERS, VISIT
 
 from handlers import square
 from handlers.base import InboundRequest
@@ -55,18 +56,6 @@ def creds(sandbox) -> dict:
     return sandbox.credentials()
 
 
-# Some concerns, three talking points, and a trend against three earlier visits.
-ANSWERS = {
-    "listened": 4,
-    "shared-aims": 4,
-    "plan": 2,
-    "pressure": 2,
-    "held-back": 2,
-    "boundaries": 5,
-    "confidential": 5,
-    "safe": 5,
-}
-VISIT = date(2026, 11, 25)
 
 
 @pytest.fixture(scope="session")
