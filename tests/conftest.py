@@ -151,7 +151,11 @@ def app_factory(tmp_path, redis_conn, redis_url, smtp_server):
         return app
 
     yield build
+    from plugin import inbox
+
     for app in apps:
+        # Events a test left being queued land in this test's Redis, not the next one's.
+        inbox.inbox(app).flush()
         app.extensions["rapport.engine"].dispose()
 
 
