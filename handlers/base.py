@@ -55,6 +55,9 @@ class InboundRequest:
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
+        value = self.headers.get(wanted)  # the web layer gives names in lower case
+        if value is not None:
+            return value
         for key, value in self.headers.items():
             if key.lower() == wanted:
                 return value

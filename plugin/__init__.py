@@ -1,15 +1,15 @@
 """Rapport: therapeutic-alliance check-ins written back into the clinic's booking tool.
 
 ``create_app`` builds the Flask application: configuration (defaults, instance folder,
-``RAPPORT_*`` environment), the database, the queue, and the blueprints for webhooks,
-the survey pages and the platform install flows.
+``RAPPORT_*`` environment), the database, the queue, the blueprints for the survey
+pages and the platform install flows, and the webhook receiver in front of them.
 """
 
 from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from plugin import config, i18n, inbox, logs, queue, security, storage
+from plugin import config, i18n, inbox, logs, queue, security, storage, webhooks
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -25,12 +25,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from plugin.connect import bp as connect_bp
     from plugin.survey import bp as survey_bp
-    from plugin.webhooks import bp as webhooks_bp
 
-    app.register_blueprint(webhooks_bp)
     app.register_blueprint(survey_bp)
     app.register_blueprint(connect_bp)
-    security.csrf.exempt(webhooks_bp)
+    webhooks.init_app(app)
 
     @app.get("/healthz")
     def healthz():

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Request, Response, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from plugin.i18n import pick_language, render_localized, supported_languages
@@ -29,8 +28,6 @@ CONTENT_SECURITY_POLICY = (
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.register_error_handler(CSRFError, form_expired)
-
-    app.session_interface = PagesOnlySessions()
     https = app.config["BASE_URL"].startswith("https:")
 
     @app.after_request
@@ -59,12 +56,3 @@ def form_expired(error: CSRFError):
     language = pick_language(request.accept_languages.best_match(supported_languages()))
     return render_localized("form_expired.html", language), 400
 
-
-class PagesOnlySessions(SecureCookieSessionInterface):
-    """Only pages people fill in need a session (for the CSRF token); webhooks never
-    do, so they skip the cookie's signature check."""
-
-    def open_session(self, app: Flask, request: Request):
-        if request.path.startswith("/webhooks/"):
-            return self.null_session_class()
-        return super().open_session(app, request)

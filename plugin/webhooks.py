@@ -5,54 +5,120 @@ missing signature → 401 (nothing stored); malformed body → 400 naming the fi
 event type Rapport does not act on → 200 and a log line; a delivery seen before → 200;
 otherwise the verified raw event is stored in the inbox and 202 is answered. Everything
 else happens in jobs.
+
+The webhook paths are served by ``WebhookReceiver``, a plain WSGI application in front
+of Flask, which serves every other path. Webhooks are machine-to-machine and the
+busiest path Rapport has; they need nothing Flask adds to a request (a request context,
+a session, CSRF checks, templates), and that cost as much CPU as the receiver's own
+work (bench/ingest.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Flask, current_app
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 import handlers
 from handlers.base import IgnoredEvent, InboundRequest, PayloadError, SignatureError
 from plugin import clinics, inbox
 
 log = logging.getLogger(__name__)
-bp = Blueprint("webhooks", __name__)
 
+PREFIX = "/webhooks/"
 # Headers worth keeping with the raw event; cookies and credentials never are.
 DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
 
-
-def _accepted(inbox_id: int) -> Response:
-    return Response(b'{"status":"accepted","id":%d}' % inbox_id, status=202,
-                    mimetype="application/json")
+Answer = tuple[int, dict[str, Any]]
 
 
-def _problem(status: int, message: str, **extra):
-    return jsonify({"error": message, **extra}), status
+def _problem(status: int, message: str, **extra) -> Answer:
+    return status, {"error": message, **extra}
 
 
-def _inbound():
-    """The request's raw body and headers, or the 413 answer."""
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        limit = current_app.config["MAX_CONTENT_LENGTH"] // 1024
-        return None, _problem(413, f"the body is larger than {limit} KB")
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    return InboundRequest(body=body, headers=headers), None
+class WebhookReceiver:
+    """WSGI middleware: ``POST /webhooks/…`` is answered here, anything else goes on to
+    ``fallback`` (the Flask application's own ``wsgi_app``)."""
+
+    def __init__(self, app: Flask, fallback: Callable):
+        self.app = app
+        self.fallback = fallback
+        self.max_content_length = app.config["MAX_CONTENT_LENGTH"]
+        self.extra_headers = [("X-Content-Type-Options", "nosniff")]
+        if app.config["BASE_URL"].startswith("https:"):
+            self.extra_headers.append(("Strict-Transport-Security", "max-age=31536000"))
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return self.fallback(environ, start_response)
+        # WSGI gives the path's bytes as latin-1; the address was UTF-8.
+        route = path[len(PREFIX):].encode("latin-1").decode("utf-8", "replace").split("/")
+        status, payload = self._answer(environ, route)
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                   *self.extra_headers]
+        if status == 405:
+            headers.append(("Allow", "POST"))
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [body]
+
+    def _answer(self, environ: dict, route: list[str]) -> Answer:
+        if route != ["square"] and (len(route) != 2 or not all(route)):
+            return _problem(404, "no webhook endpoint at this address")
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _problem(405, "webhooks are delivered with POST")
+        read = _reader(environ, self.max_content_length)
+        try:
+            with self.app.app_context():
+                if route == ["square"]:
+                    return receive_square(read)
+                return receive(read, *route)
+        except Exception:  # noqa: BLE001 - an answer, never a dropped connection
+            log.exception("webhooks.failed: POST %s", environ.get("PATH_INFO"))
+            return _problem(500, "the event could not be handled; please retry")
 
 
-@bp.post("/webhooks/<platform>/<clinic_key>")
-def receive(platform: str, clinic_key: str):
+Reader = Callable[[], tuple[InboundRequest | None, Answer | None]]
+
+
+def _reader(environ: dict, limit: int) -> Reader:
+    """What reads the request once its address has been checked: its raw body and
+    headers, or the 413 answer."""
+
+    def read():
+        too_large = _problem(413, f"the body is larger than {limit // 1024} KB")
+        try:
+            # One byte past the limit: a body sent in chunks, with no length given, is
+            # cut there rather than refused, and the extra byte is how that shows.
+            body = get_input_stream(environ, max_content_length=limit + 1).read()
+        except RequestEntityTooLarge:
+            return None, too_large
+        if len(body) > limit:
+            return None, too_large
+        headers = {name[5:].replace("_", "-").lower(): value
+                   for name, value in environ.items() if name.startswith("HTTP_")}
+        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(name):
+                headers[name.replace("_", "-").lower()] = environ[name]
+        return InboundRequest(body=body, headers=headers), None
+
+    return read
+
+
+def receive(read: Reader, platform: str, clinic_key: str) -> Answer:
     if platform not in handlers.PLATFORMS:
         return _problem(404, f"no platform called {platform!r}")
     target = clinics.webhook_target(clinic_key, platform)
     if target is None:
         return _problem(404, "no clinic with this key")
-    inbound, refusal = _inbound()
+    inbound, refusal = read()
     if refusal:
         return refusal
     extra = {"platform": platform, "clinic": clinic_key}
@@ -65,8 +131,7 @@ def receive(platform: str, clinic_key: str):
     return _store(adapter, inbound, target.clinic_id, extra)
 
 
-@bp.post("/webhooks/square")
-def receive_square():
+def receive_square(read: Reader) -> Answer:
     """Square's application-wide subscription: every connected seller's events, told
     apart by merchant id (see plugin/square_install.py)."""
     from handlers import square
@@ -75,7 +140,7 @@ def receive_square():
     verifying = square_install.application_webhook()
     if verifying is None:
         return _problem(404, "no Square application webhook is configured")
-    inbound, refusal = _inbound()
+    inbound, refusal = read()
     if refusal:
         return refusal
     extra = {"platform": "square", "clinic": None}
@@ -92,12 +157,12 @@ def receive_square():
     if clinic_id is None:
         # A seller who disconnected, or one of the application's other sellers.
         log.info("webhooks.unknown-merchant: %s", merchant, extra=extra)
-        return jsonify({"status": "ignored", "reason": "unknown merchant"}), 200
+        return 200, {"status": "ignored", "reason": "unknown merchant"}
     extra["clinic"] = clinic_id
     return _store(square, inbound, clinic_id, extra)
 
 
-def _store(adapter, inbound: InboundRequest, clinic_id: int, extra: dict):
+def _store(adapter, inbound: InboundRequest, clinic_id: int, extra: dict) -> Answer:
     """Validate the verified body, keep it in the inbox, answer."""
     try:
         delivery = adapter.delivery_id(inbound)
@@ -107,7 +172,7 @@ def _store(adapter, inbound: InboundRequest, clinic_id: int, extra: dict):
         return _problem(400, f"{error.field}: {error.message}", field=error.field)
     except IgnoredEvent as error:
         log.info("webhooks.ignored-event: %s", error.event_type, extra=extra)
-        return jsonify({"status": "ignored", "type": error.event_type}), 200
+        return 200, {"status": "ignored", "type": error.event_type}
     try:
         inbox_id = inbox.inbox(current_app).store(
             clinic_id=clinic_id, delivery_id=delivery[:255], body=inbound.body,
@@ -118,5 +183,9 @@ def _store(adapter, inbound: InboundRequest, clinic_id: int, extra: dict):
         return _problem(503, "the event could not be stored; please retry")
     if inbox_id is None:
         log.info("webhooks.duplicate: %s", delivery, extra=extra)
-        return jsonify({"status": "duplicate"}), 200
-    return _accepted(inbox_id)
+        return 200, {"status": "duplicate"}
+    return 202, {"status": "accepted", "id": inbox_id}
+
+
+def init_app(app: Flask) -> None:
+    app.wsgi_app = WebhookReceiver(app, app.wsgi_app)

@@ -90,14 +90,16 @@ def stack(app_factory, receiver, mailbox, tmp_path):
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def post_signed(stack, secret: str, body: bytes) -> requests.Response:
-    """Signed with the official library, exactly as a Standard Webhooks sender does."""
+def post_signed(stack, secret: str, body: bytes, chunked: bool = False) -> requests.Response:
+    """Signed with the official library, exactly as a Standard Webhooks sender does;
+    ``chunked``: sent in pieces with no Content-Length, as some middleware does."""
     msg_id = f"msg_{uuid.uuid4().hex}"
     now = datetime.now(timezone.utc)
     headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
                "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
                "content-type": "application/json"}
-    return requests.post(stack["clinic"]["webhook_url"], data=body, headers=headers, timeout=10)
+    data = (body[start:start + 100] for start in range(0, len(body), 100)) if chunked else body
+    return requests.post(stack["clinic"]["webhook_url"], data=data, headers=headers, timeout=10)
 
 
 def test_wrong_signature_gets_401_and_no_email(stack, mailbox):
@@ -153,3 +155,12 @@ def test_browser_fills_in_the_survey_and_the_callback_verifies(stack, mailbox, r
     assert event["data"]["comment"] == "Café au lait après ? Très bien 👍"
     assert "Très bien 👍" in event["data"]["note"]
     assert json.loads(call.body)["data"]["scores"]["scored"] is True
+
+
+def test_a_body_sent_in_chunks_is_read_whole_and_held_to_the_size_limit(stack):
+    """Without a Content-Length (chunked transfer encoding), as some middleware sends."""
+    secret = stack["clinic"]["webhook_secret"]
+    accepted = post_signed(stack, secret, event_body(appointment_id="A-chunked"), chunked=True)
+    assert accepted.status_code == 202, accepted.text
+    padded = json.dumps({"type": "appointment.completed", "pad": "x" * 262_144}).encode()
+    assert post_signed(stack, secret, padded, chunked=True).status_code == 413

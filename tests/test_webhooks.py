@@ -57,6 +57,32 @@ def test_unknown_platform_is_404(client, clinic):
     assert response.status_code == 404
 
 
+def test_addresses_that_are_no_webhook_endpoint_are_404(client, clinic):
+    body = event_body()
+    for path in ("/webhooks/generic", f"/webhooks/generic/{clinic['key']}/more",
+                 "/webhooks/", f"/webhooks//{clinic['key']}"):
+        response = client.post(path, data=body, headers=signed(body, clinic))
+        assert response.status_code == 404, path
+        assert response.get_json() == {"error": "no webhook endpoint at this address"}
+
+
+def test_other_methods_are_405_naming_post(app, client, clinic):
+    response = client.get(webhook_path(clinic))
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert response.get_json() == {"error": "webhooks are delivered with POST"}
+    assert inbox_count(app) == 0
+
+
+def test_answers_are_json_that_browsers_will_not_sniff(client, clinic):
+    body = event_body()
+    response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert response.status_code == 202
+    assert response.mimetype == "application/json"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.get_json()["status"] == "accepted"
+
+
 def test_wrong_secret_is_401_and_nothing_stored(app, client, clinic, redis_conn):
     body = event_body()
     headers = generic.sign(body, secret=generic.new_secret(), msg_id="msg_x")
@@ -124,6 +150,14 @@ def test_body_over_256_kb_is_413(app, client, clinic):
     response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
     assert response.status_code == 413
     assert inbox_count(app) == 0
+
+
+def test_body_of_exactly_256_kb_is_read(app, client, clinic):
+    prefix, suffix = b'{"type": "appointment.completed", "pad": "', b'"}'
+    body = prefix + b"x" * (262_144 - len(prefix) - len(suffix)) + suffix
+    response = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert response.status_code == 400  # read whole and verified; then the schema speaks
+    assert response.get_json()["field"] == "timestamp"
 
 
 def test_malformed_json_is_400_naming_the_body(app, client, clinic):
