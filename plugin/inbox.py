@@ -8,7 +8,8 @@ events together, at most ``QUEUE_LINGER_SECONDS`` later, as one ``ingest_events`
 queuing is off the request's path and off the writer's, and under load one commit and
 one job are shared by many events, which is what lets one process keep up with a
 platform's bursts (see bench/ingest.py). Should queuing fail, or the process die before
-it, the stored events wait for the sweeper.
+it, the stored events wait for the sweeper. On SQLite a third thread copies the
+write-ahead log into the database file, so that no commit waits for that copy.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ BATCH = 200
 QUEUE_LINGER_SECONDS = 0.05  # how long committed events wait to share one job
 QUEUE_BATCH = 1000
 WAIT_SECONDS = 10
+CHECKPOINT_SECONDS = 0.2  # SQLite: how often the WAL is copied into the database
 
 
 class InboxUnavailable(RuntimeError):
@@ -78,7 +80,10 @@ class InsertStatement:
     One statement rather than one per event matters more than it looks: the driver lets
     go of the GIL around every call into the database, and under load getting it back
     costs the writer a wait behind the request threads each time. Rows a clinic already
-    had are skipped by the unique index and come back in no RETURNING row.
+    had are skipped by the unique index. On PostgreSQL the new rows' ids come back with
+    RETURNING; on SQLite, whose driver would let go of the GIL again for every row
+    returned, the statement is the whole transaction and the ids are read off the
+    connection (``Inbox._sqlite_rows``).
     """
 
     def __init__(self, engine: Engine):
@@ -86,15 +91,16 @@ class InsertStatement:
         table = InboxEvent.__table__
         placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
         row = "(" + ", ".join([placeholder] * len(COLUMNS)) + ")"
+        self.table = table.name
         # Only constant names go into the text; every value is a bound parameter.
         self.head = f"INSERT INTO {table.name} ({', '.join(COLUMNS)}) VALUES "  # noqa: S608
         self.row = row
-        self.tail = (" ON CONFLICT (clinic_id, delivery_id) DO NOTHING"
-                     " RETURNING id, clinic_id, delivery_id")
+        self.returning = dialect.name != "sqlite"
+        self.tail = " ON CONFLICT (clinic_id, delivery_id) DO NOTHING"
+        if self.returning:
+            self.tail += " RETURNING id, clinic_id, delivery_id"
         self.processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
                            for name in COLUMNS]
-        # SQLite runs with the driver's own transactions off (plugin.storage).
-        self.begin = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else None
         self._sql: dict[int, str] = {}
 
     def sql(self, rows: int) -> str:
@@ -123,6 +129,7 @@ class Inbox:
         self.unfinished = 0
         self.connection = None  # the writer thread's own, opened on first use
         self.turns = None  # on SQLite, the lock file the web processes' writers share
+        self.written = threading.Event()  # set by the writer after each commit
 
     def store(self, *, clinic_id: int, delivery_id: str, body: bytes,
               headers: dict[str, Any]) -> int | None:
@@ -154,10 +161,14 @@ class Inbox:
             self.unfinished = 0
             self.connection = None  # never share a connection across a fork
             self.turns = None  # nor a lock file's description: flock would not tell them apart
+            self.written = threading.Event()
             threading.Thread(target=self._write_batches, name="rapport-inbox-writer",
                              daemon=True).start()
             threading.Thread(target=self._queue_batches, name="rapport-inbox-queuer",
                              daemon=True).start()
+            if self.engine.dialect.name == "sqlite":
+                threading.Thread(target=self._checkpoint_wal, name="rapport-inbox-checkpointer",
+                                 daemon=True).start()
             atexit.register(self.flush, 5)
             self.started_in_pid = os.getpid()
 
@@ -168,6 +179,7 @@ class Inbox:
         while True:
             batch = self._gather(self.pending.get())
             self._commit(batch)
+            self.written.set()
             self.committed.put(([item.inbox_id for item in batch if item.inbox_id is not None],
                                 len(batch)))
 
@@ -188,6 +200,33 @@ class Inbox:
             with self.busy:
                 self.unfinished -= handled
                 self.busy.notify_all()
+
+    def _checkpoint_wal(self) -> None:
+        """On SQLite, the thread that copies the write-ahead log into the database.
+
+        SQLite would have the writer do it, on the commit that finds the log past 1,000
+        pages, and that copy and its fsync now and then took 100-350 ms, which every
+        request waiting on that commit waited too (bench/ingest.py). The writer's
+        connection leaves it to this thread, which does it at most once every
+        ``CHECKPOINT_SECONDS`` after commits, without stopping the writer (PASSIVE).
+        """
+        connection = None
+        while True:
+            self.written.wait()
+            self.written.clear()
+            try:
+                if connection is None:
+                    connection = self.engine.raw_connection()
+                connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception as error:  # noqa: BLE001 - the thread must not die
+                # Another process's checkpoint running is the usual reason; the next
+                # round copies what this one did not.
+                log.debug("inbox.checkpoint-skipped: %s", error)
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        connection.invalidate()
+                    connection = None
+            time.sleep(CHECKPOINT_SECONDS)
 
     def _gather(self, first: _Pending) -> list[_Pending]:
         """``first`` and every event already waiting. Nothing waits on purpose: while
@@ -235,17 +274,38 @@ class Inbox:
 
     def _insert(self, connection, batch: list[_Pending]) -> None:
         cursor = connection.cursor()
-        if self.statement.begin:
-            cursor.execute(self.statement.begin)
         cursor.execute(self.statement.sql(len(batch)),
                        [value for item in batch for value in item.params])
-        stored = {(clinic_id, delivery_id): inbox_id
-                  for inbox_id, clinic_id, delivery_id in cursor.fetchall()}
+        if self.statement.returning:
+            stored = {(clinic_id, delivery_id): inbox_id
+                      for inbox_id, clinic_id, delivery_id in cursor.fetchall()}
+        else:
+            stored = self._sqlite_rows(cursor, batch)
         cursor.close()
-        connection.commit()
+        connection.commit()  # on SQLite the statement has committed itself
         for item in batch:
             # pop: the same delivery twice in one batch is stored once, then a duplicate.
             item.inbox_id = stored.pop(item.key, None)
+
+    def _sqlite_rows(self, cursor, batch: list[_Pending]) -> dict[tuple[int, str], int]:
+        """The rows one SQLite insert stored, by (clinic id, delivery id).
+
+        SQLite gives each new row a rowid one larger than the largest in the table
+        (https://www.sqlite.org/autoinc.html), row after row, and no other writer runs
+        while this one holds the write lock: the statement's new rows are the last
+        ``rowcount`` ids, in the order given. When every event was new they are the
+        batch itself; otherwise one query says which events they were.
+        """
+        count, last = cursor.rowcount, cursor.lastrowid
+        if count <= 0:
+            return {}
+        first = last - count + 1
+        if count == len(batch):
+            return {item.key: first + offset for offset, item in enumerate(batch)}
+        cursor.execute(f"SELECT id, clinic_id, delivery_id FROM {self.statement.table}"  # noqa: S608
+                       " WHERE id BETWEEN ? AND ?", (first, last))
+        return {(clinic_id, delivery_id): inbox_id
+                for inbox_id, clinic_id, delivery_id in cursor.fetchall()}
 
     @contextlib.contextmanager
     def writers_turn(self):
@@ -268,11 +328,13 @@ class Inbox:
     def _connection(self):
         """The writer's own connection, kept between batches (a pool checkout and its
         reset cost as much as the insert). On SQLite its commits are fsynced
-        (``synchronous=FULL``), so an acknowledged event survives a power cut too."""
+        (``synchronous=FULL``), so an acknowledged event survives a power cut too, and
+        never copy the log into the database themselves (``_checkpoint_wal``)."""
         if self.connection is None:
             connection = self.engine.raw_connection()
             if self.engine.dialect.name == "sqlite":
                 connection.driver_connection.execute("PRAGMA synchronous=FULL")
+                connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
                 database = self.engine.url.database
                 if database and database != ":memory:" and self.turns is None:
                     self.turns = open(f"{database}.inbox-lock", "a")  # noqa: SIM115
