@@ -3,12 +3,14 @@
 Both endpoints are served by gunicorn on loopback with the same settings. The bare one
 only verifies the Standard Webhooks signature and pushes the body to Redis; Rapport's
 also finds the clinic, validates the body, stores it in the inbox and queues the job.
-Every request carries a distinct webhook-id. Printed: throughput (closed loop) and
-p50/p99 latency at fixed rates, each timed after a warm-up second at that rate (the
-load generator opens its connections then, for both endpoints alike), for both, their
-ratio, and whether anything was lost.
+Every request carries a distinct webhook-id. Printed: throughput (closed loop, in
+rounds that alternate between the two endpoints, so that a slower minute on a shared
+machine weighs on both) and p50/p99 latency at fixed rates, each timed after a warm-up
+second at that rate (the load generator opens its connections then, for both endpoints
+alike), for both, their ratio round by round, and whether anything was lost.
 
-    python bench/ingest.py [--requests 5000] [--rate 1000] [--database-url URL]
+    python bench/ingest.py [--requests 5000] [--rounds 3] [--rates 250,500,1000]
+                           [--database-url URL]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,36 +123,45 @@ def stop(process: subprocess.Popen) -> None:
     process.wait(timeout=20)
 
 
-def measure(name: str, port: int, path: str, secret: str, args,
-            server: subprocess.Popen) -> tuple[Result, dict[int, Result]]:
-    warmup = signed_requests(port, path, secret, 200, f"{name}w")
-    closed_loop(HOST, port, warmup, args.concurrency)
-    batch = signed_requests(port, path, secret, args.requests, f"{name}t")
+def closed_round(name: str, port: int, path: str, secret: str, args,
+                 server: subprocess.Popen, tag: str) -> Result:
+    """One closed-loop round: ``args.requests`` requests, ``args.concurrency`` in flight."""
+    batch = signed_requests(port, path, secret, args.requests, f"{name}{tag}")
     before, own_before = cpu_seconds(server), time.process_time()
-    throughput = closed_loop(HOST, port, batch, args.concurrency)
-    throughput.client_cpu = (time.process_time() - own_before) / args.requests
+    result = closed_loop(HOST, port, batch, args.concurrency)
+    result.client_cpu = (time.process_time() - own_before) / args.requests
     time.sleep(0.5)  # let the inbox writer queue what it holds
-    throughput.server_cpu = (cpu_seconds(server) - before) / args.requests
-    paced = {}
+    result.server_cpu = (cpu_seconds(server) - before) / args.requests
+    return result
+
+
+def paced(name: str, port: int, path: str, secret: str, args) -> dict[int, Result]:
+    results = {}
     for rate in args.rates:
         warmup = int(rate * args.warmup)
-        paced[rate] = open_loop(HOST, port, signed_requests(
+        results[rate] = open_loop(HOST, port, signed_requests(
             port, path, secret, warmup + rate * args.seconds, f"{name}r{rate}"), rate, warmup)
-    return throughput, paced
+    return results
 
 
-def report(name: str, throughput: Result, paced: dict[int, Result]) -> str:
-    lines = [f"{name:<8} closed loop: {throughput.throughput:6.0f} req/s, "
-             f"p50 {throughput.percentile(50) * 1000:.1f} ms, "
-             f"p99 {throughput.percentile(99) * 1000:.1f} ms; server CPU "
-             f"{throughput.server_cpu * 1e6:.0f} µs/req (load generator "
-             f"{throughput.client_cpu * 1e6:.0f} µs/req)"]
-    for rate, result in paced.items():
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(name: str, rounds: list[Result], rates: dict[int, Result]) -> str:
+    cpu = median([r.server_cpu for r in rounds])
+    lines = [f"{name:<8} closed loop: {median([r.throughput for r in rounds]):6.0f} req/s "
+             f"(rounds: {', '.join(f'{r.throughput:.0f}' for r in rounds)}), "
+             f"p50 {median([r.percentile(50) for r in rounds]) * 1000:.1f} ms, "
+             f"p99 {median([r.percentile(99) for r in rounds]) * 1000:.1f} ms; server CPU "
+             f"{cpu * 1e6:.0f} µs/req (load generator "
+             f"{median([r.client_cpu for r in rounds]) * 1e6:.0f} µs/req)"]
+    for rate, result in rates.items():
         lines.append(f"{'':<8} at {rate:>5}/s:  p50 {result.percentile(50) * 1000:8.1f} ms, "
                      f"p99 {result.percentile(99) * 1000:8.1f} ms")
-    statuses: dict[int, int] = dict(throughput.statuses)
-    errors = throughput.errors
-    for result in paced.values():
+    statuses: dict[int, int] = {}
+    errors = 0
+    for result in [*rounds, *rates.values()]:
         errors += result.errors
         for status, count in result.statuses.items():
             statuses[status] = statuses.get(status, 0) + count
@@ -159,7 +171,10 @@ def report(name: str, throughput: Result, paced: dict[int, Result]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=5000, help="closed-loop requests")
+    parser.add_argument("--requests", type=int, default=5000,
+                        help="requests in each closed-loop round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="closed-loop rounds per endpoint, alternating between them")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rates", type=lambda v: [int(r) for r in v.split(",")],
                         default=[250, 500, 1000], help="fixed arrival rates, req/s")
@@ -204,21 +219,35 @@ def main() -> int:
     database = env["RAPPORT_DATABASE_URL"].split(":")[0]
     print(f"gunicorn: {args.workers} workers × {args.threads} threads (gthread), loopback; "
           f"the load generator shares the machine. Database: {database}")
-    results = {}
-    for name, wsgi, path in (("bare", "bare_endpoint:app", "/"),
-                             ("rapport", "wsgi:app", f"/webhooks/generic/{created['key']}")):
-        port = free_port()
-        bench_env = {**env, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}"}
-        server = gunicorn(wsgi, port, bench_env, args.workers, args.threads)
-        try:
-            results[name] = measure(name, port, path, secret, args, server)
-        finally:
+    endpoints = {"bare": ("bare_endpoint:app", "/"),
+                 "rapport": ("wsgi:app", f"/webhooks/generic/{created['key']}")}
+    servers: dict[str, tuple[subprocess.Popen, int]] = {}
+    rounds: dict[str, list[Result]] = {name: [] for name in endpoints}
+    rates: dict[str, dict[int, Result]] = {}
+    bench_env = {**env, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}"}
+    try:
+        for name, (wsgi, _) in endpoints.items():
+            port = free_port()
+            servers[name] = gunicorn(wsgi, port, bench_env, args.workers, args.threads), port
+        for name, (_, path) in endpoints.items():  # warm-up: connections, first imports
+            closed_loop(HOST, servers[name][1], signed_requests(
+                servers[name][1], path, secret, 200, f"{name}w"), args.concurrency)
+        # The rounds alternate, so a slower minute on a shared machine weighs on both.
+        for index in range(args.rounds):
+            for name, (_, path) in endpoints.items():
+                server, port = servers[name]
+                rounds[name].append(closed_round(name, port, path, secret, args, server,
+                                                 f"t{index}"))
+        for name, (_, path) in endpoints.items():
+            rates[name] = paced(name, servers[name][1], path, secret, args)
+    finally:
+        for server, _ in servers.values():
             stop(server)
-        print(report(name, *results[name]))
+    for name in endpoints:
+        print(report(name, rounds[name], rates[name]))
 
     def acknowledged(name: str) -> int:
-        throughput, paced = results[name]
-        return 200 + sum(r.statuses.get(202, 0) for r in [throughput, *paced.values()])
+        return 200 + sum(r.statuses.get(202, 0) for r in [*rounds[name], *rates[name].values()])
 
     sent_bare, sent_rapport = acknowledged("bare"), acknowledged("rapport")
     with app.app_context(), storage.session() as db:
@@ -237,11 +266,15 @@ def main() -> int:
     # Events are queued in batches: count the inbox ids the queued jobs carry.
     queued = sum(len(job.args[0]) for job in Queue("rapport", connection=connection).get_jobs())
     pushed = connection.llen("bare:webhooks")
-    bare, rapport = results["bare"][0], results["rapport"][0]
+    pairs = list(zip(rounds["bare"], rounds["rapport"], strict=True))
+    throughput = [rapport.throughput / bare.throughput for bare, rapport in pairs]
+    cpu = [bare.server_cpu / rapport.server_cpu for bare, rapport in pairs]
     top = max(args.rates)
-    print(f"ratio    Rapport / bare: throughput {rapport.throughput / bare.throughput:.2f}, "
-          f"server CPU per request {bare.server_cpu / rapport.server_cpu:.2f} (target ≥ 0.50); "
-          f"Rapport p99 at {top}/s: {results['rapport'][1][top].percentile(99) * 1000:.1f} ms "
+    print(f"ratio    Rapport / bare, round by round: throughput "
+          f"{', '.join(f'{x:.2f}' for x in throughput)} (median {median(throughput):.2f}, "
+          f"target ≥ 0.50); server CPU per request "
+          f"{', '.join(f'{x:.2f}' for x in cpu)} (median {median(cpu):.2f})")
+    print(f"latency  Rapport p99 at {top}/s: {rates['rapport'][top].percentile(99) * 1000:.1f} ms "
           "(target ≤ 25 ms)")
     print(f"lost     bare: {sent_bare - pushed} of {sent_bare} acknowledged; "
           f"rapport: {sent_rapport - stored} of {sent_rapport} acknowledged not in the inbox, "
