@@ -138,8 +138,6 @@ class Inbox:
             self._start()
         row = (clinic_id, delivery_id, datetime.now(timezone.utc), body, headers, 0)
         item = _Pending((clinic_id, delivery_id), self.statement.params(row))
-        with self.busy:
-            self.unfinished += 1
         self.pending.put(item)
         if not item.done.acquire(timeout=WAIT_SECONDS):
             raise InboxUnavailable(f"the database did not commit within {WAIT_SECONDS} s")
@@ -178,6 +176,10 @@ class Inbox:
         batch never waits behind a conversation with Redis."""
         while True:
             batch = self._gather(self.pending.get())
+            # Counted here rather than by each request: one lock a batch, and an event is
+            # counted before its request can be answered, which is all flush() needs.
+            with self.busy:
+                self.unfinished += len(batch)
             self._commit(batch)
             self.written.set()
             self.committed.put(([item.inbox_id for item in batch if item.inbox_id is not None],
@@ -205,10 +207,10 @@ class Inbox:
         """On SQLite, the thread that copies the write-ahead log into the database.
 
         SQLite would have the writer do it, on the commit that finds the log past 1,000
-        pages, and that copy and its fsync now and then took 100-350 ms, which every
-        request waiting on that commit waited too (bench/ingest.py). The writer's
-        connection leaves it to this thread, which does it at most once every
-        ``CHECKPOINT_SECONDS`` after commits, without stopping the writer (PASSIVE).
+        pages, and every request waiting on that commit would wait for the copy and its
+        fsync too. The writer's connection leaves it to this thread, which does it at
+        most once every ``CHECKPOINT_SECONDS`` after commits, without stopping the
+        writer (PASSIVE).
         """
         connection = None
         while True:
