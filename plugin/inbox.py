@@ -39,7 +39,7 @@ BATCH = 200
 QUEUE_LINGER_SECONDS = 0.05  # how long committed events wait to share one job
 QUEUE_BATCH = 1000
 WAIT_SECONDS = 10
-CHECKPOINT_SECONDS = 0.2  # SQLite: how often the WAL is copied into the database
+CHECKPOINT_SECONDS = 0.05  # SQLite: how often the WAL is copied into the database
 
 
 class InboxUnavailable(RuntimeError):
