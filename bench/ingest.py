@@ -21,7 +21,6 @@ import os
 import platform
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from statistics import median
 
 import redis
 import requests
@@ -142,10 +142,6 @@ def paced(name: str, port: int, path: str, secret: str, args) -> dict[int, Resul
         results[rate] = open_loop(HOST, port, signed_requests(
             port, path, secret, warmup + rate * args.seconds, f"{name}r{rate}"), rate, warmup)
     return results
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def report(name: str, rounds: list[Result], rates: dict[int, Result]) -> str:

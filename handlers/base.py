@@ -48,20 +48,18 @@ STATUSES = (BOOKED, COMPLETED, CANCELLED, NO_SHOW)
 
 @dataclass(frozen=True)
 class InboundRequest:
-    """What a webhook request carried, independent of the web framework."""
+    """What a webhook request carried, independent of the web framework. Header names
+    are kept in lower case, whatever case they came in."""
 
     body: bytes
     headers: Mapping[str, str]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers",
+                           {name.lower(): value for name, value in self.headers.items()})
+
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        value = self.headers.get(wanted)  # the web layer gives names in lower case
-        if value is not None:
-            return value
-        for key, value in self.headers.items():
-            if key.lower() == wanted:
-                return value
-        return None
+        return self.headers.get(name.lower())
 
 
 @dataclass(frozen=True)

@@ -25,17 +25,25 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def every_answer_headers(app: Flask) -> list[tuple[str, str]]:
+    """What every answer carries, a page or JSON for a machine (the webhook receiver's
+    too, which Flask does not see)."""
+    headers = [("X-Content-Type-Options", "nosniff")]
+    if app.config["BASE_URL"].startswith("https:"):
+        headers.append(("Strict-Transport-Security", "max-age=31536000"))
+    return headers
+
+
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.register_error_handler(CSRFError, form_expired)
-    https = app.config["BASE_URL"].startswith("https:")
+    always = every_answer_headers(app)
 
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
-        headers["X-Content-Type-Options"] = "nosniff"
-        if https:
-            headers["Strict-Transport-Security"] = "max-age=31536000"
+        for name, value in always:
+            headers[name] = value
         if response.mimetype != "text/html":
             return response  # JSON for machines: nothing to frame, no scripts to run
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)

@@ -28,6 +28,7 @@ from werkzeug.wsgi import get_input_stream
 import handlers
 from handlers.base import IgnoredEvent, InboundRequest, PayloadError, SignatureError
 from plugin import clinics, inbox
+from plugin.security import every_answer_headers
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,7 @@ class WebhookReceiver:
     def __init__(self, app: Flask, fallback: Callable):
         self.app = app
         self.fallback = fallback
-        self.max_content_length = app.config["MAX_CONTENT_LENGTH"]
-        self.extra_headers = [("X-Content-Type-Options", "nosniff")]
-        if app.config["BASE_URL"].startswith("https:"):
-            self.extra_headers.append(("Strict-Transport-Security", "max-age=31536000"))
+        self.always_headers = every_answer_headers(app)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -63,7 +61,7 @@ class WebhookReceiver:
         status, payload = self._answer(environ, route)
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                   *self.extra_headers]
+                   *self.always_headers]
         if status == 405:
             headers.append(("Allow", "POST"))
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
@@ -74,51 +72,43 @@ class WebhookReceiver:
             return _problem(404, "no webhook endpoint at this address")
         if environ.get("REQUEST_METHOD") != "POST":
             return _problem(405, "webhooks are delivered with POST")
-        read = _reader(environ, self.max_content_length)
         try:
             with self.app.app_context():
                 if route == ["square"]:
-                    return receive_square(read)
-                return receive(read, *route)
+                    return receive_square(environ)
+                return receive(environ, *route)
         except Exception:  # noqa: BLE001 - an answer, never a dropped connection
             log.exception("webhooks.failed: POST %s", environ.get("PATH_INFO"))
             return _problem(500, "the event could not be handled; please retry")
 
 
-Reader = Callable[[], tuple[InboundRequest | None, Answer | None]]
+def _inbound(environ: dict) -> tuple[InboundRequest | None, Answer | None]:
+    """The request's raw body and headers, or the 413 answer. Read only once the
+    address has been checked."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    try:
+        # One byte past the limit: a body sent in chunks, with no length given, is cut
+        # there rather than refused, and the extra byte is how that shows.
+        body = get_input_stream(environ, max_content_length=limit + 1).read()
+    except RequestEntityTooLarge:
+        body = None
+    if body is None or len(body) > limit:
+        return None, _problem(413, f"the body is larger than {limit // 1024} KB")
+    headers = {name[5:].replace("_", "-"): value
+               for name, value in environ.items() if name.startswith("HTTP_")}
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(name):
+            headers[name.replace("_", "-")] = environ[name]
+    return InboundRequest(body=body, headers=headers), None
 
 
-def _reader(environ: dict, limit: int) -> Reader:
-    """What reads the request once its address has been checked: its raw body and
-    headers, or the 413 answer."""
-
-    def read():
-        too_large = _problem(413, f"the body is larger than {limit // 1024} KB")
-        try:
-            # One byte past the limit: a body sent in chunks, with no length given, is
-            # cut there rather than refused, and the extra byte is how that shows.
-            body = get_input_stream(environ, max_content_length=limit + 1).read()
-        except RequestEntityTooLarge:
-            return None, too_large
-        if len(body) > limit:
-            return None, too_large
-        headers = {name[5:].replace("_", "-").lower(): value
-                   for name, value in environ.items() if name.startswith("HTTP_")}
-        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            if environ.get(name):
-                headers[name.replace("_", "-").lower()] = environ[name]
-        return InboundRequest(body=body, headers=headers), None
-
-    return read
-
-
-def receive(read: Reader, platform: str, clinic_key: str) -> Answer:
+def receive(environ: dict, platform: str, clinic_key: str) -> Answer:
     if platform not in handlers.PLATFORMS:
         return _problem(404, f"no platform called {platform!r}")
     target = clinics.webhook_target(clinic_key, platform)
     if target is None:
         return _problem(404, "no clinic with this key")
-    inbound, refusal = read()
+    inbound, refusal = _inbound(environ)
     if refusal:
         return refusal
     extra = {"platform": platform, "clinic": clinic_key}
@@ -131,7 +121,7 @@ def receive(read: Reader, platform: str, clinic_key: str) -> Answer:
     return _store(adapter, inbound, target.clinic_id, extra)
 
 
-def receive_square(read: Reader) -> Answer:
+def receive_square(environ: dict) -> Answer:
     """Square's application-wide subscription: every connected seller's events, told
     apart by merchant id (see plugin/square_install.py)."""
     from handlers import square
@@ -140,7 +130,7 @@ def receive_square(read: Reader) -> Answer:
     verifying = square_install.application_webhook()
     if verifying is None:
         return _problem(404, "no Square application webhook is configured")
-    inbound, refusal = read()
+    inbound, refusal = _inbound(environ)
     if refusal:
         return refusal
     extra = {"platform": "square", "clinic": None}
