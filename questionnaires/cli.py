@@ -140,6 +140,14 @@ def _score_text(instrument: Instrument, result: Score, language: str) -> str:
         )
     if result.band is not None:
         lines.append(f"Band: {result.band.id} ({pick(result.band.label, language)})")
+    gaps = [f"{', '.join(ids)} ({why})" for ids, why in
+            ((result.not_applicable, "does not apply"), (result.missing, "blank")) if ids]
+    if gaps:
+        lines.append(f"Filled in with the {instrument.scoring.fill.replace('_', ' ')}: "
+                     + "; ".join(gaps))
+    if result.at_ceiling:
+        lines.append("Every answer at the top of the scale: ask what could be better rather "
+                     "than read it as perfect.")
     return "\n".join(lines)
 
 

@@ -47,6 +47,23 @@ def load_instrument(path: str | Path) -> Instrument:
     return dataclasses.replace(instrument_from_document(document, file), path=path)
 
 
+ACROSS_THE_FILE = (
+    "the checks that span the file (references between its parts, every text in every "
+    "language, placeholders left from a template, bands) run once the problems above are "
+    "fixed"
+)
+
+# The parser's words for the usual slips, and what they mean to whoever edits the file.
+YAML_HINTS = {
+    "expected <block end>": "a line is indented more or less than the lines around it",
+    "cannot start any token": "YAML indents with spaces, not tabs",
+    "mapping values are not allowed here": (
+        "a text holding ': ' needs quotes around it, or a line is indented further than "
+        "the one before"),
+    "could not find expected ':'": "a line is missing its 'name:' or a quote is not closed",
+}
+
+
 def _yaml_problem(error: yaml.YAMLError) -> tuple[str, str]:
     """Where the parser gave up, and what it says, with where the part it was reading
     began: an unclosed ``{`` is found lines later, but it is fixed where it opened."""
@@ -58,6 +75,9 @@ def _yaml_problem(error: yaml.YAMLError) -> tuple[str, str]:
         message += f" ({context} that starts at {_at(context_mark)})"
     elif context:
         message += f" ({context})"
+    meaning = next((hint for words, hint in YAML_HINTS.items() if words in message), None)
+    if meaning:
+        message += f"; usually this means {meaning}"
     return where, message
 
 
@@ -69,9 +89,12 @@ def instrument_from_document(document: object, file: str = "<document>") -> Inst
     """Check an already-parsed document (a dict as YAML or JSON gives it)."""
     if not isinstance(document, dict):
         raise InstrumentError([(file, "", "the document must be a mapping of fields")])
+    schema = InstrumentSchema()
     try:
-        return InstrumentSchema().load(document)
+        return schema.load(document)
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {"": error.messages}
         found = flatten(messages, document=document)
+        if not getattr(schema, "checked_across", False):
+            found.append(("", ACROSS_THE_FILE))
         raise InstrumentError([(file, path, message) for path, message in found])

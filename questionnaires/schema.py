@@ -235,6 +235,7 @@ class InstrumentSchema(Schema):
 
     @validates_schema(skip_on_field_errors=True)
     def _consistent(self, data, **kwargs):
+        self.checked_across = True
         found = problems(self._instrument(data))
         if found:
             raise ValidationError(_nest(found))
@@ -277,10 +278,12 @@ def flatten(errors: dict, prefix: tuple = (), document: object = _ABSENT) -> lis
         node = document if key == "_schema" else _child(document, key)
         if isinstance(value, dict) and value and set(value) <= {"key", "value"}:
             # A mapping's own errors: {"key": [...], "value": {...}} under the bad key.
-            hint = YAML_BOOLEAN_HINT if isinstance(key, bool) else ""
+            hint = _key_hint(key)
             flat += [
                 (format_path(path), f"not a valid key: {m}{hint}") for m in value.get("key", [])
             ]
+            if value.get("key"):
+                continue  # what a wrong key holds is beside the point
             value = value.get("value", {})
             flat += (
                 flatten(value, path, node)
@@ -314,8 +317,28 @@ YAML_BOOLEAN_HINT = (
 )
 
 
+# What marshmallow says when a value is not of the type a field takes. Only then can a
+# true/false that YAML made of an unquoted word be what went wrong.
+TYPE_MESSAGES = {"Not a valid string.", "Not a valid integer.", "Not a valid number.",
+                 "Not a valid list.", "Not a valid mapping type."}
+
+
+def _key_hint(key: object) -> str:
+    if isinstance(key, bool):
+        return YAML_BOOLEAN_HINT
+    if isinstance(key, str) and key.strip().lstrip("-").isdigit():
+        return f" (a point of the scale is a number: write {key.strip()}: without quotes)"
+    return ""
+
+
 def _leaves(path: tuple, messages: list | str, node: object = _ABSENT) -> list[tuple[str, str]]:
     listed = messages if isinstance(messages, list) else [messages]
-    read_as_boolean = isinstance(node, bool) or any(isinstance(part, bool) for part in path)
-    hint = YAML_BOOLEAN_HINT if read_as_boolean else ""
-    return [(format_path(path), PLAIN_MESSAGES.get(str(m), str(m)) + hint) for m in listed]
+    key_read_as_boolean = any(isinstance(part, bool) for part in path)
+
+    def hint(message: str) -> str:
+        if key_read_as_boolean or (isinstance(node, bool) and message in TYPE_MESSAGES):
+            return YAML_BOOLEAN_HINT
+        return ""
+
+    return [(format_path(path), PLAIN_MESSAGES.get(str(m), str(m)) + hint(str(m)))
+            for m in listed]

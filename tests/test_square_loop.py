@@ -181,7 +181,8 @@ def test_a_long_seller_note_leaves_room_for_whole_talking_points(
         if line not in full:
             assert line.endswith("…"), line
             assert any(whole.startswith(line[:-1] + " ") for whole in full), line
-    assert not any(line.startswith(("Objectifs", "Tendance", "Son commentaire")) for line in lines)
+    assert not any(line.startswith(("Objectifs", "Tendance", "Commentaire du client"))
+                   for line in lines)
 
 
 @pytest.mark.parametrize(

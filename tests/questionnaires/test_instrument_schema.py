@@ -9,7 +9,7 @@ import yaml
 
 import questionnaires
 from questionnaires import InstrumentError, load_instrument
-from questionnaires.loading import instrument_from_document
+from questionnaires.loading import ACROSS_THE_FILE, instrument_from_document
 
 
 def errors_of(document) -> list[tuple[str, str]]:
@@ -85,10 +85,38 @@ def test_structural_errors_have_paths(minimal):
     del minimal["scoring"]["method"]
 
     assert sorted(errors_of(minimal)) == [
+        ("", ACROSS_THE_FILE),
         ("items[1].subscal", "unknown field (see questionnaires/README.md for the fields)"),
         ("scale.min", "Not a valid integer."),
         ("scoring.method", "required field is missing"),
     ]
+
+
+def test_the_checks_across_the_file_follow_once_the_fields_are_right(minimal):
+    minimal["scoring"]["method"] = "total"
+    minimal["items"][2]["subscale"] = "bnod"
+
+    assert errors_of(minimal) == [("scoring.method", "Must be one of: sum, mean."),
+                                  ("", ACROSS_THE_FILE)]
+    minimal["scoring"]["method"] = "sum"
+    assert errors_of(minimal) == [("items[2].subscale", "no subscale 'bnod' (known: goal, task)")]
+
+
+def test_only_a_value_of_the_wrong_type_gets_the_quoting_hint(minimal):
+    minimal["items"][0]["revrese"] = True
+    minimal["languages"].append(False)  # an unquoted `no`
+
+    found = dict(errors_of(minimal))
+    assert found["items[0].revrese"] == (
+        "unknown field (see questionnaires/README.md for the fields)")
+    assert found["languages[2]"].endswith('put it in quotes, as in "no")')
+
+
+def test_a_quoted_scale_point_is_told_to_lose_its_quotes(minimal):
+    minimal["scale"]["labels"]["1"] = minimal["scale"]["labels"].pop(1)
+
+    assert ("scale.labels.1", "not a valid key: Not a valid integer. (a point of the scale is "
+            "a number: write 1: without quotes)") in errors_of(minimal)
 
 
 def test_scale_ends_must_be_labelled_and_labels_on_the_scale(minimal):
@@ -196,6 +224,7 @@ def test_condition_shape_errors(minimal):
     ]
 
     assert sorted(errors_of(minimal)) == [
+        ("", ACROSS_THE_FILE),
         (
             "talking_points[0].when",
             "give exactly one of flag, subscale, item, any_item, overall, change",
@@ -271,6 +300,26 @@ def test_yaml_syntax_error_gives_the_line(tmp_path):
     [(file, where, message)] = caught.value.errors
     assert (file, where) == (str(path), "line 3, column 8")
     assert message.startswith("not valid YAML: ")
+
+
+@pytest.mark.parametrize(("text", "meaning"), [
+    ("id: x\ntitle:\n\ten: Visit\n", "YAML indents with spaces, not tabs"),
+    ("id: x\ntitle:\n  en: Visit\n    fr: Visite\n",
+     "a text holding ': ' needs quotes around it, or a line is indented further than the "
+     "one before"),
+    ("id: x\ntitle:\n    en: Visit\n  fr: Visite\n",
+     "a line is indented more or less than the lines around it"),
+])
+def test_the_usual_yaml_slips_are_said_plainly(tmp_path, text, meaning):
+    path = tmp_path / "slip.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(InstrumentError) as caught:
+        load_instrument(path)
+
+    [(_, where, message)] = caught.value.errors
+    assert where.startswith("line ")
+    assert message.endswith(f"; usually this means {meaning}")
 
 
 def test_an_unclosed_brace_names_the_line_where_it_opened(tmp_path):

@@ -75,7 +75,7 @@ def test_full_note_in_french_is_localized_between_the_same_markers(make_assessme
     ]
     assert lines[7] == "Prochaine visite :"
     assert lines[8].startswith("- Reprenez les objectifs ensemble")
-    assert lines[11] == f'Son commentaire : "{COMMENT}"'
+    assert lines[11] == f'Commentaire du client : "{COMMENT}"'
 
 
 def test_unknown_language_falls_back_to_english(make_assessment):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -53,8 +54,8 @@ def test_templates_fail_check_until_every_placeholder_is_replaced(run):
     assert result.exit_code == 1
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert len(lines) == 13  # the instructions and the 12 items
-    assert lines[1] == (
+    assert len(lines) == 16  # the instructions, the scale's three middle labels, 12 items
+    assert lines[4] == (
         f"{template}: items[0].text.en: still holds the template's placeholder "
         "'<<WAI-SR item 1 — paste the licensed wording here>>': replace it with the "
         "licensed wording"
@@ -197,6 +198,28 @@ def test_score_by_id_prints_raw_normalized_and_band(run):
         "  bond: raw 6.5 (range 0–10), 65.0/100",
         "Band: some-concerns (Some concerns)",
     ]
+
+
+def test_score_says_which_answers_were_filled_in(run):
+    answers = {f"care-{n}": 4 for n in range(1, 10)} | {"care-1": 5, "care-2": "na"}
+
+    result = run("score", str(Path(__file__).parent / "data" / "care-like.yaml"),
+                 "--answers", json.dumps(answers))
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-1] == (
+        "Filled in with the mean: care-2 (does not apply); care-10 (blank)")
+    assert "Overall: raw 41.25 (range 10–50)" in result.stdout  # 33 + 2 × 33/8
+
+
+def test_score_reads_answers_all_at_the_top_as_a_prompt_to_ask(run):
+    answers = json.dumps({"focus": 10, "approach": 10, "speak-up": 10, "respect": 10})
+
+    result = run("score", "rapport-pulse", "--answers", answers)
+
+    assert result.stdout.splitlines()[-1] == (
+        "Every answer at the top of the scale: ask what could be better rather than read it "
+        "as perfect.")
 
 
 def test_score_a_file_as_json(run, clinic_dir):
