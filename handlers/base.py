@@ -33,6 +33,7 @@ calls raise :class:`TransientError` (retry later, honouring ``retry_after``),
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -165,9 +166,10 @@ class PayloadError(AdapterError):
 class IgnoredEvent(AdapterError):
     """A well-formed event Rapport does not act on; acknowledged and logged."""
 
-    def __init__(self, event_type: str):
-        super().__init__(f"event type {event_type!r} is not one Rapport acts on")
+    def __init__(self, event_type: str, reason: str | None = None):
+        super().__init__(reason or f"event type {event_type!r} is not one Rapport acts on")
         self.event_type = event_type
+        self.reason = reason
 
 
 class TransientError(AdapterError):
@@ -196,22 +198,29 @@ class MissingPermission(PermanentError):
     still work for everything else."""
 
 
+def _marker_line(text: str, marker: str, start: int = 0) -> re.Match | None:
+    """``marker`` standing on a line of its own in ``text``, at or after ``start``."""
+    return re.compile(rf"^{re.escape(marker)}[ \t]*$", re.MULTILINE).search(text, start)
+
+
 def replace_block(existing: str | None, note: Note) -> str:
     """Put ``note.text`` in place of Rapport's block in ``existing``.
 
-    Text outside the block is kept byte for byte. Without a block, the note is added
-    after the existing text, separated by a blank line.
+    The block is what lies between the marker lines (``[Rapport]`` … ``[/Rapport]``,
+    each on a line of its own): a therapist writing "[Rapport]" inside a sentence does
+    not start one. Text outside the block is kept byte for byte. Without a block, the
+    note is added after the existing text, after a blank line.
     """
     existing = existing or ""
-    start = existing.find(note.block_start)
-    if start != -1:
-        end = existing.find(note.block_end, start)
-        if end != -1:
-            end += len(note.block_end)
-            return existing[:start] + note.text + existing[end:]
+    start = _marker_line(existing, note.block_start)
+    if start is not None:
+        end = _marker_line(existing, note.block_end, start.end())
+        if end is not None:
+            return existing[:start.start()] + note.text + existing[end.end():]
     if not existing.strip():
         return note.text
-    return existing.rstrip("\n") + "\n\n" + note.text
+    gap = "" if existing.endswith("\n\n") else "\n" if existing.endswith("\n") else "\n\n"
+    return existing + gap + note.text
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -18,7 +18,14 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 import handlers
-from handlers.base import AuthError, ConflictError, Note, PermanentError, TransientError
+from handlers.base import (
+    AuthError,
+    ConflictError,
+    MissingPermission,
+    Note,
+    PermanentError,
+    TransientError,
+)
 from plugin import accounts, clinics, storage
 from plugin.models import Appointment, Clinic, Response
 from plugin.queue import enqueue, retry_later
@@ -120,9 +127,9 @@ def write(appointment_id: int):
     adapter = handlers.adapter(clinic.platform)
     try:
         written = adapter.write_seller_note(accounts.credentials_for(clinic), booking_id, note)
-    except AuthError as error:
+    except (AuthError, MissingPermission) as error:
         clinics.platform_refused(clinic.id, error)
-        return None
+        return None  # queued again when the clinic reconnects (resume)
     except (TransientError, ConflictError) as error:
         return retry_later(getattr(error, "retry_after", None))
     except PermanentError as error:

@@ -143,12 +143,22 @@ def mark_needs_reconnecting(clinic: Clinic, detail: str) -> None:
     clinic.status_detail = detail
 
 
+def refusal_detail(error: Exception) -> str:
+    """What the clinic's admin reads beside "needs reconnecting"."""
+    from handlers.base import MissingPermission
+
+    if isinstance(error, MissingPermission):
+        return f"{error} — connect again and allow everything Rapport asks for"
+    return str(error)
+
+
 def platform_refused(clinic_id: int, error: Exception) -> None:
-    """The platform refused the clinic's credentials: stop its work until it reconnects."""
+    """The platform refused the clinic's credentials, or a permission Rapport needs:
+    stop its work until it reconnects."""
     from plugin import storage
 
     with storage.session() as db:
-        mark_needs_reconnecting(db.get(Clinic, clinic_id), str(error))
+        mark_needs_reconnecting(db.get(Clinic, clinic_id), refusal_detail(error))
 
 
 def mark_connected(clinic: Clinic) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 import handlers
-from handlers.base import AuthError, Client, PermanentError, TransientError
+from handlers.base import AuthError, Client, MissingPermission, PermanentError, TransientError
 from plugin import accounts, clinics, crypto, instruments, mail, storage
 from plugin.followup import FollowUpRules, eligibility, expiry_time, reminder_time, send_time
 from plugin.i18n import pick_language
@@ -160,7 +160,7 @@ def send(invitation_id: int) -> None:
         contact = _contact(clinic, invitation)
     except TransientError:
         raise  # RQ retries the job; the invitation is still 'scheduled'
-    except AuthError as error:
+    except (AuthError, MissingPermission) as error:
         # Kept 'scheduled': it goes out once the clinic reconnects.
         clinics.platform_refused(clinic.id, error)
         return

@@ -187,14 +187,10 @@ def check_completion(appointment_id: int):
     adapter = handlers.adapter(clinic.platform)
     try:
         current = adapter.fetch_appointment(accounts.credentials_for(clinic), external_id)
-    except AuthError as error:
+    except (AuthError, MissingPermission) as error:
+        # A missing permission fails every booking of the clinic alike until it connects
+        # again granting it, so it is the clinic's state, not one booking's.
         clinics.platform_refused(clinic.id, error)
-        return None
-    except MissingPermission as error:
-        # Every booking of the clinic fails alike until it connects again granting the
-        # permission, so this is the clinic's state, not one booking's.
-        clinics.platform_refused(
-            clinic.id, f"{error} — connect again and allow everything Rapport asks for")
         return None
     except TransientError as error:
         retry = retry_later(error.retry_after)

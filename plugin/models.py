@@ -228,13 +228,16 @@ class WriteBackAttempt(Base):
 
 class PlatformWebhook(Base):
     """A webhook subscription owned by Rapport's application on a platform (Square ties
-    them to the application, not to a clinic), with its sealed signature key."""
+    them to the application, not to a clinic), with its sealed signature key. One per
+    environment: Square's sandbox and production subscriptions are separate."""
 
     __tablename__ = "platform_webhooks"
-    __table_args__ = (UniqueConstraint("platform", "notification_url"),)
+    __table_args__ = (UniqueConstraint("platform", "environment", "notification_url",
+                                       name="uq_platform_webhooks_environment_url"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(32))
+    environment: Mapped[str] = mapped_column(String(16), server_default="production")
     notification_url: Mapped[str] = mapped_column(Text)
     subscription_id: Mapped[str | None] = mapped_column(String(255))
     credentials: Mapped[str] = mapped_column(Text)

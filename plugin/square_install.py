@@ -162,7 +162,9 @@ def application_webhook() -> dict[str, Any] | None:
     url = notification_url()
     with storage.session() as db:
         row = db.scalar(select(PlatformWebhook).where(
-            PlatformWebhook.platform == "square", PlatformWebhook.notification_url == url))
+            PlatformWebhook.platform == "square",
+            PlatformWebhook.environment == current_app.config["SQUARE_ENVIRONMENT"],
+            PlatformWebhook.notification_url == url))
         stored = crypto.unseal(row.credentials) if row else {}
     # The configured keys are a list (plugin/config.py), several while rotating.
     keys = [key for key in (stored.get("signature_key"),
@@ -186,7 +188,9 @@ def ensure_application_webhook() -> dict[str, Any]:
     created = square.subscribe({"access_token": token, **accounts.square_settings()},
                                notification_url())
     with storage.session() as db:
-        db.add(PlatformWebhook(platform="square", notification_url=notification_url(),
+        db.add(PlatformWebhook(platform="square",
+                               environment=current_app.config["SQUARE_ENVIRONMENT"],
+                               notification_url=notification_url(),
                                subscription_id=created.get("subscription_id"),
                                credentials=crypto.seal(
                                    {"signature_key": created["signature_key"]})))

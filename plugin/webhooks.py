@@ -58,6 +58,10 @@ class WebhookReceiver:
             return self.fallback(environ, start_response)
         # WSGI gives the path's bytes as latin-1; the address was UTF-8.
         route = path[len(PREFIX):].encode("latin-1").decode("utf-8", "replace").split("/")
+        if len(route) > 1 and route[-1] == "":
+            # A URL registered with a trailing slash is delivered to with it (and signed
+            # with it, for Square): it is the same endpoint.
+            route.pop()
         status, payload = self._answer(environ, route)
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
@@ -161,8 +165,9 @@ def _store(adapter, inbound: InboundRequest, clinic_id: int, extra: dict) -> Ans
         log.warning("webhooks.malformed-body: %s", error, extra=extra)
         return _problem(400, f"{error.field}: {error.message}", field=error.field)
     except IgnoredEvent as error:
-        log.info("webhooks.ignored-event: %s", error.event_type, extra=extra)
-        return 200, {"status": "ignored", "type": error.event_type}
+        log.info("webhooks.ignored-event: %s: %s", error.event_type, error, extra=extra)
+        answer = {"status": "ignored", "type": error.event_type}
+        return 200, answer | ({"reason": error.reason} if error.reason else {})
     try:
         inbox_id = inbox.inbox(current_app).store(
             clinic_id=clinic_id, delivery_id=delivery[:255], body=inbound.body,

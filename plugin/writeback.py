@@ -24,6 +24,7 @@ import handlers
 from handlers.base import (
     AuthError,
     ConflictError,
+    MissingPermission,
     Note,
     PermanentError,
     TransientError,
@@ -158,6 +159,9 @@ def deliver(write_back_id: int):
             detail += f" (gave up after {attempt} attempts)"
     except AuthError as error:
         outcome, detail = "paused", f"the platform refused Rapport's credentials: {error}"
+    except MissingPermission as error:
+        # Connecting again with the permission is the fix, so it waits for that too.
+        outcome, detail = "paused", clinics.refusal_detail(error)
     except PermanentError as error:
         outcome, detail = "failed", str(error)
     elapsed = int((time.monotonic() - started) * 1000)

@@ -14,7 +14,7 @@ from conftest import SQUARE_AT_ONCE, answer_last_check_in
 from sqlalchemy import select, text
 
 from handlers import square
-from plugin import accounts, clinics, installs, storage
+from plugin import accounts, clinics, installs, square_install, storage
 from plugin.models import Clinic, PlatformWebhook, WriteBack
 from tests.sandboxes.square import SquareSandbox
 
@@ -132,6 +132,28 @@ def test_a_second_clinic_reuses_the_subscription(square_app, square_sandbox, new
     assert len(square_sandbox.subscriptions) == 1
 
 
+def test_going_live_subscribes_again_in_production(square_app, square_sandbox):
+    """A Rapport tried on Square's sandbox and then switched to production (same base
+    URL, same database) needs production's own subscription: sandbox's sends nothing."""
+    from tests.sandboxes.square import SquareSandbox
+
+    app, url = square_app
+    with app.app_context():
+        sandbox_hook = square_install.ensure_application_webhook()
+    with SquareSandbox() as production, app.app_context():
+        app.config.update(SQUARE_ENVIRONMENT="production", SQUARE_BASE_URL=production.base_url,
+                          SQUARE_ACCESS_TOKEN=production.personal_access_token)
+        live_hook = square_install.ensure_application_webhook()
+        assert square_install.ensure_application_webhook() == live_hook  # kept, not renewed
+        assert len(production.subscriptions) == 1
+        app.config.update(SQUARE_ENVIRONMENT="sandbox", SQUARE_BASE_URL=square_sandbox.base_url)
+        assert square_install.application_webhook() == sandbox_hook
+    assert len(square_sandbox.subscriptions) == 1
+    assert sandbox_hook["signature_keys"] != live_hook["signature_keys"]
+    assert sandbox_hook["notification_url"] == live_hook["notification_url"] == (
+        f"{url}/webhooks/square")
+
+
 def test_the_callback_refuses_a_forged_or_foreign_state(square_app, new_clinic):
     _, url = square_app
     page = requests.get(f"{url}/connect/square/callback?code=x&state=forged", timeout=10)
@@ -213,6 +235,25 @@ def test_a_refused_refresh_marks_the_clinic_needs_reconnecting(
         assert accounts.refresh_due() == 1
         with storage.session() as db:
             assert clinics.by_key(db, new_clinic["key"]).status == "needs_reconnecting"
+
+
+def test_square_out_of_reach_at_refresh_leaves_the_clinic_connected(
+    square_app, square_sandbox, new_clinic
+):
+    app, url = square_app
+    connect(url, new_clinic["key"])
+    old_token = age_token(app, new_clinic["key"], days_left=22)
+    square_sandbox.fail_next("/oauth2/token", 503)
+    with app.app_context():
+        assert accounts.refresh_due() == 1
+        with storage.session() as db:
+            clinic = clinics.by_key(db, new_clinic["key"])
+            assert clinic.status == "active"
+            assert clinics.credentials(clinic)["access_token"] == old_token
+        accounts.refresh_due()  # the next run renews it
+        with storage.session() as db:
+            renewed = clinics.credentials(clinics.by_key(db, new_clinic["key"]))
+            assert renewed["access_token"] != old_token
 
 
 def test_reconnecting_resumes_paused_write_backs(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from handlers import square
 from handlers.base import InboundRequest
-from plugin import clinics, installs, storage
+from plugin import clinics, installs, storage, writeback
 from plugin.models import Appointment, Clinic, Invitation, WriteBack
 
 SIGNATURE_KEY = "harbour-square-signature-key"
@@ -237,6 +237,23 @@ def test_signed_with_the_wrong_key_or_for_another_url_is_refused(
     assert right.status_code == 202
 
 
+def test_a_notification_url_registered_with_a_trailing_slash_is_delivered_to(
+    square_app, square_sandbox, visit
+):
+    app, url = square_app
+    registered = f"{url}/webhooks/square/harbour/"
+    with app.app_context(), storage.session() as db:
+        credentials = installs.manual_credentials(
+            "square", access_token=square_sandbox.personal_access_token,
+            webhook_signature_key=SIGNATURE_KEY, notification_url=registered)
+        clinics.create(db, name="Harbour Massage", platform="square",
+                       credentials=credentials, key=installs.clinic_key("square", credentials))
+    event = square_sandbox.booking_event("booking.created", visit[1]["id"])
+    answer = square_sandbox.deliver(registered, event, signature_key=SIGNATURE_KEY,
+                                    notification_url=registered)
+    assert answer.status_code == 202, answer.text
+
+
 def test_duplicate_event_is_acknowledged_once(
     square_app, square_sandbox, clinic, visit, square_drain, mailbox
 ):
@@ -300,6 +317,35 @@ def test_401_from_square_marks_the_clinic_and_stops_retrying(
         assert "Square" in clinic_row.status_detail or "401" in clinic_row.status_detail
         assert (write_back.status, write_back.attempts) == ("paused", 1)
     assert square_sandbox.customer(customer["id"])["note"] == THERAPIST_NOTE
+
+
+def test_a_permission_refused_at_write_back_waits_for_reconnecting(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
+    app, _ = square_app
+    customer, booking = visit
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    square_sandbox.fail_next(f"/v2/customers/{customer['id']}", 403, code="INSUFFICIENT_SCOPES")
+    answer_last_check_in(app, mailbox, 4)
+    square_drain(wait_for_scheduled=3)
+    with app.app_context(), storage.session() as db:
+        clinic_row = db.scalar(select(Clinic))
+        assert clinic_row.status == "needs_reconnecting"
+        assert "INSUFFICIENT_SCOPES" in clinic_row.status_detail
+        assert "connect again and allow everything Rapport asks for" in clinic_row.status_detail
+        assert db.scalar(select(WriteBack)).status == "paused"
+    assert square_sandbox.customer(customer["id"])["note"] == THERAPIST_NOTE
+    # What `rapport clinic square KEY --access-token …` does once the seller reconnects.
+    with app.app_context():
+        with storage.session() as db:
+            clinic_row = db.scalar(select(Clinic))
+            clinics.mark_connected(clinic_row)
+            clinic_id = clinic_row.id
+        assert writeback.resume(clinic_id) == 1
+    square_drain()
+    note = square_sandbox.customer(customer["id"])["note"]
+    assert note.startswith(THERAPIST_NOTE) and note.count("[Rapport]") == 1
 
 
 def test_429_backs_off_then_writes_once(

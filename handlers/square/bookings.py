@@ -55,7 +55,9 @@ class _Lenient(Schema):
 
 
 class _Segment(_Lenient):
-    duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    # Nullable in Square's specification; a segment without one adds no time.
+    duration_minutes = fields.Integer(strict=True, allow_none=True, load_default=None,
+                                      validate=validate.Range(min=0))
     intermission_minutes = fields.Integer(strict=True, allow_none=True, load_default=None)
     team_member_id = fields.String(required=True, validate=validate.Length(min=1))
     service_variation_id = fields.String(allow_none=True, load_default=None)
@@ -64,10 +66,11 @@ class _Segment(_Lenient):
 class _Booking(_Lenient):
     id = fields.String(required=True, validate=validate.Length(min=1))
     version = fields.Integer(required=True, strict=True)
-    status = fields.String(required=True, validate=validate.OneOf(tuple(STATUSES)))
+    # Any text: a status Square adds later is acknowledged and ignored (unusable()).
+    status = fields.String(required=True, validate=validate.Length(min=1))
     start_at = fields.AwareDateTime(required=True, default_timezone=UTC)
     updated_at = fields.AwareDateTime(allow_none=True, load_default=None, default_timezone=UTC)
-    customer_id = fields.String(required=True, validate=validate.Length(min=1))
+    customer_id = fields.String(allow_none=True, load_default=None)  # nullable in the spec
     location_id = fields.String(allow_none=True, load_default=None)
     seller_note = fields.String(allow_none=True, load_default=None)
     appointment_segments = fields.List(
@@ -85,7 +88,7 @@ def _appointment(
 ) -> AppointmentEvent:
     segments = booking["appointment_segments"]
     start = booking["start_at"].astimezone(UTC)
-    minutes = sum(segment["duration_minutes"] for segment in segments)
+    minutes = sum(segment["duration_minutes"] or 0 for segment in segments)
     minutes += sum(segment["intermission_minutes"] or 0 for segment in segments[:-1])
     end = start + timedelta(minutes=minutes)
     status = STATUSES[booking["status"]]
@@ -106,6 +109,15 @@ def _appointment(
         version=booking["version"],
         location_id=booking["location_id"] or location_id,
     )
+
+
+def unusable(booking: Mapping[str, Any]) -> str | None:
+    """Why a well-formed booking gives Rapport nothing to act on, or None."""
+    if booking["status"] not in STATUSES:
+        return f"status {booking['status']} is not one Rapport knows"
+    if not booking["customer_id"]:
+        return "the booking has no customer"
+    return None
 
 
 def _load(schema: Schema, data: Any, prefix: str = "") -> dict[str, Any]:
@@ -141,6 +153,8 @@ def fetch_appointment(
         booking = _load(_Booking(), payload.get("booking"), prefix="booking")
     except PayloadError as error:
         raise PermanentError(f"Square's booking {booking_id} is not usable: {error}") from None
+    if reason := unusable(booking):
+        raise PermanentError(f"Square's booking {booking_id} is not usable: {reason}")
     return _appointment(
         booking,
         event_id=f"square-fetch:{booking['id']}:{booking['version']}",

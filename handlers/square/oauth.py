@@ -14,7 +14,10 @@ Square facts this module relies on, and where they are documented:
 
 Not confirmed, and handled defensively:
 
-- Square's answer to a revoked refresh token at ``/oauth2/token`` (taken to be 401).
+- Square's answer to a revoked refresh token at ``/oauth2/token``. Any refusal that is
+  not worth retrying (401, 400, other 4xx) is taken to mean the clinic must connect
+  again; the retired renew endpoint answered a revoked token with 400 "cannot renew
+  revoked token" (https://github.com/square/connect-ruby-sdk/issues/73).
 """
 
 from __future__ import annotations
@@ -96,7 +99,12 @@ def refresh_access_token(
         "grant_type": "refresh_token",
         "refresh_token": refresh_token,
     }
-    tokens = _tokens(_call(credentials, "POST", "/oauth2/token", body=body, auth=False))
+    try:
+        answer = _call(credentials, "POST", "/oauth2/token", body=body, auth=False)
+    except PermanentError as error:
+        # Only connecting again gives Rapport a token that Square will renew.
+        raise AuthError(f"Square would not renew the access token: {error}") from error
+    tokens = _tokens(answer)
     tokens["refresh_token"] = tokens.get("refresh_token") or refresh_token
     return tokens
 

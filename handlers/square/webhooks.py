@@ -33,7 +33,7 @@ from handlers.base import (
     PayloadError,
     SignatureError,
 )
-from handlers.square.bookings import _appointment, _Booking, _Lenient, _load
+from handlers.square.bookings import _appointment, _Booking, _Lenient, _load, unusable
 
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 EVENT_TYPES = ("booking.created", "booking.updated")
@@ -120,6 +120,8 @@ class _BookingEvent(_Lenient):
 def _booking_event(payload: Mapping[str, Any]) -> list[AppointmentEvent]:
     event = _load(_BookingEvent(), payload)
     booking = event["data"]["object"]["booking"]
+    if reason := unusable(booking):
+        raise IgnoredEvent(event["type"], reason)
     return [
         _appointment(
             booking,

@@ -116,6 +116,23 @@ def test_a_first_note_goes_after_the_therapists_text(sandbox, creds, target, def
     assert sandbox.customer(target.client_id)["note"] == "Prefers firm pressure.\n\n" + note().text
 
 
+def test_a_marker_inside_the_therapists_sentence_is_not_the_block(
+    sandbox, creds, target, definition
+):
+    mine = f"Asked about the {START} emails, wants fewer.\nKnee surgery 2024.\n"
+    sandbox.update_customer(target.client_id, note=f"{mine}\n{START}\nold\n{END}")
+    square.write_back(creds, target, note())
+    assert sandbox.customer(target.client_id)["note"] == f"{mine}\n{note().text}"
+
+
+def test_the_therapists_own_line_breaks_are_kept_before_a_first_note(
+    sandbox, creds, target, definition
+):
+    sandbox.update_customer(target.client_id, note="Prefers firm pressure.\n")
+    square.write_back(creds, target, note())
+    assert sandbox.customer(target.client_id)["note"] == "Prefers firm pressure.\n\n" + note().text
+
+
 def test_the_same_write_twice_changes_nothing(sandbox, creds, client, target, definition):
     square.write_back(creds, target, note())
     version = sandbox.customer(client["id"])["version"]

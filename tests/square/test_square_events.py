@@ -125,12 +125,13 @@ def set_(key, value):
     [
         (set_("start_at", "next tuesday"), "data.object.booking.start_at"),
         (set_("start_at", None), "data.object.booking.start_at"),
-        (set_("status", "TELEPORTED"), "data.object.booking.status"),
+        (set_("status", None), "data.object.booking.status"),
         (set_("version", "3"), "data.object.booking.version"),
-        (set_("customer_id", ""), "data.object.booking.customer_id"),
+        (set_("customer_id", 5), "data.object.booking.customer_id"),
         (set_("appointment_segments", []), "data.object.booking.appointment_segments"),
         (
-            lambda event, booking: booking["appointment_segments"][0].pop("duration_minutes"),
+            lambda event, booking: booking["appointment_segments"][0].update(
+                duration_minutes="60"),
             "data.object.booking.appointment_segments.0.duration_minutes",
         ),
         (lambda event, booking: event["data"].pop("object"), "data.object"),
@@ -142,6 +143,29 @@ def test_a_schema_break_names_the_field(change, field, signed):
     with pytest.raises(PayloadError) as caught:
         square.parse(signed(body_with(change)))
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (set_("status", "TELEPORTED"), "status TELEPORTED is not one Rapport knows"),
+        (set_("customer_id", None), "the booking has no customer"),
+        (lambda event, booking: booking.pop("customer_id"), "the booking has no customer"),
+    ],
+)
+def test_a_booking_rapport_cannot_act_on_is_acknowledged_and_ignored(change, reason, signed):
+    """Square's specification allows these; refusing them would only bring the event
+    back for days."""
+    with pytest.raises(IgnoredEvent) as caught:
+        square.parse(signed(body_with(change)))
+    assert (caught.value.event_type, caught.value.reason) == ("booking.created", reason)
+
+
+def test_a_segment_without_a_duration_adds_no_time(signed):
+    body = body_with(lambda event, booking: booking["appointment_segments"][0].update(
+        duration_minutes=None))
+    event = square.parse(signed(body))[0]
+    assert event.end == event.start
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b"[1, 2]", b""])

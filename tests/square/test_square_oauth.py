@@ -119,6 +119,18 @@ def test_a_revoked_grant_means_reconnecting(sandbox):
         )
 
 
+@pytest.mark.parametrize("status", [400, 403])
+def test_any_refusal_to_renew_means_reconnecting(sandbox, status):
+    creds = connect(sandbox)
+    sandbox.fail_next("/oauth2/token", status)
+    with pytest.raises(AuthError, match="Square would not renew the access token"):
+        square.refresh_access_token(
+            creds,
+            application_id=sandbox.application_id,
+            application_secret=sandbox.application_secret,
+        )
+
+
 def test_an_expired_access_token_is_an_auth_error(sandbox):
     creds = connect(sandbox)
     sandbox.expire(creds["access_token"])
