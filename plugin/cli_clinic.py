@@ -108,10 +108,14 @@ def list_clinics(as_json):
             click.echo(f"    Connect Square: {row['connect_url']}")
         elif row.get("remedy"):
             click.echo(f"    To fix: {row['remedy']}")
+        check_ins = ", ".join(f"{count} {status}" for status, count
+                              in sorted(row["invitations_last_7_days"].items())) or "none"
         click.echo(f"    last event: {row['last_event_at'] or 'none yet'}; "
-                   f"check-ins (7 days): {row['invitations_last_7_days'] or 'none'}; "
+                   f"check-ins (7 days): {check_ins}; "
                    f"write-backs pending {row['write_backs_pending']}, "
                    f"failed {row['write_backs_failed']}")
+        if row.get("last_write_back_error"):
+            click.echo(f"    latest failed write-back: {row['last_write_back_error']}")
 
 
 # The rules a waiting check-in's send time is computed from (with the time zone).

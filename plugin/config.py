@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlparse
 
 from flask import Flask
 
@@ -134,6 +135,12 @@ def load_config(app: Flask, overrides: dict | None = None) -> None:
         if not app.config["BASE_URL"]:
             app.config["BASE_URL"] = "http://127.0.0.1:5000"
     app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
+    base = urlparse(app.config["BASE_URL"])
+    if base.scheme not in ("http", "https") or not base.netloc or base.query or base.fragment:
+        raise ConfigurationError(
+            f"RAPPORT_BASE_URL is {app.config['BASE_URL']!r}: give the address clients and "
+            "platforms reach Rapport at, with its scheme, e.g. https://rapport.example.com "
+            "(email links and webhook URLs are built on it).")
     if app.config["SESSION_COOKIE_SECURE"] is None:
         app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https:")
     app.config["SMTP_PORT"] = int(app.config["SMTP_PORT"])

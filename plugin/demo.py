@@ -241,12 +241,23 @@ def _port_or_free(port: int) -> int:
 
 
 def _work_until_interrupted() -> None:
+    from rq.exceptions import StopRequested
+
     from plugin import worker as runner
 
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def stop_on_signals() -> None:
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
     while not stop.is_set():
-        runner.drain(forking=False)
+        try:
+            # RQ's worker puts its own Ctrl-C handling in place while it runs jobs.
+            runner.drain(forking=False)
+        except (StopRequested, KeyboardInterrupt):
+            break
+        finally:
+            stop_on_signals()
         stop.wait(0.5)
     print("\nStopped.")

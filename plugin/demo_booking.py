@@ -66,7 +66,7 @@ class SimulatedBookingSystem:
             },
         }).encode()
         headers = generic.sign(body, secret=self.webhook_secret, msg_id=f"msg_{uuid.uuid4().hex}")
-        if event_type == "appointment.booked":
+        if all(known["id"] != appointment["id"] for known in client["appointments"]):
             client["appointments"].append(appointment)
         return requests.post(self.webhook_url, data=body, headers=headers, timeout=10)
 

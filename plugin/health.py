@@ -60,6 +60,11 @@ def clinic_summary(db, clinic: Clinic) -> dict:
             WriteBack.clinic_id == clinic.id,
             WriteBack.status.in_(("pending", "delivering")))),
     }
+    if summary["write_backs_failed"]:
+        summary["last_write_back_error"] = db.scalar(
+            select(WriteBack.last_error).where(
+                WriteBack.clinic_id == clinic.id, WriteBack.status.in_(("failed", "paused")))
+            .order_by(WriteBack.id.desc()).limit(1))
     if clinic.platform == "square" and clinic.status != "active":
         summary.update(square_remedy(clinic))
     return summary

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import datetime, timezone
 
 from flask import current_app
@@ -28,6 +29,8 @@ from plugin.queue import enqueue
 log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("scheduled", "sending", "sent")
+# RQ's scheduler starts a job in the second its time falls in, so up to a second early.
+EARLY_WAKE_SECONDS = 5
 
 
 def now() -> datetime:
@@ -89,6 +92,28 @@ def schedule_send(invitation: Invitation) -> None:
             job_id=f"send-{invitation.id}", at=invitation.send_at)
 
 
+def _due(invitation_id: int, column) -> datetime | None:
+    with storage.session() as db:
+        return db.scalar(select(column).where(Invitation.id == invitation_id))
+
+
+def _wait_if_moments_away(due: datetime | None) -> None:
+    """A job started a moment before its time waits for it here, outside any
+    transaction, rather than being queued again behind itself."""
+    if due is None:
+        return
+    ahead = (due - now()).total_seconds()
+    if 0 < ahead <= EARLY_WAKE_SECONDS:
+        time.sleep(ahead)
+
+
+def _again_at(job: str, prefix: str, invitation_id: int, due: datetime) -> None:
+    """Woken long before its time (the sweeper, a restart): queued again for it, under an
+    id of its own, since the job running now still holds the plain one."""
+    enqueue(f"plugin.jobs.{job}", invitation_id,
+            job_id=f"{prefix}-{invitation_id}-at-{int(due.timestamp())}", at=due)
+
+
 def cancel_pending(db: Session, appointment: Appointment, reason: str) -> None:
     db.execute(update(Invitation)
                .where(Invitation.appointment_id == appointment.id,
@@ -137,13 +162,14 @@ def _check_in(clinic: Clinic, invitation: Invitation, contact: Client, token: st
 
 def send(invitation_id: int) -> None:
     """Send the check-in email for one invitation, once."""
+    _wait_if_moments_away(_due(invitation_id, Invitation.send_at))
     moment = now()
     with storage.session() as db:
         invitation = db.get(Invitation, invitation_id)
         if invitation is None or invitation.status != "scheduled":
             return
         if invitation.send_at and invitation.send_at > moment:
-            schedule_send(invitation)  # woken early (sweeper, restart): wait for its time
+            _again_at("send_invitation", "send", invitation_id, invitation.send_at)
             return
         clinic = invitation.clinic
         if clinic.status != "active":
@@ -213,6 +239,7 @@ def send(invitation_id: int) -> None:
 
 def remind(invitation_id: int) -> None:
     """The one reminder, if the client has not answered yet."""
+    _wait_if_moments_away(_due(invitation_id, Invitation.remind_at))
     moment = now()
     with storage.session() as db:
         invitation = db.get(Invitation, invitation_id)
@@ -220,8 +247,7 @@ def remind(invitation_id: int) -> None:
                 or invitation.remind_at is None or invitation.expires_at <= moment):
             return
         if invitation.remind_at > moment:
-            enqueue("plugin.jobs.send_reminder", invitation_id,
-                    job_id=f"remind-{invitation_id}", at=invitation.remind_at)
+            _again_at("send_reminder", "remind", invitation_id, invitation.remind_at)
             return
         if is_opted_out(db, invitation.clinic_id, invitation.client_external_id):
             return

@@ -23,6 +23,10 @@ def init_app(app: Flask) -> None:
     app.extensions["rapport.sessions"] = sessionmaker(engine, expire_on_commit=False)
     if app.config["AUTO_MIGRATE"]:
         migrate(engine)
+        # Known before any fork, so that worker and job processes inherit it.
+        from plugin.installation import installation_id
+
+        installation_id(app)
 
 
 def make_engine(url: str) -> Engine:

@@ -121,7 +121,9 @@ def receive(environ: dict, platform: str, clinic_key: str) -> Answer:
         adapter.verify(inbound, target.credentials)
     except SignatureError as error:
         log.warning("webhooks.invalid-signature: %s", error, extra=extra)
-        return _problem(401, "the signature does not verify")
+        # The reason (a stale timestamp, a missing header) tells the sender what to fix
+        # and nothing about the secret.
+        return _problem(401, "the signature does not verify", reason=str(error))
     return _store(adapter, inbound, target.clinic_id, extra)
 
 
@@ -142,7 +144,9 @@ def receive_square(environ: dict) -> Answer:
         square.verify(inbound, verifying)
     except SignatureError as error:
         log.warning("webhooks.invalid-signature: %s", error, extra=extra)
-        return _problem(401, "the signature does not verify")
+        # The reason (a stale timestamp, a missing header) tells the sender what to fix
+        # and nothing about the secret.
+        return _problem(401, "the signature does not verify", reason=str(error))
     try:
         merchant = square.merchant_id(inbound)
     except PayloadError as error:

@@ -38,6 +38,15 @@ def test_short_secret_key_is_refused(clean_env):
         create_app()
 
 
+@pytest.mark.parametrize("base_url", ["rapport.example", "ftp://rapport.example",
+                                      "https://", "https://rapport.example/?x=1"])
+def test_a_base_url_links_could_not_be_built_on_is_refused(clean_env, base_url):
+    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
+    clean_env.setenv("RAPPORT_BASE_URL", base_url)
+    with pytest.raises(ConfigurationError, match="^RAPPORT_BASE_URL is .*with its scheme"):
+        create_app()
+
+
 def test_environment_overrides_instance_file_which_overrides_defaults(clean_env, tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()

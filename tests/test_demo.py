@@ -23,3 +23,36 @@ def test_demo_once_completes_the_loop_and_shows_the_note():
                  "[Rapport]", "[/Rapport]", "Prefers the window room", "Demo complete."):
         assert step in out, step
     assert out.index("[Rapport]") > out.index("8. Sam's profile")
+
+
+def test_ctrl_c_stops_the_serving_demo_plainly_after_the_survey_is_answered():
+    import re
+    import signal
+    import time
+
+    import requests
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    demo = subprocess.Popen([sys.executable, "-m", "plugin", "demo", "--port", "0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if "Press Ctrl-C to stop." in line:
+                break
+        link = re.search(r"Alex's check-in .*?: (\S+)", "".join(lines)).group(1)
+        page = requests.get(link, timeout=10)
+        form = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]}
+        for name, value in re.findall(r'type="radio" name="([^"]+)" value="(\d+)"', page.text):
+            form[name] = max(form.get(name, value), value, key=int)
+        answered = requests.post(link, data=form, cookies=page.cookies, timeout=10)
+        assert answered.status_code == 200 and "Thank you" in answered.text
+        time.sleep(2)  # the demo's worker runs the write-back meanwhile
+        demo.send_signal(signal.SIGINT)
+        rest = demo.communicate(timeout=30)[0]
+    finally:
+        demo.kill()
+    assert demo.returncode == 0, rest
+    assert "Traceback" not in rest and rest.rstrip().endswith("Stopped.")

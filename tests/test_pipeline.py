@@ -13,6 +13,7 @@ from survey_client import answer, answers_for, survey_path
 
 from plugin import instruments, storage
 from plugin.installation import installation_id
+from plugin.jobs import send_invitation
 from plugin.models import Invitation, WriteBack, WriteBackAttempt
 from plugin.queue import qualified
 
@@ -148,6 +149,41 @@ def test_send_waits_three_hours_after_the_visit_by_default(app, clinic_factory, 
         job_id = qualified(f"send-{invitation.id}")
     scheduled = redis_conn.zscore("rq:scheduled:rapport", job_id)
     assert scheduled == pytest.approx((end + timedelta(hours=3)).timestamp())
+
+
+def test_a_send_woken_early_waits_again_in_a_fresh_job_process(app, clinic_factory, client,
+                                                              drain, mailbox, redis_conn):
+    """RQ may start a scheduled job up to a second early, in a process of its own that
+    has read nothing yet: putting the job back must not wait on its own transaction."""
+    target = clinic_factory(follow_up={"send_delay_minutes": 180})
+    body = event_body()
+    client.post(webhook_path(target), data=body, headers=signed(body, target))
+    drain()
+    (invitation,) = invitations(app)
+    with app.app_context():
+        # The job for its time is still there: the one running now was woken by hand.
+        assert redis_conn.zscore("rq:scheduled:rapport", qualified(f"send-{invitation.id}"))
+        app.extensions.pop("rapport.installation")  # as in a newly started job process
+        send_invitation(invitation.id)
+        again = qualified(f"send-{invitation.id}-at-{int(invitation.send_at.timestamp())}")
+    assert redis_conn.zscore("rq:scheduled:rapport", again) == invitation.send_at.timestamp()
+    assert invitations(app)[0].status == "scheduled" and mailbox.messages == []
+
+
+def test_a_send_woken_a_moment_early_waits_and_sends(app, clinic_factory, client, drain,
+                                                     mailbox):
+    target = clinic_factory(follow_up={"send_delay_minutes": 180})
+    body = event_body()
+    client.post(webhook_path(target), data=body, headers=signed(body, target))
+    drain()
+    (invitation,) = invitations(app)
+    with app.app_context():
+        with storage.session() as db:  # its time comes in a second, and RQ starts it now
+            db.get(Invitation, invitation.id).send_at = (
+                datetime.now(timezone.utc) + timedelta(seconds=1))
+        send_invitation(invitation.id)
+    assert invitations(app)[0].status == "sent"
+    assert len(mailbox.messages) == 1
 
 
 def test_sending_window_moves_the_send_into_working_hours(app, clinic_factory, client, drain):

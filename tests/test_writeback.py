@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from survey_client import answer, answers_for, survey_path
 
-from plugin import instruments, storage
+from plugin import health, instruments, storage
 from plugin.models import Clinic, Invitation, WriteBack, WriteBackAttempt
 from plugin.queue import backoff_seconds
 
@@ -91,6 +91,10 @@ def test_other_4xx_fails_fast_and_says_why(app, receiver, answered):
     status, attempts, error = write_back_state(app)
     assert (status, attempts) == ("failed", ["failed"])
     assert "answered 400" in error
+    with app.app_context(), storage.session() as db:
+        summary = health.clinic_summary(db, db.scalar(select(Clinic)))
+    assert summary["write_backs_failed"] == 1
+    assert summary["last_write_back_error"] == error  # shown by `rapport clinic list`
 
 
 def test_unreachable_callback_is_retried_then_given_up_plainly(answered_with):
