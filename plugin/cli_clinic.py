@@ -258,6 +258,21 @@ def square_credentials(key, access_token, add_signature_key, retire_old_keys):
                + (f" Reconnected; {resumed} write-back(s) resumed." if reconnected else ""))
 
 
+@clinic.command("retry-write-backs")
+@click.argument("key")
+def retry_write_backs(key):
+    """Send the clinic's failed write-backs again, once what refused them is fixed."""
+    from plugin import storage, writeback
+
+    app = app_or_exit()
+    with app.app_context():
+        with storage.session() as db:
+            clinic_id = _clinic_or_exit(db, key).id
+        retried = writeback.retry_failed(clinic_id)
+    click.echo(f"{retried} failed write-back(s) queued again; a running worker sends them."
+               if retried else "No failed write-backs.")
+
+
 @clinic.command("send-test")
 @click.argument("key")
 @click.option("--to", "email", required=True, help="Your own email address.")

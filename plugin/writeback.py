@@ -198,13 +198,24 @@ def _record(write_back_id: int, clinic_id: int, attempt: int, outcome: str, deta
 def resume(clinic_id: int) -> int:
     """The clinic reconnected: deliver what waited for it — its paused write-backs, and
     the talking points its upcoming bookings missed. How many write-backs resumed."""
+    resumed = _again(clinic_id, "paused", "resumed")
+    booking_notes.resume(clinic_id)
+    return resumed
+
+
+def retry_failed(clinic_id: int) -> int:
+    """The clinic fixed what refused its write-backs (a callback URL, a receiver that
+    answered 4xx): try each failed one again. How many."""
+    return _again(clinic_id, "failed", "retried")
+
+
+def _again(clinic_id: int, status: str, why: str) -> int:
     with storage.session() as db:
         ids = list(db.scalars(select(WriteBack.id).where(
-            WriteBack.clinic_id == clinic_id, WriteBack.status == "paused")))
+            WriteBack.clinic_id == clinic_id, WriteBack.status == status)))
         db.execute(update(WriteBack).where(WriteBack.id.in_(ids))
                    .values(status="pending", last_error=None))
     for write_back_id in ids:
         enqueue("plugin.jobs.write_back", write_back_id,
-                job_id=f"writeback-{write_back_id}-resumed-{int(time.time())}")
-    booking_notes.resume(clinic_id)
+                job_id=f"writeback-{write_back_id}-{why}-{int(time.time())}")
     return len(ids)

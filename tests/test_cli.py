@@ -50,6 +50,14 @@ def test_clinic_list_shows_health(rapport):
     assert rows[0]["status"] == "active"
 
 
+def test_retry_write_backs_says_when_there_is_nothing_to_retry(rapport):
+    created = json.loads(rapport("clinic", "add", "--name", "Harbour", "--platform", "generic",
+                                 "--callback-url", "https://booking.example/hooks",
+                                 "--json").output)
+    result = rapport("clinic", "retry-write-backs", created["key"])
+    assert result.exit_code == 0 and "No failed write-backs." in result.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["--platform", "generic"], "--callback-url is required"),
     (["--platform", "generic", "--callback-url", "ftp://x"], "must be an http(s) URL"),

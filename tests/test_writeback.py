@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from survey_client import answer, answers_for, survey_path
 
-from plugin import health, instruments, storage
+from plugin import health, instruments, storage, writeback
 from plugin.models import Clinic, Invitation, WriteBack, WriteBackAttempt
 from plugin.queue import backoff_seconds
 
@@ -21,6 +21,11 @@ def answered(app, client, deliver, drain, mailbox):
         instrument = instruments.get(db.scalar(select(Invitation.instrument_id)))
     answer(client, survey_path(mailbox.messages[0]), answers_for(instrument))
     return drain
+
+
+def summary_clinic_id(app) -> int:
+    with app.app_context(), storage.session() as db:
+        return db.scalar(select(Clinic.id))
 
 
 def write_back_state(app):
@@ -95,6 +100,15 @@ def test_other_4xx_fails_fast_and_says_why(app, receiver, answered):
         summary = health.clinic_summary(db, db.scalar(select(Clinic)))
     assert summary["write_backs_failed"] == 1
     assert summary["last_write_back_error"] == error  # shown by `rapport clinic list`
+
+    receiver.answer(204)  # the clinic mended its receiver
+    with app.app_context():
+        # what `rapport clinic retry-write-backs KEY` does
+        assert writeback.retry_failed(summary_clinic_id(app)) == 1
+    answered()
+    assert len(receiver.received) == 2
+    status, attempts, _ = write_back_state(app)
+    assert (status, attempts) == ("delivered", ["failed", "delivered"])
 
 
 def test_unreachable_callback_is_retried_then_given_up_plainly(answered_with):
