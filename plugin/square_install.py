@@ -183,7 +183,8 @@ def ensure_application_webhook() -> dict[str, Any]:
             "Rapport needs a Square webhook subscription to hear about bookings: set "
             "RAPPORT_SQUARE_ACCESS_TOKEN to the application's personal access token so "
             "Rapport creates it, or create it in the Developer Console (booking.created, "
-            f"booking.updated, notification URL {notification_url()}) and set "
+            f"booking.updated, oauth.authorization.revoked, notification URL "
+            f"{notification_url()}) and set "
             "RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY to its signature key")
     created = square.subscribe({"access_token": token, **accounts.square_settings()},
                                notification_url())

@@ -117,7 +117,8 @@ def test_connecting_seals_tokens_defines_the_attribute_and_subscribes(
     assert "rapport-alliance" in square_sandbox.definitions
     (subscription,) = square_sandbox.subscriptions
     assert subscription["notification_url"] == f"{url}/webhooks/square"
-    assert set(subscription["event_types"]) == {"booking.created", "booking.updated"}
+    assert set(subscription["event_types"]) == {"booking.created", "booking.updated",
+                                                "oauth.authorization.revoked"}
     created = square_sandbox.requests_to("POST", "/v2/webhooks/subscriptions")
     assert created[0].headers["authorization"] == f"Bearer {square_sandbox.personal_access_token}"
     with app.app_context(), storage.session() as db:
@@ -130,6 +131,26 @@ def test_a_second_clinic_reuses_the_subscription(square_app, square_sandbox, new
     connect(url, new_clinic["key"])
     connect(url, new_clinic["key"])  # connecting again is fine
     assert len(square_sandbox.subscriptions) == 1
+
+
+def test_a_seller_disconnecting_in_square_shows_at_once(square_app, square_sandbox,
+                                                       new_clinic):
+    app, url = square_app
+    connect(url, new_clinic["key"])
+    revoked = {"merchant_id": square_sandbox.merchant_id, "type": "oauth.authorization.revoked",
+               "event_id": "2b7e4f1c-8d3a-5c69-b0e2-9a4f6c1d8e35",
+               "created_at": "2026-11-26T10:15:02Z",
+               "data": {"type": "revocation", "id": "", "object": {"revocation": {
+                   "revoked_at": "2026-11-26T10:15:01Z", "revoker_type": "MERCHANT"}}}}
+    answer = to_application(square_sandbox, url, revoked)
+    assert answer.status_code == 200 and answer.json()["status"] == "noted"
+    assert to_application(square_sandbox, url, revoked).status_code == 200  # redelivered
+    with app.app_context(), storage.session() as db:
+        clinic = clinics.by_key(db, new_clinic["key"])
+        assert clinic.status == "needs_reconnecting"
+        assert "disconnected Rapport in Square" in clinic.status_detail
+    forged = to_application(square_sandbox, url, revoked, signature_key="not-the-key")
+    assert forged.status_code == 401
 
 
 def test_going_live_subscribes_again_in_production(square_app, square_sandbox):

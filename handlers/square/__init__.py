@@ -81,12 +81,15 @@ from handlers.square.oauth import (
     refresh_access_token,
 )
 from handlers.square.webhooks import (
+    APPLICATION_EVENT_TYPES,
     EVENT_HANDLERS,
     EVENT_TYPES,
+    REVOKED,
     SIGNATURE_HEADER,
     delivery_id,
     merchant_id,
     parse,
+    revoked_merchant,
     sign,
     verify,
 )
@@ -106,6 +109,7 @@ __all__ = [
     "sign",
     "delivery_id",
     "parse",
+    "revoked_merchant",
     "fetch_appointment",
     "fetch_client",
     "write_back",
@@ -128,7 +132,9 @@ __all__ = [
     "CONFLICT_CODES",
     "DEFAULT_TIMEOUT",
     "EVENT_HANDLERS",
+    "APPLICATION_EVENT_TYPES",
     "EVENT_TYPES",
+    "REVOKED",
     "REFRESH_EVERY",
     "SCOPES",
     "SELLER_NOTE_LIMIT",

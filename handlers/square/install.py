@@ -25,7 +25,7 @@ from typing import Any
 
 from handlers.base import ConflictError, MissingPermission, PermanentError
 from handlers.square.api import SQUARE_VERSION, _call, _key
-from handlers.square.webhooks import EVENT_TYPES
+from handlers.square.webhooks import APPLICATION_EVENT_TYPES
 
 ATTRIBUTE_KEY = "rapport-alliance"
 STRING_SCHEMA = (
@@ -80,10 +80,10 @@ def subscribe(credentials: Mapping[str, Any], notification_url: str) -> dict[str
     be the application's personal access token, not a seller's OAuth token.
     """
     body = {
-        "idempotency_key": _key("rapport-sub-", notification_url, *EVENT_TYPES),
+        "idempotency_key": _key("rapport-sub-", notification_url, *APPLICATION_EVENT_TYPES),
         "subscription": {
             "name": "Rapport",
-            "event_types": list(EVENT_TYPES),
+            "event_types": list(APPLICATION_EVENT_TYPES),
             "notification_url": notification_url,
             "api_version": SQUARE_VERSION,
         },
@@ -98,5 +98,5 @@ def subscribe(credentials: Mapping[str, Any], notification_url: str) -> dict[str
         "subscription_id": subscription["id"],
         "signature_key": subscription["signature_key"],
         "notification_url": subscription.get("notification_url", notification_url),
-        "event_types": subscription.get("event_types", list(EVENT_TYPES)),
+        "event_types": subscription.get("event_types", list(APPLICATION_EVENT_TYPES)),
     }

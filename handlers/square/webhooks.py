@@ -9,6 +9,11 @@ Square facts this module relies on, and where they are documented:
   https://developer.squareup.com/docs/webhooks/step3validate,
   https://developer.squareup.com/docs/webhooks-api/validate-notifications, and the official
   SDK's ``square.utils.webhooks_helper.verify_signature`` (squareup 46.0.0.20260916).
+- ``oauth.authorization.revoked``: published to the application's subscriptions when a
+  seller (or the application, or Square) revokes every token granted to the application;
+  ``merchant_id`` names the seller.
+  https://developer.squareup.com/reference/square/webhooks/oauth.authorization.revoked,
+  and the specification's ``OauthAuthorizationRevokedEvent``.
 - Delivery: answer 2xx within 10 s; failed deliveries are retried (the page says up to
   72 h; an older copy says 24 h), so duplicates are deduplicated on ``event_id``.
   https://developer.squareup.com/docs/webhooks/troubleshooting
@@ -37,6 +42,10 @@ from handlers.square.bookings import _appointment, _Booking, _Lenient, _load, un
 
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 EVENT_TYPES = ("booking.created", "booking.updated")
+REVOKED = "oauth.authorization.revoked"
+# What Rapport's application-wide subscription asks for: bookings, and sellers who
+# disconnect Rapport, so their clinic shows "needs reconnecting" at once.
+APPLICATION_EVENT_TYPES = (*EVENT_TYPES, REVOKED)
 
 
 def sign(body: bytes, *, signature_key: str, notification_url: str) -> dict[str, str]:
@@ -88,6 +97,17 @@ def merchant_id(request: InboundRequest) -> str | None:
     connected seller's events to one URL, so this is what routes them to a clinic."""
     value = _json_object(request.body).get("merchant_id")
     return value if isinstance(value, str) and value else None
+
+
+def revoked_merchant(request: InboundRequest) -> str | None:
+    """The seller who revoked Rapport's access, when this is that event; else None."""
+    payload = _json_object(request.body)
+    if payload.get("type") != REVOKED:
+        return None
+    merchant = payload.get("merchant_id")
+    if not isinstance(merchant, str) or not merchant:
+        raise PayloadError("merchant_id", "missing or not a string")
+    return merchant
 
 
 def parse(request: InboundRequest) -> list[AppointmentEvent]:

@@ -442,11 +442,12 @@ def test_a_note_with_no_renderer_behind_it_is_never_cut(sandbox, creds, next_vis
 # --- install steps ---------------------------------------------------------------------
 
 
-def test_subscribe_registers_booking_events(sandbox, creds):
+def test_subscribe_registers_booking_events_and_revocations(sandbox, creds):
     url = "https://rapport.example/webhooks/square/clinic-7"
     subscription = square.subscribe(creds, url)
     assert subscription["signature_key"] and subscription["subscription_id"].startswith("wbhk_")
-    assert subscription["event_types"] == ["booking.created", "booking.updated"]
+    assert subscription["event_types"] == ["booking.created", "booking.updated",
+                                           "oauth.authorization.revoked"]
     assert square.subscribe(creds, url) == subscription
     assert len(sandbox.subscriptions) == 1
     assert sandbox.subscriptions[0]["notification_url"] == url

@@ -78,10 +78,12 @@ def test_fixture_parses_to_the_expected_event(case, fixture_body, signed):
 
 def test_every_fixture_is_tested_and_matches_squares_event_schema(fixture_body):
     names = sorted(path.stem for path in FIXTURES.glob("*.json"))
-    assert sorted([case[0] for case in CASES] + ["customer.created__ignored"]) == names
+    assert sorted([case[0] for case in CASES] + [
+        "customer.created__ignored", "oauth.authorization.revoked__by_merchant"]) == names
     spec = contract("platforms/square/api.json")
     schemas = {"booking.created": "BookingCreatedEvent", "booking.updated": "BookingUpdatedEvent",
-               "customer.created": "CustomerCreatedEvent"}  # fmt: skip
+               "customer.created": "CustomerCreatedEvent",
+               "oauth.authorization.revoked": "OauthAuthorizationRevokedEvent"}  # fmt: skip
     for name in names:
         schema = schemas[name.split("__")[0]]
         assert spec.problems(schema, json.loads(fixture_body(name)), request=False) == [], name
@@ -101,6 +103,14 @@ def test_other_event_types_are_ignored_by_name(fixture_body, signed):
     with pytest.raises(IgnoredEvent) as caught:
         square.parse(signed(fixture_body("customer.created__ignored")))
     assert caught.value.event_type == "customer.created"
+
+
+def test_a_revocation_names_the_seller_and_is_no_booking_event(fixture_body, signed):
+    request = signed(fixture_body("oauth.authorization.revoked__by_merchant"))
+    assert square.revoked_merchant(request) == "GQQWA3J6A3AEZ"
+    assert square.revoked_merchant(signed(fixture_body("booking.created__accepted"))) is None
+    with pytest.raises(IgnoredEvent):
+        square.parse(request)
 
 
 def test_out_of_order_deliveries_keep_their_versions(fixture_body, signed):
