@@ -21,6 +21,7 @@ tokens while keeping every other stored credential.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -196,6 +197,22 @@ def ensure_application_webhook() -> dict[str, Any]:
                                credentials=crypto.seal(
                                    {"signature_key": created["signature_key"]})))
     return application_webhook()
+
+
+def note_revocation(clinic_id: int, revoked_at: datetime | None) -> bool:
+    """The seller revoked Rapport's access: the clinic needs reconnecting, unless the
+    revocation is older than the clinic's current token (Square redelivers events for
+    days, and the seller may have connected again since). True when it was noted."""
+    from handlers.base import AuthError
+
+    with storage.session() as db:
+        values = clinics.credentials(db.get(Clinic, clinic_id))
+    issued = square.token_issued_at(values)
+    if revoked_at is not None and issued is not None and revoked_at < issued:
+        return False
+    clinics.platform_refused(clinic_id, AuthError(
+        "the seller disconnected Rapport in Square (oauth.authorization.revoked)"))
+    return True
 
 
 def manual_key(notification: str) -> str:

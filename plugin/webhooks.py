@@ -157,15 +157,15 @@ def receive_square(environ: dict) -> Answer:
         log.info("webhooks.unknown-merchant: %s", merchant, extra=extra)
         return 200, {"status": "ignored", "reason": "unknown merchant"}
     extra["clinic"] = clinic_id
-    if square.revoked_merchant(inbound):
+    revoked = square.revocation(inbound)
+    if revoked:
         # Acted on before the answer, and idempotent, so it needs no inbox: the clinic
         # shows "needs reconnecting" now rather than at its next call to Square.
-        from handlers.base import AuthError
-
-        clinics.platform_refused(clinic_id, AuthError(
-            "the seller disconnected Rapport in Square (oauth.authorization.revoked)"))
-        log.warning("webhooks.square-access-revoked: merchant %s", merchant, extra=extra)
-        return 200, {"status": "noted", "type": square.REVOKED}
+        noted = square_install.note_revocation(clinic_id, revoked[1])
+        log.warning("webhooks.square-access-revoked: merchant %s%s", merchant,
+                    "" if noted else " (before the clinic last connected: ignored)",
+                    extra=extra)
+        return 200, {"status": "noted" if noted else "ignored", "type": square.REVOKED}
     return _store(square, inbound, clinic_id, extra)
 
 

@@ -153,6 +153,23 @@ def test_a_seller_disconnecting_in_square_shows_at_once(square_app, square_sandb
     assert forged.status_code == 401
 
 
+def test_a_revocation_from_before_the_clinic_reconnected_changes_nothing(
+    square_app, square_sandbox, new_clinic
+):
+    """Square redelivers an event for days: the seller may have connected again since."""
+    app, url = square_app
+    connect(url, new_clinic["key"])
+    an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    revoked = {"merchant_id": square_sandbox.merchant_id, "type": "oauth.authorization.revoked",
+               "event_id": "0c9d2e7a-4b1f-5a38-9e6d-3f8a1b7c2d46", "created_at": an_hour_ago,
+               "data": {"type": "revocation", "id": "", "object": {"revocation": {
+                   "revoked_at": an_hour_ago, "revoker_type": "MERCHANT"}}}}
+    answer = to_application(square_sandbox, url, revoked)
+    assert answer.status_code == 200 and answer.json()["status"] == "ignored"
+    with app.app_context(), storage.session() as db:
+        assert clinics.by_key(db, new_clinic["key"]).status == "active"
+
+
 def test_going_live_subscribes_again_in_production(square_app, square_sandbox):
     """A Rapport tried on Square's sandbox and then switched to production (same base
     URL, same database) needs production's own subscription: sandbox's sends nothing."""

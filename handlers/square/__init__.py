@@ -79,6 +79,7 @@ from handlers.square.oauth import (
     exchange_code,
     needs_refresh,
     refresh_access_token,
+    token_issued_at,
 )
 from handlers.square.webhooks import (
     APPLICATION_EVENT_TYPES,
@@ -89,7 +90,7 @@ from handlers.square.webhooks import (
     delivery_id,
     merchant_id,
     parse,
-    revoked_merchant,
+    revocation,
     sign,
     verify,
 )
@@ -109,7 +110,7 @@ __all__ = [
     "sign",
     "delivery_id",
     "parse",
-    "revoked_merchant",
+    "revocation",
     "fetch_appointment",
     "fetch_client",
     "write_back",
@@ -123,6 +124,7 @@ __all__ = [
     "exchange_code",
     "refresh_access_token",
     "needs_refresh",
+    "token_issued_at",
     # constants
     "ACTIVE_STATUSES",
     "ATTRIBUTE_KEY",

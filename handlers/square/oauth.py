@@ -109,24 +109,37 @@ def refresh_access_token(
     return tokens
 
 
-def needs_refresh(credentials: Mapping[str, Any], now: datetime) -> bool:
-    """True once the access token is a week old (Square: refresh every 7 days or less).
-
-    Personal access tokens (manual set-up) carry no ``expires_at`` and never need it.
-    """
+def _expiry(credentials: Mapping[str, Any]) -> datetime | None:
     expires_at = credentials.get("expires_at")
     if not expires_at:
-        return False
+        return None
     if isinstance(expires_at, datetime):
         expires = expires_at
     else:
         try:
             expires = datetime.fromisoformat(str(expires_at).replace("Z", "+00:00"))
         except ValueError:
-            return True
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)
-    return now >= expires - (TOKEN_LIFETIME - REFRESH_EVERY)
+            return None
+    return expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+
+
+def token_issued_at(credentials: Mapping[str, Any]) -> datetime | None:
+    """When Square issued the stored OAuth access token (30 days before it expires);
+    None for a personal access token."""
+    expires = _expiry(credentials)
+    return expires - TOKEN_LIFETIME if expires else None
+
+
+def needs_refresh(credentials: Mapping[str, Any], now: datetime) -> bool:
+    """True once the access token is a week old (Square: refresh every 7 days or less),
+    or when its expiry cannot be read.
+
+    Personal access tokens (manual set-up) carry no ``expires_at`` and never need it.
+    """
+    if not credentials.get("expires_at"):
+        return False
+    expires = _expiry(credentials)
+    return expires is None or now >= expires - (TOKEN_LIFETIME - REFRESH_EVERY)
 
 
 def _tokens(answer: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import fields, validate
@@ -99,15 +99,23 @@ def merchant_id(request: InboundRequest) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def revoked_merchant(request: InboundRequest) -> str | None:
-    """The seller who revoked Rapport's access, when this is that event; else None."""
+def revocation(request: InboundRequest) -> tuple[str, datetime | None] | None:
+    """For ``oauth.authorization.revoked``: the seller who revoked Rapport's access and
+    when (``revoked_at``, else the event's ``created_at``, None if neither reads as a
+    time); None for any other event."""
     payload = _json_object(request.body)
     if payload.get("type") != REVOKED:
         return None
     merchant = payload.get("merchant_id")
     if not isinstance(merchant, str) or not merchant:
         raise PayloadError("merchant_id", "missing or not a string")
-    return merchant
+    revoked = ((payload.get("data") or {}).get("object") or {}).get("revocation") or {}
+    for value in (revoked.get("revoked_at"), payload.get("created_at")):
+        try:
+            return merchant, datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+    return merchant, None
 
 
 def parse(request: InboundRequest) -> list[AppointmentEvent]:

@@ -107,8 +107,9 @@ def test_other_event_types_are_ignored_by_name(fixture_body, signed):
 
 def test_a_revocation_names_the_seller_and_is_no_booking_event(fixture_body, signed):
     request = signed(fixture_body("oauth.authorization.revoked__by_merchant"))
-    assert square.revoked_merchant(request) == "GQQWA3J6A3AEZ"
-    assert square.revoked_merchant(signed(fixture_body("booking.created__accepted"))) is None
+    assert square.revocation(request) == (
+        "GQQWA3J6A3AEZ", datetime(2020, 12, 20, 10, 15, 1, tzinfo=UTC))
+    assert square.revocation(signed(fixture_body("booking.created__accepted"))) is None
     with pytest.raises(IgnoredEvent):
         square.parse(request)
 
