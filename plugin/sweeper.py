@@ -16,7 +16,15 @@ from sqlalchemy import delete, or_, select, update
 
 import handlers
 from plugin import storage
-from plugin.models import Appointment, Clinic, InboxEvent, Invitation, SurveyLink, WriteBack
+from plugin.models import (
+    Appointment,
+    Clinic,
+    InboxEvent,
+    Invitation,
+    SurveyLink,
+    WriteBack,
+    WriteBackAttempt,
+)
 from plugin.queue import enqueue
 
 log = logging.getLogger(__name__)
@@ -49,8 +57,16 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         expired = db.execute(update(Invitation).where(
             Invitation.status.in_(("sent", "interrupted")), Invitation.expires_at <= moment)
             .values(status="expired", email=None, first_name=None)).rowcount
+        # A worker died while delivering: the attempt is recorded as such (the receiver
+        # may have had it; the next one carries the same webhook-id), then retried.
+        cut_short = db.execute(select(WriteBack.id, WriteBack.claimed_at).where(
+            WriteBack.status == "delivering", WriteBack.claimed_at <= stale)).all()
+        db.add_all(WriteBackAttempt(write_back_id=write_back_id, at=claimed_at,
+                                    outcome="interrupted",
+                                    detail="the worker stopped while delivering")
+                   for write_back_id, claimed_at in cut_short)
         db.execute(update(WriteBack).where(
-            WriteBack.status == "delivering", WriteBack.claimed_at <= stale)
+            WriteBack.id.in_([write_back_id for write_back_id, _ in cut_short]))
             .values(status="pending", claimed_at=None))
         write_backs = db.scalars(select(WriteBack.id).where(
             WriteBack.status == "pending", WriteBack.created_at <= stale,

@@ -134,3 +134,24 @@ def test_clinic_is_paused_not_retried_when_credentials_are_refused(app, receiver
     answered()
     assert receiver.received == []
     assert write_back_state(app)[0] == "paused"
+
+
+def test_a_delivery_cut_short_by_a_dead_worker_is_recorded_and_made_again(
+        app, receiver, answered):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from plugin import sweeper
+
+    with app.app_context(), storage.session() as db:  # claimed, then the worker died
+        db.execute(update(WriteBack).values(
+            status="delivering", attempts=1,
+            claimed_at=datetime.now(timezone.utc) - timedelta(minutes=10)))
+    with app.app_context():
+        app.config["SWEEP_AFTER_SECONDS"] = 0
+        assert sweeper.sweep()["write_backs"] == 1
+    answered()
+    assert len(receiver.received) == 1
+    status, attempts, _ = write_back_state(app)
+    assert (status, attempts) == ("delivered", ["interrupted", "delivered"])
