@@ -120,10 +120,7 @@ def receive(environ: dict, platform: str, clinic_key: str) -> Answer:
     try:
         adapter.verify(inbound, target.credentials)
     except SignatureError as error:
-        log.warning("webhooks.invalid-signature: %s", error, extra=extra)
-        # The reason (a stale timestamp, a missing header) tells the sender what to fix
-        # and nothing about the secret.
-        return _problem(401, "the signature does not verify", reason=str(error))
+        return _unsigned(error, extra)
     return _store(adapter, inbound, target.clinic_id, extra)
 
 
@@ -143,10 +140,7 @@ def receive_square(environ: dict) -> Answer:
     try:
         square.verify(inbound, verifying)
     except SignatureError as error:
-        log.warning("webhooks.invalid-signature: %s", error, extra=extra)
-        # The reason (a stale timestamp, a missing header) tells the sender what to fix
-        # and nothing about the secret.
-        return _problem(401, "the signature does not verify", reason=str(error))
+        return _unsigned(error, extra)
     try:
         merchant = square.merchant_id(inbound)
     except PayloadError as error:
@@ -167,6 +161,13 @@ def receive_square(environ: dict) -> Answer:
                     extra=extra)
         return 200, {"status": "noted" if noted else "ignored", "type": square.REVOKED}
     return _store(square, inbound, clinic_id, extra)
+
+
+def _unsigned(error: SignatureError, extra: dict) -> Answer:
+    log.warning("webhooks.invalid-signature: %s", error, extra=extra)
+    # The reason (a stale timestamp, a missing header) tells the sender what to fix and
+    # nothing about the secret.
+    return _problem(401, "the signature does not verify", reason=str(error))
 
 
 def _store(adapter, inbound: InboundRequest, clinic_id: int, extra: dict) -> Answer:
