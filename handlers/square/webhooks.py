@@ -112,9 +112,10 @@ def revocation(request: InboundRequest) -> tuple[str, datetime | None] | None:
     revoked = ((payload.get("data") or {}).get("object") or {}).get("revocation") or {}
     for value in (revoked.get("revoked_at"), payload.get("created_at")):
         try:
-            return merchant, datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
             continue
+        return merchant, when if when.tzinfo else when.replace(tzinfo=UTC)
     return merchant, None
 
 
