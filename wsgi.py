@@ -1,10 +1,15 @@
 """The WSGI entry point: ``gunicorn wsgi:app``."""
 
 import gc
+import sys
 
 from plugin import create_app
+from plugin.config import ConfigurationError
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigurationError as error:
+    sys.exit(f"Rapport cannot start: {error}")  # plainly, rather than as a traceback
 
 # Everything built so far (modules, the app, its schemas and templates) lives as long as
 # the process: keep it out of the garbage collector's full passes, which would otherwise

@@ -101,6 +101,8 @@ def list_clinics(as_json):
               "not_connected": "NOT CONNECTED YET"}
     for row in rows:
         state = states.get(row["status"], row["status"].upper())
+        if state == "OK" and (row["write_backs_failed"] or row.get("last_check_in_problem")):
+            state = "ATTENTION"
         click.echo(f"{row['key']}  {row['name']}  [{row['platform']}, {row['timezone']}]  {state}")
         if row["status_detail"]:
             click.echo(f"    {row['status_detail']}")
@@ -110,12 +112,31 @@ def list_clinics(as_json):
             click.echo(f"    To fix: {row['remedy']}")
         check_ins = ", ".join(f"{count} {status}" for status, count
                               in sorted(row["invitations_last_7_days"].items())) or "none"
-        click.echo(f"    last event: {row['last_event_at'] or 'none yet'}; "
+        click.echo(f"    last event: {_local_time(row['last_event_at'], row['timezone'])}; "
                    f"check-ins (7 days): {check_ins}; "
                    f"write-backs pending {row['write_backs_pending']}, "
                    f"failed {row['write_backs_failed']}")
+        if row["unprocessed_events"]:
+            click.echo(f"    events stored, not yet processed: {row['unprocessed_events']} "
+                       "(is a worker running?)")
+        if row.get("last_check_in_problem"):
+            click.echo(f"    latest check-in not sent: {row['last_check_in_problem']}")
         if row.get("last_write_back_error"):
-            click.echo(f"    latest failed write-back: {row['last_write_back_error']}")
+            click.echo(f"    latest failed write-back: {row['last_write_back_error']} "
+                       f"(once fixed: rapport clinic retry-write-backs {row['key']})")
+        if row["write_backs_paused"]:
+            click.echo(f"    write-backs waiting for the clinic to reconnect: "
+                       f"{row['write_backs_paused']} (they resume by themselves then)")
+
+
+def _local_time(stamp: str | None, zone: str) -> str:
+    """An ISO time from the summary, in the clinic's time zone, to the minute."""
+    if not stamp:
+        return "none yet"
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 # The rules a waiting check-in's send time is computed from (with the time zone).

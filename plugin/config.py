@@ -143,7 +143,12 @@ def load_config(app: Flask, overrides: dict | None = None) -> None:
             "(email links and webhook URLs are built on it).")
     if app.config["SESSION_COOKIE_SECURE"] is None:
         app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https:")
-    app.config["SMTP_PORT"] = int(app.config["SMTP_PORT"])
+    try:
+        app.config["SMTP_PORT"] = int(app.config["SMTP_PORT"])
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"RAPPORT_SMTP_PORT is {app.config['SMTP_PORT']!r}: give the mail server's port "
+            "as a number, e.g. 587.") from None
     if app.config["SMTP_STARTTLS"] in ("0", "false", "no", ""):
         app.config["SMTP_STARTTLS"] = False
     _check_square_settings(app)
@@ -172,7 +177,8 @@ def _check_square_settings(app: Flask) -> None:
         raise ConfigurationError(
             "RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY must be the subscription's signature key, "
             'or a JSON list of keys while rotating (["old-key", "new-key"]); a key that '
-            'reads as a number or as JSON is given as a JSON string ("\"12345\"").')
+            "reads as a number or as JSON is given as a JSON string, e.g. "
+            "RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY='\"12345\"'.")
     app.config["SQUARE_WEBHOOK_SIGNATURE_KEY"] = keys
 
 

@@ -55,7 +55,10 @@ def clinic_summary(db, clinic: Clinic) -> dict:
             InboxEvent.clinic_id == clinic.id, InboxEvent.processed_at.is_(None))),
         "invitations_last_7_days": statuses,
         "write_backs_failed": count(select(func.count(WriteBack.id)).where(
-            WriteBack.clinic_id == clinic.id, WriteBack.status.in_(("failed", "paused")))),
+            WriteBack.clinic_id == clinic.id, WriteBack.status == "failed")),
+        # Waiting for the clinic to reconnect; they resume by themselves then.
+        "write_backs_paused": count(select(func.count(WriteBack.id)).where(
+            WriteBack.clinic_id == clinic.id, WriteBack.status == "paused")),
         "write_backs_pending": count(select(func.count(WriteBack.id)).where(
             WriteBack.clinic_id == clinic.id,
             WriteBack.status.in_(("pending", "delivering")))),
@@ -63,8 +66,14 @@ def clinic_summary(db, clinic: Clinic) -> dict:
     if summary["write_backs_failed"]:
         summary["last_write_back_error"] = db.scalar(
             select(WriteBack.last_error).where(
-                WriteBack.clinic_id == clinic.id, WriteBack.status.in_(("failed", "paused")))
+                WriteBack.clinic_id == clinic.id, WriteBack.status == "failed")
             .order_by(WriteBack.id.desc()).limit(1))
+    if statuses.get("failed") or statuses.get("interrupted"):
+        summary["last_check_in_problem"] = db.scalar(
+            select(Invitation.reason).where(
+                Invitation.clinic_id == clinic.id, Invitation.created_at >= week_ago,
+                Invitation.status.in_(("failed", "interrupted")))
+            .order_by(Invitation.id.desc()).limit(1))
     if clinic.platform == "square" and clinic.status != "active":
         summary.update(square_remedy(clinic))
     return summary

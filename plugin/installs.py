@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
+from flask import current_app
+
 from handlers import generic
 from plugin.clinics import NewClinic
 
@@ -46,6 +48,14 @@ def manual_credentials(platform: str, **options: str | None) -> dict[str, Any]:
         names = ("access_token", "webhook_signature_key", "notification_url")
         given = [name for name in names if options.get(name)]
         if not given:
+            config = current_app.config
+            if not (config["SQUARE_APPLICATION_ID"] and config["SQUARE_APPLICATION_SECRET"]):
+                raise InstallError(
+                    "Square's sign-in is not set up on this Rapport, so the clinic's Connect "
+                    "Square link would not work: set RAPPORT_SQUARE_APPLICATION_ID and "
+                    "RAPPORT_SQUARE_APPLICATION_SECRET (docs/platforms/square.md), or add "
+                    "the clinic in manual mode with --access-token, --webhook-signature-key "
+                    "and --notification-url")
             return {"mode": "oauth"}  # connected later, at /connect/square/<key>
         missing = [f"--{name.replace('_', '-')}" for name in names if name not in given]
         if missing:

@@ -252,7 +252,16 @@ def remind(invitation_id: int) -> None:
         if is_opted_out(db, invitation.clinic_id, invitation.client_external_id):
             return
         clinic = invitation.clinic
-    contact = _contact(clinic, invitation)
+        if clinic.status != "active":
+            return  # the platform is not asked; the sweeper tries again once reconnected
+    try:
+        contact = _contact(clinic, invitation)
+    except (AuthError, MissingPermission) as error:
+        clinics.platform_refused(clinic.id, error)
+        return
+    except PermanentError as error:
+        log.warning("follow-up.reminder-skipped: invitation %s: %s", invitation_id, error)
+        return
     if not contact.email or contact.unsubscribed:
         return
     with storage.session() as db:

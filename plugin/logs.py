@@ -17,6 +17,19 @@ OWN_LOGGERS = ("plugin", "handlers", "questionnaires")
 FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 
 
+# Context a log call gives in ``extra``, shown after the message so that a line names
+# the clinic it is about.
+CONTEXT = ("platform", "clinic", "clinic_id", "job_id")
+
+
+class WithContext(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        given = [f"{name}={getattr(record, name)}" for name in CONTEXT
+                 if getattr(record, name, None) is not None]
+        return f"{line} [{' '.join(given)}]" if given else line
+
+
 def init_app(app: Flask) -> None:
     level = str(app.config.get("LOG_LEVEL") or "INFO").upper()
     if logging.getLevelName(level) == f"Level {level}":
@@ -24,7 +37,7 @@ def init_app(app: Flask) -> None:
     if logging.getLogger().handlers:
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(WithContext(FORMAT))
     # On the root logger, which stays at WARNING: other libraries' lines keep their
     # usual level, and Rapport's own loggers let their INFO lines through.
     logging.getLogger().addHandler(handler)

@@ -5,8 +5,9 @@ Rapport's scopes and sends them back to ``/connect/square/callback`` with a code
 the ``state`` Rapport gave; the code is exchanged for tokens, sealed at rest, and the
 "Rapport alliance" customer attribute is defined. Square ties webhook subscriptions to
 the application, not to a seller, so one subscription (``booking.created``,
-``booking.updated``) to ``<base URL>/webhooks/square`` serves every connected seller:
-Rapport creates it through the Webhook Subscriptions API with the application's
+``booking.updated``, ``oauth.authorization.revoked``) to ``<base URL>/webhooks/square``
+serves every connected seller: Rapport creates it through the Webhook Subscriptions API
+with the application's
 personal access token (``RAPPORT_SQUARE_ACCESS_TOKEN``) the first time a seller
 connects, and stores its signature key. Events are routed to clinics by merchant id.
 

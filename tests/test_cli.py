@@ -133,7 +133,17 @@ def test_rotate_secret_keeps_the_old_one_until_retired(rapport, clinic_key):
     assert rapport("clinic", "rotate-secret", clinic_key, "--retire-old").exit_code == 0
 
 
-def test_square_clinic_shows_its_connect_link_until_connected(rapport):
+def test_a_square_clinic_needs_squares_sign_in_set_up_first(rapport):
+    result = rapport("clinic", "add", "--name", "Harbour", "--platform", "square")
+    assert result.exit_code == 1
+    assert "set RAPPORT_SQUARE_APPLICATION_ID and RAPPORT_SQUARE_APPLICATION_SECRET" in (
+        result.output)
+    assert "No clinics yet" in rapport("clinic", "list").output
+
+
+def test_square_clinic_shows_its_connect_link_until_connected(rapport, monkeypatch):
+    monkeypatch.setenv("RAPPORT_SQUARE_APPLICATION_ID", "sq0idp-rapport")
+    monkeypatch.setenv("RAPPORT_SQUARE_APPLICATION_SECRET", "sq0csp-secret")
     created = json.loads(rapport("clinic", "add", "--name", "Harbour", "--platform", "square",
                                  "--json").output)
     assert created["connect_url"] == f"https://rapport.example/connect/square/{created['key']}"

@@ -47,6 +47,30 @@ def test_a_base_url_links_could_not_be_built_on_is_refused(clean_env, base_url):
         create_app()
 
 
+def test_a_port_that_is_not_a_number_is_refused_plainly(clean_env):
+    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
+    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    clean_env.setenv("RAPPORT_SMTP_PORT", "abc")
+    with pytest.raises(ConfigurationError, match="^RAPPORT_SMTP_PORT is 'abc'"):
+        create_app()
+
+
+def test_the_wsgi_entry_point_says_what_is_wrong_without_a_traceback(clean_env):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
+    clean_env.setenv("RAPPORT_BASE_URL", "rapport.example")
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=root, env=dict(os.environ),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Rapport cannot start: RAPPORT_BASE_URL is 'rapport.example'")
+    assert "Traceback" not in result.stderr
+
+
 def test_environment_overrides_instance_file_which_overrides_defaults(clean_env, tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()

@@ -576,3 +576,28 @@ def test_a_booking_ending_soon_is_checked_when_it_ends(
     (message,) = mailbox.messages
     assert message["To"] == "sam@example.com"
     assert appointment_row(app).status == "completed"
+
+
+def test_a_reminder_refused_by_square_marks_the_clinic_and_stops_there(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox
+):
+    from plugin import invitations as follow_up
+
+    app, _ = square_app
+    customer, booking = visit
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    (invitation,) = invitations(app)
+    with app.app_context(), storage.session() as db:  # the reminder's time has come
+        db.get(Invitation, invitation.id).remind_at = datetime.now(timezone.utc)
+    customer_path = f"/v2/customers/{customer['id']}"
+    square_sandbox.fail_next(customer_path, 401, method="GET")
+    with app.app_context():
+        follow_up.remind(invitation.id)  # no exception: nothing for RQ to retry
+        with storage.session() as db:
+            assert db.scalar(select(Clinic.status)) == "needs_reconnecting"
+        asked = len(square_sandbox.requests_to("GET", customer_path))
+        follow_up.remind(invitation.id)  # run again (the sweeper): Square is not asked
+    assert len(square_sandbox.requests_to("GET", customer_path)) == asked
+    assert len(mailbox.messages) == 1
+    assert invitations(app)[0].reminded_at is None  # sent once the clinic reconnects
