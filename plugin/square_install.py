@@ -8,7 +8,8 @@ the application, not to a seller, so one subscription (``booking.created``,
 ``booking.updated``, ``oauth.authorization.revoked``) to ``<base URL>/webhooks/square``
 serves every connected seller: Rapport creates it through the Webhook Subscriptions API
 with the application's personal access token (``RAPPORT_SQUARE_ACCESS_TOKEN``) the
-first time a seller connects, and stores its signature key. Events are routed to clinics by merchant id.
+first time a seller connects, and stores its signature key. Events are routed to
+clinics by merchant id.
 
 The Connect link carries no login: the clinic key in it is the capability. So what it
 can do is kept small. It serves OAuth-mode clinics only (a manual-mode clinic keeps its
