@@ -198,6 +198,24 @@ class MissingPermission(PermanentError):
     still work for everything else."""
 
 
+RECONNECT_ERRORS = (AuthError, MissingPermission)
+"""What only the clinic connecting again fixes: its credentials refused, or a permission
+it did not grant. The clinic is marked "needs reconnecting" and its work waits."""
+
+
+def parse_instant(value: object) -> datetime | None:
+    """An RFC 3339 time as platforms send it (``…Z`` or with an offset), in UTC when it
+    gives no zone; None when it is not one."""
+    if isinstance(value, datetime):
+        when = value
+    else:
+        try:
+            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def _marker_line(text: str, marker: str, start: int = 0) -> re.Match | None:
     """``marker`` standing on a line of its own in ``text``, at or after ``start``."""
     return re.compile(rf"^{re.escape(marker)}[ \t]*$", re.MULTILINE).search(text, start)

@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session
 
 import handlers
 from handlers.base import (
-    AuthError,
+    RECONNECT_ERRORS,
     ConflictError,
-    MissingPermission,
     Note,
     PermanentError,
     TransientError,
@@ -127,7 +126,7 @@ def write(appointment_id: int):
     adapter = handlers.adapter(clinic.platform)
     try:
         written = adapter.write_seller_note(accounts.credentials_for(clinic), booking_id, note)
-    except (AuthError, MissingPermission) as error:
+    except RECONNECT_ERRORS as error:
         clinics.platform_refused(clinic.id, error)
         return None  # queued again when the clinic reconnects (resume)
     except (TransientError, ConflictError) as error:

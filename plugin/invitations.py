@@ -19,7 +19,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 import handlers
-from handlers.base import AuthError, Client, MissingPermission, PermanentError, TransientError
+from handlers.base import RECONNECT_ERRORS, Client, PermanentError, TransientError
 from plugin import accounts, clinics, crypto, instruments, mail, storage
 from plugin.followup import FollowUpRules, eligibility, expiry_time, reminder_time, send_time
 from plugin.i18n import pick_language
@@ -186,7 +186,7 @@ def send(invitation_id: int) -> None:
         contact = _contact(clinic, invitation)
     except TransientError:
         raise  # RQ retries the job; the invitation is still 'scheduled'
-    except (AuthError, MissingPermission) as error:
+    except RECONNECT_ERRORS as error:
         # Kept 'scheduled': it goes out once the clinic reconnects.
         clinics.platform_refused(clinic.id, error)
         return
@@ -256,7 +256,7 @@ def remind(invitation_id: int) -> None:
             return  # the platform is not asked; the sweeper tries again once reconnected
     try:
         contact = _contact(clinic, invitation)
-    except (AuthError, MissingPermission) as error:
+    except RECONNECT_ERRORS as error:
         clinics.platform_refused(clinic.id, error)
         return
     except PermanentError as error:

@@ -22,11 +22,10 @@ from handlers.base import (
     CANCELLED,
     COMPLETED,
     NO_SHOW,
+    RECONNECT_ERRORS,
     AppointmentEvent,
-    AuthError,
     IgnoredEvent,
     InboundRequest,
-    MissingPermission,
     PayloadError,
     PermanentError,
     TransientError,
@@ -187,7 +186,7 @@ def check_completion(appointment_id: int):
     adapter = handlers.adapter(clinic.platform)
     try:
         current = adapter.fetch_appointment(accounts.credentials_for(clinic), external_id)
-    except (AuthError, MissingPermission) as error:
+    except RECONNECT_ERRORS as error:
         # A missing permission fails every booking of the clinic alike until it connects
         # again granting it, so it is the clinic's state, not one booking's.
         clinics.platform_refused(clinic.id, error)

@@ -22,9 +22,8 @@ from sqlalchemy.orm import Session
 
 import handlers
 from handlers.base import (
-    AuthError,
+    RECONNECT_ERRORS,
     ConflictError,
-    MissingPermission,
     Note,
     PermanentError,
     TransientError,
@@ -157,10 +156,7 @@ def deliver(write_back_id: int):
         if attempt >= max_attempts:
             outcome = "failed"
             detail += f" (gave up after {attempt} attempts)"
-    except AuthError as error:
-        outcome, detail = "paused", f"the platform refused Rapport's credentials: {error}"
-    except MissingPermission as error:
-        # Connecting again with the permission is the fix, so it waits for that too.
+    except RECONNECT_ERRORS as error:
         outcome, detail = "paused", clinics.refusal_detail(error)
     except PermanentError as error:
         outcome, detail = "failed", str(error)

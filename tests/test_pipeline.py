@@ -151,15 +151,21 @@ def test_send_waits_three_hours_after_the_visit_by_default(app, clinic_factory, 
     assert scheduled == pytest.approx((end + timedelta(hours=3)).timestamp())
 
 
-def test_a_send_woken_early_waits_again_in_a_fresh_job_process(app, clinic_factory, client,
-                                                              drain, mailbox, redis_conn):
-    """RQ may start a scheduled job up to a second early, in a process of its own that
-    has read nothing yet: putting the job back must not wait on its own transaction."""
+def waiting_invitation(app, clinic_factory, client, drain) -> Invitation:
+    """A completed visit whose check-in waits three hours to be sent."""
     target = clinic_factory(follow_up={"send_delay_minutes": 180})
     body = event_body()
     client.post(webhook_path(target), data=body, headers=signed(body, target))
     drain()
     (invitation,) = invitations(app)
+    return invitation
+
+
+def test_a_send_woken_early_waits_again_in_a_fresh_job_process(app, clinic_factory, client,
+                                                              drain, mailbox, redis_conn):
+    """RQ may start a scheduled job up to a second early, in a process of its own that
+    has read nothing yet: putting the job back must not wait on its own transaction."""
+    invitation = waiting_invitation(app, clinic_factory, client, drain)
     with app.app_context():
         # The job for its time is still there: the one running now was woken by hand.
         assert redis_conn.zscore("rq:scheduled:rapport", qualified(f"send-{invitation.id}"))
@@ -172,11 +178,7 @@ def test_a_send_woken_early_waits_again_in_a_fresh_job_process(app, clinic_facto
 
 def test_a_send_woken_a_moment_early_waits_and_sends(app, clinic_factory, client, drain,
                                                      mailbox):
-    target = clinic_factory(follow_up={"send_delay_minutes": 180})
-    body = event_body()
-    client.post(webhook_path(target), data=body, headers=signed(body, target))
-    drain()
-    (invitation,) = invitations(app)
+    invitation = waiting_invitation(app, clinic_factory, client, drain)
     with app.app_context():
         with storage.session() as db:  # its time comes in a second, and RQ starts it now
             db.get(Invitation, invitation.id).send_at = (

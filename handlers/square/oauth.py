@@ -23,11 +23,11 @@ Not confirmed, and handled defensively:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from handlers.base import AuthError, PermanentError
+from handlers.base import AuthError, PermanentError, parse_instant
 from handlers.square.api import _base_url, _call
 
 SCOPES = (
@@ -111,16 +111,7 @@ def refresh_access_token(
 
 def _expiry(credentials: Mapping[str, Any]) -> datetime | None:
     expires_at = credentials.get("expires_at")
-    if not expires_at:
-        return None
-    if isinstance(expires_at, datetime):
-        expires = expires_at
-    else:
-        try:
-            expires = datetime.fromisoformat(str(expires_at).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+    return parse_instant(expires_at) if expires_at else None
 
 
 def token_issued_at(credentials: Mapping[str, Any]) -> datetime | None:

@@ -37,6 +37,7 @@ from handlers.base import (
     InboundRequest,
     PayloadError,
     SignatureError,
+    parse_instant,
 )
 from handlers.square.bookings import _appointment, _Booking, _Lenient, _load, unusable
 
@@ -110,13 +111,8 @@ def revocation(request: InboundRequest) -> tuple[str, datetime | None] | None:
     if not isinstance(merchant, str) or not merchant:
         raise PayloadError("merchant_id", "missing or not a string")
     revoked = ((payload.get("data") or {}).get("object") or {}).get("revocation") or {}
-    for value in (revoked.get("revoked_at"), payload.get("created_at")):
-        try:
-            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            continue
-        return merchant, when if when.tzinfo else when.replace(tzinfo=UTC)
-    return merchant, None
+    when = parse_instant(revoked.get("revoked_at")) or parse_instant(payload.get("created_at"))
+    return merchant, when
 
 
 def parse(request: InboundRequest) -> list[AppointmentEvent]:
