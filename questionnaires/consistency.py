@@ -54,6 +54,12 @@ def _localized(instrument: Instrument) -> Iterator[tuple[tuple, Texts]]:
         yield ("flags", i, "message"), flag.message
 
 
+THERAPIST_FACING = ("talking_points", "flags", "positive", "bands")
+"""Parts only the therapist reads (in the note), in Rapport's own words rather than the
+instrument's: they may carry languages beyond `languages`, so an instrument licensed in
+one language still gives a French or Spanish clinic its talking points in its language."""
+
+
 def _language_problems(instrument: Instrument) -> Iterator[Problem]:
     languages = instrument.languages
     for i, language in enumerate(languages):
@@ -67,6 +73,8 @@ def _language_problems(instrument: Instrument) -> Iterator[Problem]:
                     (*path, language),
                     f"missing: every language in `languages` ({listed}) needs this text",
                 )
+        if path[0] in THERAPIST_FACING:
+            continue
         for language in texts:
             if language not in languages:
                 yield (*path, language), f"'{language}' is not in `languages` ({listed})"

@@ -226,7 +226,12 @@ def test_texts_fall_back_to_english_where_the_instrument_lacks_the_language(clin
 
     result = assessed(wai, answers, language="fr-CA")
 
-    assert result.talking_points[0] == ASK_LAST_VISIT
+    # The talking points are Rapport's own words, in French even though the licensed
+    # wording (and so the subscale titles) is English only.
+    assert result.talking_points[0] == (
+        "Commencez la prochaine séance en demandant comment s'est passée la précédente et "
+        "ce que la personne aimerait changer."
+    )
     assert (
         result.flags[0].message_in(result.language)
         == "Sous 60,0 : Goal 25,0, Task 25,0, Bond 25,0."

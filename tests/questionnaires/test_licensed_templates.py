@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from questionnaires import SHIPPED_DIR, InstrumentError, load_instrument
+from questionnaires import SHIPPED_DIR, InstrumentError, assess, load_instrument, score
 
 LICENSED = SHIPPED_DIR.parent / "licensed"
 PLACEHOLDER = re.compile(r"<<[^<>]*>>")
@@ -108,3 +108,50 @@ def test_a_placeholder_whose_brackets_were_dropped_is_still_refused(clinic_dir):
     [(_, where, message)] = caught.value.errors
     assert where == "items[0].labels[0].en"
     assert "placeholder" in message
+
+
+@pytest.mark.parametrize("language", ["fr", "es"])
+def test_an_english_only_licensed_copy_gives_talking_points_in_the_clinics_language(
+    clinic_registry, visits, language
+):
+    wai = clinic_registry.get("wai-sr")
+    assert wai.languages == ("en",)
+    answers = {f"wai-{i}": 3 for i in range(1, 13)}  # 50.0 overall: first low, all low
+
+    assessment = assess(wai, score(wai, answers), answers, language=language)
+    english = assess(wai, score(wai, answers), answers, language="en")
+
+    assert len(assessment.talking_points) == 3
+    for point, in_english in zip(assessment.talking_points, english.talking_points, strict=True):
+        assert point != in_english
+    assert assessment.talking_points[0] == {
+        "fr": "Commencez la prochaine séance en demandant comment s'est passée la précédente "
+        "et ce que la personne aimerait changer.",
+        "es": "Empiece la próxima sesión preguntando cómo se sintió en la anterior y qué le "
+        "gustaría cambiar.",
+    }[language]
+
+
+def test_srs_copy_localizes_its_flag_messages_and_band_labels(clinic_registry):
+    srs = clinic_registry.get("srs")
+    answers = {"srs-1": 10, "srs-2": 10, "srs-3": 9, "srs-4": 6}
+
+    assessment = assess(srs, score(srs, answers), answers, language="fr")
+
+    messages = {flag.code: flag.message_in("fr") for flag in assessment.flags}
+    assert messages["srs_item_low"] == "Au moins une ligne du SRS sous 9."
+    assert assessment.band_label_in("fr") == "Sous le seuil du SRS (36)"
+
+
+def test_what_the_client_sees_still_takes_no_language_outside_languages(clinic_dir):
+    path = clinic_dir / "wai-sr.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    1: {en: Seldom}", "    1: {en: Seldom, fr: Rarement}"),
+                    encoding="utf-8")
+
+    with pytest.raises(InstrumentError) as caught:
+        load_instrument(path)
+
+    assert caught.value.errors == [
+        (str(path), "scale.labels[1].fr", "'fr' is not in `languages` (en)")
+    ]
