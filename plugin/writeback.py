@@ -57,7 +57,8 @@ def _history(db: Session, response: Response) -> list[PastResult]:
     return [PastResult(at=r.submitted_at, therapist_id=r.therapist_id,
                        instrument_id=r.instrument_id, overall=r.overall,
                        subscales=r.result["history"]["subscales"],
-                       at_ceiling=r.result["history"]["at_ceiling"])
+                       at_ceiling=r.result["history"]["at_ceiling"],
+                       low=r.result["history"].get("low"))
             for r in rows if r.result.get("history")]
 
 
@@ -102,7 +103,7 @@ def assessment_for(db: Session, response: Response) -> dict:
         "note_parts": parts,
         # What later visits compare against.
         "history": {"subscales": {k: v.normalized for k, v in scored.subscales.items()},
-                    "at_ceiling": scored.at_ceiling},
+                    "at_ceiling": scored.at_ceiling, "low": assessment.is_low},
     }
     return response.result
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import labels
 from .conditions import Facts
-from .flags import Flag, FlagSettings, changes_of, raise_flags
+from .flags import Flag, FlagSettings, changes_of, low_line, raise_flags
 from .history import HistorySummary, PastResult, summarize
 from .language import pick
 from .model import Instrument, TalkingPointRule
@@ -34,6 +34,9 @@ class Assessment:
     matched_rules: list[TalkingPointRule]
     """Every matching talking-point rule, most important first."""
     comment: str | None
+    is_low: bool = False
+    """Below this instrument's line for a low score (the top of its lowest band): what a
+    later visit's ``first_low`` looks back on (``PastResult.low``)."""
 
     @property
     def trend(self) -> list[float]:
@@ -159,4 +162,5 @@ def assess(
         flags=flags,
         matched_rules=matching_rules(instrument, facts),
         comment=(comment or "").strip() or None,
+        is_low=score.scored and score.overall < low_line(instrument, settings),
     )

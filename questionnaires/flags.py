@@ -8,7 +8,8 @@ Built in, for every instrument:
 - ``ceiling``: every answer at the top of the scale, which says little (ceiling effects
   are common in alliance measures), so the therapist should ask rather than rejoice;
 - ``first_low``: the first time this client, with any therapist, lands in the
-  instrument's lowest band (or below ``low_overall_threshold`` if it has no bands).
+  instrument's lowest band (or below ``low_overall_threshold`` if it has no bands),
+  each past visit judged by the line of the instrument it was answered on.
 An instrument adds its own under ``flags:`` (e.g. the SRS "total below 36").
 """
 
@@ -163,7 +164,13 @@ def _first_low(
     line = low_line(instrument, settings)
     if not score.scored or score.overall >= line:
         return None
-    if any(value < line for value in client.past_overall):
+    # Each past visit is judged by its own instrument's line where that was recorded: the
+    # check-in's lowest band ends lower than the pulse's, so a past check-in of 55 was
+    # not low, and a pulse of 55 now is the first low.
+    if any(
+        value < line if low is None else low
+        for value, low in zip(client.past_overall, client.past_low, strict=True)
+    ):
         return None
     return Flag(
         "first_low",

@@ -35,6 +35,10 @@ class PastResult:
     """0–100; None when that response was not scored."""
     subscales: Mapping[str, float] = field(default_factory=dict)
     at_ceiling: bool = False
+    low: bool | None = None
+    """Whether it was low by its own instrument's line when it was scored (the top of
+    that instrument's lowest band); None when not recorded, and then the current
+    instrument's line decides."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class HistorySummary:
     """Visits in a row, ending now, with every answer at the top of the scale."""
     past_overall: tuple[float, ...]
     """Every scored past overall value, oldest first."""
+    past_low: tuple[bool | None, ...]
+    """For each of ``past_overall``: whether it was low by its own instrument's line."""
 
     @property
     def sparkline(self) -> str:
@@ -80,6 +86,7 @@ def summarize(
         change_from_baseline=_change(current, baseline),
         ceiling_streak=streak,
         past_overall=past_overall,
+        past_low=tuple(result.low for result in scored),
     )
 
 

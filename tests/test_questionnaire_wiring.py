@@ -131,6 +131,22 @@ def test_history_raises_a_drop_flag_and_its_talking_point_comes_first(app, visit
     assert "Felt rushed today." in data["note"]
 
 
+def test_a_first_low_on_the_pulse_after_middling_check_ins(app, visits):
+    # 50 on the check-in sits in its "some concerns" band (its lowest ends at 50); 50 on
+    # the pulse is in the pulse's lowest band (up to 60): the client's first low score.
+    for _ in range(3):
+        visits.complete()
+        assert visits.answer(3)["scores"]["overall"] == 50.0
+    visits.complete()
+    data = visits.answer(5)
+    assert data["instrument"]["id"] == "rapport-pulse"
+    assert data["scores"]["overall"] == 50.0
+    assert "first_low" in [flag["code"] for flag in data["flags"]]
+    visits.complete()
+    again = visits.answer(5)
+    assert "first_low" not in [flag["code"] for flag in again["flags"]]
+
+
 def test_all_answers_at_the_top_prompt_an_open_question(visits):
     visits.complete()
     data = visits.answer(5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -153,6 +154,38 @@ def test_low_again_is_not_first_low(pulse, visits):
     result = assessed(pulse, answers, history_client=client, history_pair=client)
 
     assert "first_low" not in [flag.code for flag in result.flags]
+
+
+def test_a_past_visit_is_judged_low_by_its_own_instruments_line(pulse, visits):
+    # 55 on the check-in was "some concerns" (its lowest band ends at 50); 50 on the
+    # pulse (lowest band up to 60) is this client's first low score.
+    client = [replace(past, low=False) for past in visits(55.0, 80.0)]
+    answers = {"focus": 4, "approach": 5, "speak-up": 6, "respect": 5}  # 50.0
+
+    result = assessed(pulse, answers, history_client=client, history_pair=client)
+
+    assert "first_low" in [flag.code for flag in result.flags]
+    assert result.is_low
+
+
+def test_a_past_low_on_another_instrument_keeps_a_later_low_from_being_first(
+    checkin, visits
+):
+    # 58 on the pulse was low there (below 60); 31.3 on the check-in is low again.
+    client = [replace(past, low=True) for past in visits(58.0, instrument="rapport-pulse")]
+    answers = {item.id: 2 for item in checkin.items}  # 31.3
+
+    result = assessed(checkin, answers, history_client=client, history_pair=client)
+
+    assert result.score.overall == 31.3
+    assert result.is_low
+    assert "first_low" not in [flag.code for flag in result.flags]
+
+
+def test_a_score_above_the_lowest_band_is_not_low(pulse):
+    answers = {"focus": 8, "approach": 7, "speak-up": 7, "respect": 7}  # 72.5
+
+    assert not assessed(pulse, answers).is_low
 
 
 def test_item_rule_on_the_answer_as_given(checkin):
