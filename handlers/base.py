@@ -217,8 +217,10 @@ def parse_instant(value: object) -> datetime | None:
 
 
 def _marker_line(text: str, marker: str, start: int = 0) -> re.Match | None:
-    """``marker`` standing on a line of its own in ``text``, at or after ``start``."""
-    return re.compile(rf"^{re.escape(marker)}[ \t]*$", re.MULTILINE).search(text, start)
+    """``marker`` standing on a line of its own in ``text``, at or after ``start``; the
+    line may end in CRLF (a note saved from a Windows or web form), whose CR stays with
+    the line ending rather than the block."""
+    return re.compile(rf"^{re.escape(marker)}[ \t]*(?=\r?$)", re.MULTILINE).search(text, start)
 
 
 def replace_block(existing: str | None, note: Note) -> str:

@@ -110,6 +110,17 @@ def test_the_block_is_replaced_and_the_therapists_text_kept(sandbox, creds, targ
     assert result.detail["note_updated"] is True
 
 
+def test_a_block_in_a_note_with_windows_line_endings_is_replaced_not_repeated(
+    sandbox, creds, target, definition
+):
+    # A note saved from a Windows or web form comes back with CRLF line endings.
+    before = "Prefers firm pressure.\r\n\r\n"
+    after = "\r\nAllergic to arnica."
+    sandbox.update_customer(target.client_id, note=f"{before}{START}\r\nold\r\n{END}{after}")
+    square.write_back(creds, target, note())
+    assert sandbox.customer(target.client_id)["note"] == before + note().text + after
+
+
 def test_a_first_note_goes_after_the_therapists_text(sandbox, creds, target, definition):
     sandbox.update_customer(target.client_id, note="Prefers firm pressure.")
     square.write_back(creds, target, note())
