@@ -249,6 +249,12 @@ def remind(invitation_id: int) -> None:
         if invitation.remind_at > moment:
             _again_at("send_reminder", "remind", invitation_id, invitation.remind_at)
             return
+        if invitation.appointment.status in ("cancelled", "no_show"):
+            # Marked so on the platform after the check-in went out (Square: the seller
+            # records a no-show the next day): no second email about that visit, and
+            # nothing left for the sweeper to try again.
+            invitation.remind_at = None
+            return
         if is_opted_out(db, invitation.clinic_id, invitation.client_external_id):
             return
         clinic = invitation.clinic

@@ -601,3 +601,28 @@ def test_a_reminder_refused_by_square_marks_the_clinic_and_stops_there(
     assert len(square_sandbox.requests_to("GET", customer_path)) == asked
     assert len(mailbox.messages) == 1
     assert invitations(app)[0].reminded_at is None  # sent once the clinic reconnects
+
+
+@pytest.mark.parametrize("status", ["NO_SHOW", "CANCELLED_BY_SELLER"])
+def test_no_reminder_once_the_seller_marks_the_visit_a_no_show_or_cancelled(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox, status
+):
+    from plugin import invitations as follow_up
+
+    app, _ = square_app
+    _, booking = visit
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    assert len(mailbox.messages) == 1  # the check-in went out once the visit had ended
+    # The next morning the seller marks the visit in Square; Square tells Rapport.
+    square_sandbox.update_booking(booking["id"], status=status)
+    assert send(square_sandbox, clinic, "booking.updated", booking["id"])[0].status_code == 202
+    square_drain()
+    (invitation,) = invitations(app)
+    with app.app_context(), storage.session() as db:  # the reminder's time has come
+        db.get(Invitation, invitation.id).remind_at = datetime.now(timezone.utc)
+    with app.app_context():
+        follow_up.remind(invitation.id)
+    assert len(mailbox.messages) == 1
+    assert invitations(app)[0].reminded_at is None
+    assert invitations(app)[0].remind_at is None  # the sweeper does not ask again
