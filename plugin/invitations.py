@@ -19,7 +19,14 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 import handlers
-from handlers.base import RECONNECT_ERRORS, Client, PermanentError, TransientError
+from handlers.base import (
+    CANCELLED,
+    NO_SHOW,
+    RECONNECT_ERRORS,
+    Client,
+    PermanentError,
+    TransientError,
+)
 from plugin import accounts, clinics, crypto, instruments, mail, storage
 from plugin.followup import FollowUpRules, eligibility, expiry_time, reminder_time, send_time
 from plugin.i18n import pick_language
@@ -174,7 +181,7 @@ def send(invitation_id: int) -> None:
         clinic = invitation.clinic
         if clinic.status != "active":
             return  # waits, still 'scheduled', until the clinic reconnects
-        if invitation.appointment.status in ("cancelled", "no_show"):
+        if invitation.appointment.status in (CANCELLED, NO_SHOW):
             _claim(db, invitation_id, "scheduled", "cancelled",
                    reason=f"the appointment was {invitation.appointment.status}")
             return
@@ -249,7 +256,7 @@ def remind(invitation_id: int) -> None:
         if invitation.remind_at > moment:
             _again_at("send_reminder", "remind", invitation_id, invitation.remind_at)
             return
-        if invitation.appointment.status in ("cancelled", "no_show"):
+        if invitation.appointment.status in (CANCELLED, NO_SHOW):
             # Marked so on the platform after the check-in went out (Square: the seller
             # records a no-show the next day): no second email about that visit, and
             # nothing left for the sweeper to try again.
