@@ -126,7 +126,9 @@ def delivery_id(write_back_id: int) -> str:
 def deliver(write_back_id: int):
     max_attempts = current_app.config["WRITE_BACK_MAX_ATTEMPTS"]
     with storage.session() as db:
-        row = db.get(WriteBack, write_back_id)
+        # Locked, so a second run at the same moment (a retry and the sweeper's nudge on
+        # two workers) waits, then finds it claimed and posts nothing.
+        row = db.get(WriteBack, write_back_id, with_for_update=True)
         if row is None or row.status != "pending":
             return None
         response = row.response

@@ -181,3 +181,63 @@ def test_the_migrations_build_exactly_the_models_schema(db_app):
     with db_app.extensions["rapport.engine"].connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def waiting_on_locks(engine) -> int:
+    """How many of this database's connections wait on a lock (read afresh: a
+    transaction would see one snapshot of pg_stat_activity throughout)."""
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'")).scalar()
+
+
+def test_one_write_back_run_twice_at_once_posts_one_callback(db_app, db_clinic, mailbox,
+                                                             receiver):
+    """Two runs of one write-back at the same moment (its retry and the sweeper's nudge on
+    two workers) deliver it once: the second finds it claimed by the first."""
+    from plugin import inbox, jobs, worker
+
+    client = db_app.test_client()
+    body = event_body()
+    assert client.post(webhook_path(db_clinic), data=body,
+                       headers=signed(body, db_clinic)).status_code == 202
+    inbox.inbox(db_app).flush()
+    with db_app.app_context():
+        worker.drain(forking=False)
+        with storage.session() as db:
+            instrument = instruments.get(db.scalar(select(Invitation.instrument_id)))
+    url = db_app.config["DATABASE_URL"]
+    postgres = url.startswith("postgresql")
+    # The answer's write-back job is left queued: the two runs below are the ones raced.
+    answer(client, survey_path(mailbox.messages[0]), answers_for(instrument))
+
+    # Another transaction holds the write-back's row, so both runs have read it and wait
+    # to go on from the same starting point.
+    engine = db_app.extensions["rapport.engine"]
+    with engine.connect() as holder:
+        if postgres:
+            holder.execute(select(WriteBack.id).with_for_update())
+        with db_app.app_context(), ThreadPoolExecutor(max_workers=2) as pool:
+            context = db_app.app_context
+
+            def run():
+                with context():
+                    return jobs.write_back(1)
+
+            runs = [pool.submit(run) for _ in range(2)]
+            try:
+                if postgres:
+                    deadline = time.monotonic() + 10
+                    while waiting_on_locks(engine) < 2:
+                        assert time.monotonic() < deadline, "both runs to wait on the row"
+                        time.sleep(0.05)
+                else:
+                    time.sleep(0.3)
+            finally:
+                holder.rollback()
+            for finished in runs:
+                finished.result(timeout=30)
+    assert len(receiver.received) == 1
+    with db_app.app_context(), storage.session() as db:
+        assert db.scalar(select(WriteBack.status)) == "delivered"
