@@ -82,6 +82,11 @@ TEXT_SETTINGS = frozenset({
     "SQUARE_NOTIFICATION_URL",
 })
 ENV_PREFIX = "RAPPORT"
+# On or off: "true"/"false" in any case, also yes/no, on/off, 1/0.
+BOOLEAN_SETTINGS = ("SMTP_STARTTLS", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY",
+                    "AUTO_MIGRATE")
+TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+FALSE_WORDS = frozenset({"false", "no", "off", "0", ""})
 
 
 class ConfigurationError(RuntimeError):
@@ -149,9 +154,25 @@ def load_config(app: Flask, overrides: dict | None = None) -> None:
         raise ConfigurationError(
             f"RAPPORT_SMTP_PORT is {app.config['SMTP_PORT']!r}: give the mail server's port "
             "as a number, e.g. 587.") from None
-    if app.config["SMTP_STARTTLS"] in ("0", "false", "no", ""):
-        app.config["SMTP_STARTTLS"] = False
+    for name in BOOLEAN_SETTINGS:
+        app.config[name] = _boolean(name, app.config[name])
     _check_square_settings(app)
+
+
+def _boolean(name: str, value: object) -> object:
+    """``value`` as True or False: a word such as "False" is not left as a string,
+    which any check would read as on. None stays None (a default decided later)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigurationError(
+        f"RAPPORT_{name} is {value!r}: use true or false.")
 
 
 SQUARE_ENVIRONMENTS = ("sandbox", "production")

@@ -186,3 +186,26 @@ def test_session_cookie_security_can_be_set_in_the_instance_file(clean_env, tmp_
     clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
     clean_env.setenv("RAPPORT_SECRET_KEY", "0123456789abcdef0123456789")
     assert create_app({"AUTO_MIGRATE": False}).config["SESSION_COOKIE_SECURE"] is False
+
+
+@pytest.mark.parametrize(("given", "meant"), [
+    ("False", False), ("FALSE", False), ("off", False), ("No", False), ("0", False),
+    ("True", True), ("on", True), ("YES", True), ("1", True)])
+def test_on_off_settings_are_read_as_booleans_whatever_their_case(clean_env, given, meant):
+    """RAPPORT_SMTP_STARTTLS=False must not leave the string "False", which is truthy
+    (STARTTLS tried on a server without it: no check-in ever sent)."""
+    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
+    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    clean_env.setenv("RAPPORT_SMTP_STARTTLS", given)
+    clean_env.setenv("RAPPORT_SESSION_COOKIE_SECURE", given)
+    app = create_app()
+    assert app.config["SMTP_STARTTLS"] is meant
+    assert app.config["SESSION_COOKIE_SECURE"] is meant
+
+
+def test_an_on_off_setting_that_is_neither_is_refused_plainly(clean_env):
+    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
+    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    clean_env.setenv("RAPPORT_SMTP_STARTTLS", "maybe")
+    with pytest.raises(ConfigurationError, match="^RAPPORT_SMTP_STARTTLS is 'maybe': use true"):
+        create_app()
