@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, abort, render_template, request
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -171,7 +172,13 @@ def check_in(token: str):
         db.flush()
         write_back_id = write_back.id
         page = _page("survey/thanks.html", 200, invitation)
-    enqueue("plugin.jobs.write_back", write_back_id, job_id=f"writeback-{write_back_id}")
+    try:
+        enqueue("plugin.jobs.write_back", write_back_id, job_id=f"writeback-{write_back_id}")
+    except RedisError as error:
+        # The answer and its pending write-back are stored: the sweeper queues it once the
+        # queue answers again. The client is thanked either way.
+        log.warning("survey.queue-unavailable: write-back %s left to the sweeper: %s",
+                    write_back_id, error)
     return page
 
 

@@ -226,3 +226,26 @@ def test_answers_sent_over_https_are_accepted(app, app_factory, link, instrument
     sent = https.post(url, data=form, headers={"Referer": url})
     assert "Thank you" in sent.get_data(as_text=True)
     assert responses(app) == 1
+
+
+def test_an_answer_sent_while_the_queue_is_down_is_thanked_and_written_back_later(
+        app, client, link, instrument, drain, receiver):
+    """The answer is stored before the write-back is queued: with Redis unreachable the
+    client is thanked (not shown a server error for an answer that was kept), and the
+    sweeper queues the write-back once Redis is back."""
+    from plugin import sweeper
+
+    working = app.extensions["rapport.redis"]
+    app.extensions["rapport.redis"] = type(working).from_url(
+        "redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    page = answer(client, link, answers_for(instrument))
+    assert page.status_code == 200
+    assert "Thank you" in page.get_data(as_text=True)
+    assert responses(app) == 1
+
+    app.extensions["rapport.redis"] = working
+    with app.app_context():
+        app.config["SWEEP_AFTER_SECONDS"] = 0
+        assert sweeper.sweep()["write_backs"] == 1
+    drain()
+    assert len(receiver.received) == 1
