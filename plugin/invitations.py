@@ -220,11 +220,18 @@ def send(invitation_id: int) -> None:
         mail.send(message)
     except mail.MailError as error:
         with storage.session() as db:
-            if error.temporary:
+            if error.uncertain:
+                # As for a worker stopped while sending: never sent twice; the link works
+                # if the message arrived, until it expires.
+                _claim(db, invitation_id, "sending", "interrupted", reason=str(error))
+            elif error.temporary:
                 _claim(db, invitation_id, "sending", "scheduled", reason=str(error))
             else:
                 _claim(db, invitation_id, "sending", "failed", reason=str(error), email=None)
         log.warning("follow-up.send-failed: invitation %s: %s", invitation_id, error)
+        if error.uncertain:
+            enqueue("plugin.jobs.expire_invitation", invitation_id,
+                    job_id=f"expire-{invitation_id}", at=expiry_time(moment, rules=rules))
         if error.temporary:
             raise
         return

@@ -23,11 +23,24 @@ from plugin.i18n import render_localized, translator
 
 
 class MailError(RuntimeError):
-    """The message was not accepted; ``temporary`` says whether trying again may help."""
+    """The message was not accepted; ``temporary`` says whether trying again may help.
+    ``uncertain``: the server had the whole message and then failed to answer, so it may
+    have delivered it; sending it again could email the client twice."""
 
-    def __init__(self, message: str, temporary: bool):
+    def __init__(self, message: str, temporary: bool, uncertain: bool = False):
         super().__init__(message)
         self.temporary = temporary
+        self.uncertain = uncertain
+
+
+class _Connection(smtplib.SMTP):
+    """An SMTP connection that knows whether the message itself was handed over."""
+
+    handed_over = False
+
+    def data(self, msg):
+        self.handed_over = True
+        return super().data(msg)
 
 
 @dataclass(frozen=True)
@@ -86,8 +99,8 @@ def send(message: EmailMessage) -> None:
     config = current_app.config
     smtp = None
     try:
-        smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"],
-                            timeout=config["SMTP_TIMEOUT"])
+        smtp = _Connection(config["SMTP_HOST"], config["SMTP_PORT"],
+                           timeout=config["SMTP_TIMEOUT"])
         if config["SMTP_STARTTLS"]:
             smtp.starttls()
         if config["SMTP_USERNAME"]:
@@ -102,6 +115,14 @@ def send(message: EmailMessage) -> None:
                         f"{error.smtp_error.decode(errors='replace')}",
                         temporary=400 <= error.smtp_code < 500)
     except (smtplib.SMTPException, OSError) as error:
+        if smtp is not None and smtp.handed_over:
+            # No answer to the message itself (a timeout, a dropped connection): the
+            # server may have queued it all the same.
+            raise MailError(
+                f"the mail server {config['SMTP_HOST']}:{config['SMTP_PORT']} stopped "
+                f"answering once it had the message ({error.__class__.__name__}: {error}); "
+                "it may have been delivered, so it is not sent again",
+                temporary=False, uncertain=True)
         raise MailError(
             f"cannot reach the mail server {config['SMTP_HOST']}:{config['SMTP_PORT']} "
             f"({error.__class__.__name__}: {error})", temporary=True)

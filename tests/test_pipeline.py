@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
 
 import pytest
+from aiosmtpd.controller import Controller
 from conftest import event_body, signed, webhook_path
+from servers import free_port
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 from survey_client import answer, answers_for, survey_path
@@ -273,6 +277,38 @@ def test_temporary_smtp_failure_is_retried_without_duplicates(app, deliver, drai
     drain(wait_for_scheduled=15)
     assert len(mailbox.messages) == 1
     assert invitations(app)[0].status == "sent"
+
+
+class QueuesThenStalls:
+    """A mail server that queues each message as it arrives, then is slow to say so."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        await asyncio.sleep(3)
+        return "250 OK"
+
+
+def test_a_mail_server_silent_after_the_message_is_not_sent_it_again(app, deliver, drain):
+    """The server had the whole message and said nothing until Rapport gave up: it may
+    have delivered it, so it is not sent again (never emailed twice); the check-in is
+    marked interrupted, and its link works if the message arrived."""
+    server = QueuesThenStalls()
+    controller = Controller(server, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        app.config.update(SMTP_PORT=controller.port, SMTP_TIMEOUT=1)
+        deliver("appointment.completed")
+        drain(wait_for_scheduled=5)  # retries would come 1 s apart
+    finally:
+        controller.stop()
+    assert len(server.messages) == 1
+    (invitation,) = invitations(app)
+    assert invitation.status == "interrupted"
+    assert "may have been delivered" in invitation.reason
+    assert app.test_client().get(survey_path(server.messages[0])).status_code == 200
 
 
 def test_permanently_refused_address_fails_plainly(app, deliver, drain, mailbox):
