@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 
 from flask import current_app
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 import handlers
@@ -59,6 +59,7 @@ def plan(db: Session, appointment: Appointment, client: Client) -> Invitation | 
         return None
     clinic = appointment.clinic
     rules = rules_for(clinic)
+    _one_plan_per_client_at_a_time(db, clinic.id, client.id)
     moment = now()
     open_invitation = db.scalar(select(exists().where(
         Invitation.clinic_id == clinic.id,
@@ -92,6 +93,15 @@ def plan(db: Session, appointment: Appointment, client: Client) -> Invitation | 
     db.add(invitation)
     db.flush()
     return invitation
+
+
+def _one_plan_per_client_at_a_time(db: Session, clinic_id: int, client_id: str) -> None:
+    """Two visits of one client planned at once (two workers) must not both find no
+    check-in open. SQLite's writers already take turns; on PostgreSQL a lock for this
+    client, held until the plan is committed, makes the second wait and then see it."""
+    if db.bind.dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:clinic, hashtext(:client))"),
+                   {"clinic": clinic_id, "client": client_id})
 
 
 def schedule_send(invitation: Invitation) -> None:

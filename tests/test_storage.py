@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -241,3 +242,39 @@ def test_one_write_back_run_twice_at_once_posts_one_callback(db_app, db_clinic, 
     assert len(receiver.received) == 1
     with db_app.app_context(), storage.session() as db:
         assert db.scalar(select(WriteBack.status)) == "delivered"
+
+
+def test_two_visits_of_one_client_completed_at_once_get_one_check_in(db_app, db_clinic):
+    """Two completed appointments of one client (two services back to back), ingested at
+    the same moment by two workers: one check-in, the other skipped as one is open."""
+    from plugin import inbox, jobs
+
+    client = db_app.test_client()
+    pairs = []
+    for index in range(10):
+        pair = []
+        for part in (1, 2):
+            body = event_body(appointment_id=f"A-{index}-{part}", client_id=f"C-{index}")
+            answer_ = client.post(webhook_path(db_clinic), data=body,
+                                  headers=signed(body, db_clinic))
+            pair.append(answer_.get_json()["id"])
+        pairs.append(pair)
+    inbox.inbox(db_app).flush()
+    for pair in pairs:
+        together = threading.Barrier(2)
+
+        def ingest(inbox_id, together=together):
+            with db_app.app_context():
+                together.wait()
+                jobs.ingest_event(inbox_id)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(ingest, pair))
+    with db_app.app_context(), storage.session() as db:
+        statuses = db.execute(select(Invitation.client_external_id, Invitation.status)
+                              .order_by(Invitation.client_external_id)).all()
+    by_client: dict[str, list[str]] = {}
+    for client_id, status in statuses:
+        by_client.setdefault(client_id, []).append(status)
+    assert {client_id: sorted(found) for client_id, found in by_client.items()} == {
+        f"C-{index}": ["scheduled", "skipped"] for index in range(10)}
