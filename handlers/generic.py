@@ -276,6 +276,10 @@ def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: No
         raise TransientError(f"{url} did not answer within {timeout} s")
     except requests.ConnectionError as error:
         raise TransientError(f"cannot connect to {url}: {error.__class__.__name__}")
+    except requests.RequestException as error:
+        # The answer could not be read (a broken body, a bad header): the receiver may
+        # have the event; the next attempt carries the same webhook-id.
+        raise TransientError(f"the exchange with {url} failed: {error.__class__.__name__}")
     status = response.status_code
     if 200 <= status < 300:
         return WriteBackResult(target="callback", detail={"status": status, "url": url})

@@ -3,6 +3,10 @@ on other 4xx, every attempt recorded."""
 
 from __future__ import annotations
 
+import re
+import socket
+import threading
+
 import pytest
 from sqlalchemy import select
 from survey_client import answer, answers_for, survey_path
@@ -155,3 +159,50 @@ def test_a_delivery_cut_short_by_a_dead_worker_is_recorded_and_made_again(
     assert len(receiver.received) == 1
     status, attempts, _ = write_back_state(app)
     assert (status, attempts) == ("delivered", ["interrupted", "delivered"])
+
+
+class GarbledAnswers:
+    """A receiver that reads the request and answers with a body that cannot be read
+    (a broken chunked encoding), like a proxy cut off mid-answer."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(5)
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += connection.recv(65536)
+                head, _, body = received.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                while len(body) < length:
+                    body += connection.recv(65536)
+                self.requests += 1
+                connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   b"zz\r\nnot a chunk\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_an_answer_that_cannot_be_read_is_retried_then_given_up_plainly(answered_with):
+    """Any failed exchange is an attempt recorded and retried within the limit, never a
+    write-back left 'delivering' for the sweeper to send again every few minutes."""
+    receiver = GarbledAnswers()
+    try:
+        app = answered_with(callback_url=receiver.url, WRITE_BACK_MAX_ATTEMPTS=2)
+    finally:
+        receiver.close()
+    status, attempts, error = write_back_state(app)
+    assert (status, attempts) == ("failed", ["retry", "failed"])
+    assert receiver.url in error and "gave up after 2 attempts" in error
+    assert receiver.requests == 2
