@@ -15,6 +15,7 @@ webhook used (bench/ingest.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -170,6 +171,14 @@ def _unsigned(error: SignatureError, extra: dict) -> Answer:
     return _problem(401, "the signature does not verify", reason=str(error))
 
 
+def dedupe_key(delivery_id: str) -> str:
+    """The delivery id as the inbox keeps it (255 characters at most): a longer one by its
+    SHA-256, so two ids that differ only past the 255th character stay two events."""
+    if len(delivery_id) <= 255:
+        return delivery_id
+    return "sha256:" + hashlib.sha256(delivery_id.encode()).hexdigest()
+
+
 def _store(adapter, inbound: InboundRequest, clinic_id: int, extra: dict) -> Answer:
     """Validate the verified body, keep it in the inbox, answer."""
     try:
@@ -184,7 +193,7 @@ def _store(adapter, inbound: InboundRequest, clinic_id: int, extra: dict) -> Ans
         return 200, answer | ({"reason": error.reason} if error.reason else {})
     try:
         inbox_id = inbox.inbox(current_app).store(
-            clinic_id=clinic_id, delivery_id=delivery[:255], body=inbound.body,
+            clinic_id=clinic_id, delivery_id=dedupe_key(delivery), body=inbound.body,
             headers={k: v for k, v in inbound.headers.items() if k not in DROPPED_HEADERS})
     except inbox.InboxUnavailable as error:
         # Not stored, so not acknowledged: the platform will deliver it again.

@@ -221,6 +221,17 @@ def test_duplicate_delivery_is_acknowledged_and_ignored(app, client, clinic, red
     assert queued(app, redis_conn) == 1
 
 
+def test_long_delivery_ids_differing_only_at_the_end_are_two_events(app, client, clinic):
+    stem = "msg_" + "x" * 300
+    answers = []
+    for msg_id in (stem + "1", stem + "2", stem + "1"):
+        body = event_body()
+        answers.append(client.post(webhook_path(clinic), data=body,
+                                   headers=signed(body, clinic, msg_id)).status_code)
+    assert answers == [202, 202, 200]
+    assert inbox_count(app) == 2
+
+
 def test_same_delivery_id_at_two_clinics_is_two_events(app, client, clinic_factory):
     first, second = clinic_factory(), clinic_factory()
     for target in (first, second):
