@@ -74,7 +74,14 @@ def _call(
         response = requests.request(
             method, url, json=body, headers=headers, timeout=_timeout(credentials)
         )
-    except (requests.Timeout, requests.ConnectionError) as error:
+    except (
+        requests.Timeout,
+        requests.ConnectionError,
+        # An answer cut off mid-body: Square may have done it; every write Rapport makes
+        # is safe to repeat (a replaced block, idempotency keys).
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    ) as error:
         raise TransientError(f"Square {method} {path}: {error.__class__.__name__}") from error
     except requests.RequestException as error:
         raise PermanentError(f"Square {method} {path}: {error}") from error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -216,6 +218,26 @@ def test_a_slow_square_is_a_timeout_not_a_hang(sandbox, client):
 def test_an_unreachable_square_is_transient(client):
     with pytest.raises(TransientError):
         square.fetch_client({"access_token": "t", "base_url": "http://127.0.0.1:9"}, client["id"])
+
+
+def test_an_answer_cut_off_mid_body_is_transient(client):
+    """A proxy or connection cut off mid-answer: tried again, not given up on."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer_garbled():
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\nzz\r\nnot a chunk\r\n")
+
+    threading.Thread(target=answer_garbled, daemon=True).start()
+    base_url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        with pytest.raises(TransientError, match="ChunkedEncodingError"):
+            square.fetch_client({"access_token": "t", "base_url": base_url}, client["id"])
+    finally:
+        server.close()
 
 
 def test_other_4xx_are_permanent_with_squares_detail(sandbox, creds, client):
