@@ -35,7 +35,10 @@ def check() -> dict:
 
 
 def clinic_summary(db, clinic: Clinic) -> dict:
-    """At a glance, for one clinic: is it connected, is work flowing, what failed."""
+    """At a glance, for one clinic: is it connected, is work flowing, what failed.
+
+    An admin's test check-ins are left out: ``send-test`` reports its own outcome, and a
+    test that failed before the mail settings were fixed is no client's missing email."""
     week_ago = datetime.now(timezone.utc) - timedelta(days=7)
 
     def count(statement):
@@ -45,7 +48,8 @@ def clinic_summary(db, clinic: Clinic) -> dict:
                            .where(InboxEvent.clinic_id == clinic.id))
     statuses = dict(db.execute(
         select(Invitation.status, func.count()).where(
-            Invitation.clinic_id == clinic.id, Invitation.created_at >= week_ago)
+            Invitation.clinic_id == clinic.id, Invitation.created_at >= week_ago,
+            Invitation.test.is_(False))
         .group_by(Invitation.status)).all())
     summary = {
         "status": clinic.status,
@@ -72,7 +76,7 @@ def clinic_summary(db, clinic: Clinic) -> dict:
         summary["last_check_in_problem"] = db.scalar(
             select(Invitation.reason).where(
                 Invitation.clinic_id == clinic.id, Invitation.created_at >= week_ago,
-                Invitation.status.in_(("failed", "interrupted")))
+                Invitation.test.is_(False), Invitation.status.in_(("failed", "interrupted")))
             .order_by(Invitation.id.desc()).limit(1))
     if clinic.platform == "square" and clinic.status != "active":
         summary.update(square_remedy(clinic))

@@ -40,3 +40,21 @@ def test_send_test_reports_a_mail_server_that_refuses(app, clinic, mailbox):
         sent = invitations.send_test(clinic_id, "nobody@harbour.example")
     assert sent.status == "failed"
     assert "550" in sent.reason
+
+
+def test_a_failed_test_leaves_the_clinics_health_alone(app, clinic, mailbox):
+    """send-test reported the failure at once; clinic list counts the clients' check-ins
+    and does not keep the clinic at ATTENTION for a week over an admin's test."""
+    from plugin import health
+    from plugin.models import Clinic
+
+    mailbox.refuse_with.append("550 5.1.1 No such user")
+    with app.app_context():
+        with storage.session() as db:
+            clinic_id = clinics.by_key(db, clinic["key"]).id
+        assert invitations.send_test(clinic_id, "typo@harbour.example").status == "failed"
+        assert invitations.send_test(clinic_id, "admin@harbour.example").status == "sent"
+        with storage.session() as db:
+            summary = health.clinic_summary(db, db.get(Clinic, clinic_id))
+    assert "last_check_in_problem" not in summary
+    assert summary["invitations_last_7_days"] == {}
