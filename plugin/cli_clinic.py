@@ -294,6 +294,36 @@ def retry_write_backs(key):
                if retried else "No failed write-backs.")
 
 
+@clinic.command("erase-client")
+@click.argument("key")
+@click.argument("client_id")
+def erase_client(key, client_id):
+    """Erase what Rapport keeps about one client, on their request.
+
+    CLIENT_ID is the client's id in the booking platform (Square: the customer id).
+    Answers, comments, scores, check-ins, links, appointments and the webhook events
+    naming the client are deleted. An opt-out stays, so no check-in goes out again.
+    Rapport's note in the booking platform is yours to remove there.
+    """
+    from plugin import erasure, storage
+
+    app = app_or_exit()
+    with app.app_context(), storage.session() as db:
+        clinic_id = _clinic_or_exit(db, key).id
+        counts = erasure.erase_client(db, clinic_id, client_id)
+    click.echo(f"Erased client {client_id!r}: {counts['responses']} answer(s), "
+               f"{counts['check_ins']} check-in(s), {counts['appointments']} appointment(s), "
+               f"{counts['event_bodies']} webhook event(s).")
+    if counts["opted_out"]:
+        click.echo("Their opt-out is kept (the platform's client id only), so no check-in "
+                   "goes out again.")
+    if counts["events_pending"]:
+        click.echo(f"{counts['events_pending']} event(s) naming the client are still being "
+                   "processed; run this command again once the worker has run.")
+    click.echo("Remove Rapport's note from the client's profile in the booking platform "
+               "yourself.")
+
+
 @clinic.command("send-test")
 @click.argument("key")
 @click.option("--to", "email", required=True, help="Your own email address.")
