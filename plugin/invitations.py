@@ -280,6 +280,8 @@ def remind(invitation_id: int) -> None:
             invitation.remind_at = None
             return
         if is_opted_out(db, invitation.clinic_id, invitation.client_external_id):
+            # Dropped, like a cancelled visit's, so the sweeper does not ask again.
+            invitation.remind_at = None
             return
         clinic = invitation.clinic
         if clinic.status != "active":

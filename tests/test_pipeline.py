@@ -370,3 +370,27 @@ def test_a_new_window_and_delay_move_a_waiting_check_in_to_now(
     with app.app_context():  # the job queued for tomorrow 09:00, when it fires
         jobs.send_invitation(replanned.id)
     assert len(mailbox.messages) == 1
+
+
+def test_no_reminder_after_unsubscribing_and_the_sweeper_stops_asking(
+        app, clinic_factory, client, drain, mailbox):
+    from sqlalchemy import update
+
+    from plugin import sweeper
+
+    target = clinic_factory(follow_up={"reminder_after_hours": 48})
+    body = event_body()
+    client.post(webhook_path(target), data=body, headers=signed(body, target))
+    drain()
+    (first,) = mailbox.messages
+    assert client.post(survey_path(first) + "/unsubscribe",
+                       data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    with app.app_context():
+        with storage.session() as db:
+            db.execute(update(Invitation).values(
+                remind_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+        assert sweeper.sweep()["reminders"] == 1
+        drain()
+        assert len(mailbox.messages) == 1
+        # The reminder is dropped rather than queued again by every sweep until expiry.
+        assert sweeper.sweep()["reminders"] == 0
