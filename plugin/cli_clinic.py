@@ -204,6 +204,11 @@ def configure(key, send_delay_minutes, window, reminder_after_hours, expire_afte
         # Once the new rules are committed, so a send job woken meanwhile reads them.
         replanned = invitations.replan_pending(clinic_id) if retimed else None
     click.echo(json.dumps(shown, indent=2))
+    rules = shown["follow_up"]
+    if rules["reminder_after_hours"] >= rules["expire_after_days"] * 24:
+        click.echo(f"No reminder goes out: at {rules['reminder_after_hours']:g} hours it would "
+                   f"come after the link closes ({rules['expire_after_days']:g} days).",
+                   err=True)
     if replanned is not None:  # on stderr: stdout stays the JSON above
         click.echo(f"{replanned} pending check-in(s) re-planned to the new timing.", err=True)
 
@@ -251,7 +256,12 @@ def square_credentials(key, access_token, add_signature_key, retire_old_keys):
         with storage.session() as db:
             found = _clinic_or_exit(db, key)
             values = clinics.credentials(found)
-            if found.platform != "square" or values.get("mode") != "manual":
+            if found.platform != "square":
+                raise click.ClickException(
+                    f"{key} is a {found.platform} clinic; this command updates a Square "
+                    "clinic's token and signature keys (for a generic clinic's secret: "
+                    "`rapport clinic rotate-secret`)")
+            if values.get("mode") != "manual":
                 raise click.ClickException(
                     "only manual-mode Square clinics are updated here; an OAuth clinic "
                     "reconnects at its Connect Square link (`rapport clinic list`)")
@@ -329,8 +339,15 @@ def erase_client(key, client_id):
 @click.option("--to", "email", required=True, help="Your own email address.")
 def send_test(key, email):
     """Email yourself a real check-in; its answers show the note, nothing is written back."""
+    from marshmallow import ValidationError, validate
+
     from plugin import invitations, storage
 
+    try:
+        validate.Email()(email)
+    except ValidationError:
+        raise click.BadParameter(f"{email!r} is not an email address; give your own, "
+                                 "e.g. --to you@clinic.example", param_hint="--to")
     app = app_or_exit()
     with app.app_context():
         with storage.session() as db:

@@ -119,6 +119,31 @@ def test_configure_refuses_bad_settings_plainly(rapport, clinic_key, args, messa
     assert message in result.output
 
 
+def test_configure_says_when_the_reminder_would_come_after_the_link_closes(
+    rapport, clinic_key
+):
+    result = rapport("clinic", "configure", clinic_key, "--reminder-after-hours", "500")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["follow_up"]["reminder_after_hours"] == 500
+    assert ("No reminder goes out: at 500 hours it would come after the link closes "
+            "(7 days).") in result.stderr
+    usual = rapport("clinic", "configure", clinic_key, "--reminder-after-hours", "48")
+    assert "No reminder" not in usual.stderr
+
+
+def test_send_test_refuses_what_is_not_an_email_address(rapport, clinic_key):
+    result = rapport("clinic", "send-test", clinic_key, "--to", "notanemail")
+    assert result.exit_code == 2
+    assert "'notanemail' is not an email address" in result.output
+
+
+def test_the_square_command_on_a_generic_clinic_points_to_rotate_secret(rapport, clinic_key):
+    result = rapport("clinic", "square", clinic_key, "--access-token", "x")
+    assert result.exit_code == 1
+    assert "is a generic clinic" in result.output
+    assert "rapport clinic rotate-secret" in result.output
+
+
 def test_unknown_clinic_key_says_how_to_find_it(rapport):
     result = rapport("clinic", "configure", "nope", "--quiet-days", "3")
     assert result.exit_code == 1
