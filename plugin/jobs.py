@@ -102,9 +102,11 @@ def ingest_event(inbox_id: int):
 
 def apply_event(db, clinic: Clinic, event: AppointmentEvent) -> list:
     """Apply one event to its appointment; returns what to queue once committed."""
+    # Read afresh once locked: the session may hold the row as it was before another
+    # worker's event changed it (check_completion reads it before asking the platform).
     appointment = db.scalar(select(Appointment).where(
         Appointment.clinic_id == clinic.id, Appointment.external_id == event.appointment_id)
-        .with_for_update())
+        .with_for_update().execution_options(populate_existing=True))
     if appointment is not None and _is_stale(appointment, event):
         log.info("ingest.stale-event: appointment %s event %s", event.appointment_id,
                  event.event_id)
