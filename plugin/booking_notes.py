@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session, aliased
 
 import handlers
 from handlers.base import (
@@ -49,12 +49,12 @@ def open_response(db: Session, clinic_id: int, client_id: str) -> Response | Non
     return None if visited_since else latest
 
 
-def _job(appointment_id: int, response_id: int):
+def _job(appointment_id: int, response_id: int, requeue_finished: bool = True):
     # Once a run is over, the same note may be queued again: a run that found the clinic
     # disconnected wrote nothing, and the job is idempotent anyway.
     return lambda: enqueue("plugin.jobs.write_booking_note", appointment_id,
                            job_id=f"booking-note-{appointment_id}-{response_id}",
-                           requeue_finished=True)
+                           requeue_finished=requeue_finished)
 
 
 def steps_for_booking(db: Session, clinic: Clinic, appointment: Appointment) -> list:
@@ -82,6 +82,42 @@ def resume(clinic_id: int) -> int:
     for step in steps:
         step()
     return len(steps)
+
+
+def lost(db: Session, moment: datetime, limit: int) -> list:
+    """The sweeper's part: upcoming bookings of connected clinics still missing open
+    talking points, whose job Redis lost (or a worker stopped before queuing it).
+
+    Queued under the job's own id, and only when no job has it: one still queued,
+    waiting for its retry or running is left alone, and so is one that gave up (kept
+    30 days), rather than asking the platform again every minute.
+    """
+    platforms = [name for name in handlers.PLATFORMS
+                 if hasattr(handlers.adapter(name), "write_seller_note")]
+    latest = select(Response).where(
+        Response.clinic_id == Appointment.clinic_id,
+        Response.client_external_id == Appointment.client_external_id,
+    ).order_by(Response.submitted_at.desc()).limit(1).correlate(Appointment)
+    latest_id = latest.with_only_columns(Response.id).scalar_subquery()
+    visit = aliased(Appointment)
+    visited_since = exists().where(
+        visit.clinic_id == Appointment.clinic_id,
+        visit.client_external_id == Appointment.client_external_id,
+        visit.status == "completed",
+        visit.completed_at > latest.with_only_columns(Response.submitted_at).scalar_subquery())
+    waiting = db.scalars(select(Appointment).join(Clinic).where(
+        Clinic.platform.in_(platforms), Clinic.status == "active",
+        Appointment.status == "booked", Appointment.start_at > moment,
+        latest_id.is_not(None), ~visited_since,
+        or_(Appointment.noted_response_id.is_(None),
+            Appointment.noted_response_id != latest_id),
+    ).limit(limit)).all()
+    steps = []
+    for appointment in waiting:
+        response = open_response(db, appointment.clinic_id, appointment.client_external_id)
+        if response is not None and appointment.noted_response_id != response.id:
+            steps.append(_job(appointment.id, response.id, requeue_finished=False))
+    return steps
 
 
 def _missing_notes(clinic_id: int, client_id: str | None = None) -> list:

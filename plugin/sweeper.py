@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
 import handlers
-from plugin import storage
+from plugin import booking_notes, storage
 from plugin.models import (
     Appointment,
     Clinic,
@@ -73,6 +73,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             or_(WriteBack.next_attempt_at.is_(None), WriteBack.next_attempt_at <= stale),
         ).limit(BATCH)).all()
         unchecked = _unchecked_bookings(db, stale)
+        notes = booking_notes.lost(db, moment, BATCH)
         counts.update(_retention(db, moment))
 
     for start in range(0, len(inbox), 50):
@@ -88,10 +89,11 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     for appointment_id in unchecked:
         enqueue("plugin.jobs.check_completion", appointment_id,
                 job_id=f"complete-{appointment_id}-{tag}")
+    queued_notes = sum(1 for step in notes if step())
 
     counts.update(inbox=len(inbox), invitations=len(scheduled), interrupted=interrupted,
                   reminders=len(reminders), expired=expired, write_backs=len(write_backs),
-                  completions=len(unchecked))
+                  completions=len(unchecked), booking_notes=queued_notes)
     if any(counts.values()):
         log.info("sweep: %s", counts)
     return counts

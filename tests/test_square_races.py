@@ -1,4 +1,5 @@
-"""Square's jobs meeting each other and losing Redis, on SQLite and on PostgreSQL."""
+"""Square's jobs meeting each other, on SQLite and on PostgreSQL: a completion check and
+an event saved while it waited, a booking note whose job Redis lost."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import time
 from datetime import timedelta
 
 import pytest
-from conftest import SQUARE_AT_ONCE
+from conftest import SQUARE_AT_ONCE, answer_last_check_in
 from sqlalchemy import create_engine, select, text
-from test_square_loop import NOW, create_clinic, send
+from test_square_loop import NOW, THERAPIST_NOTE, create_clinic, send
 
 from plugin import storage
 from plugin.models import Appointment, Clinic, Invitation
@@ -98,3 +99,40 @@ def test_a_completion_check_does_not_undo_a_no_show_saved_while_it_waited(
         assert db.scalars(select(Invitation.status)).all() == []
     assert mailbox.messages == []
 
+
+def test_a_booking_note_whose_job_redis_lost_is_written_after_a_sweep(
+        db_square_app, square_sandbox, redis_conn, mailbox):
+    """Sam answered, then booked again; the job putting the talking points on that
+    booking was waiting for its retry (Square answered 503) when Redis lost every job.
+    The sweeper queues it again, as it does every other step."""
+    from datetime import datetime, timezone
+
+    from plugin import sweeper
+
+    app, _ = db_square_app
+    clinic = create_clinic(db_square_app, square_sandbox)
+    customer = square_sandbox.seed_customer(
+        given_name="Sam", email_address="sam@example.com", note=THERAPIST_NOTE)
+    booking = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW - timedelta(minutes=90), duration_minutes=60)
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    drain(app)
+    assert answer_last_check_in(app, mailbox, 3).status_code == 200
+    drain(app)
+    upcoming = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW + timedelta(days=7), seller_note="Room 2")
+    square_sandbox.fail_next(f"/v2/bookings/{upcoming['id']}", 503, method="GET")
+    send(square_sandbox, clinic, "booking.created", upcoming["id"])
+    drain(app)  # the note's read is refused; its retry waits in Redis…
+    assert len(square_sandbox.requests_to("GET", f"/v2/bookings/{upcoming['id']}")) == 1
+    redis_conn.flushdb()  # …and is lost
+    with app.app_context():
+        sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=10))
+    drain(app)
+    seller_note = square_sandbox.booking(upcoming["id"])["seller_note"]
+    assert seller_note.startswith("Room 2") and "[Rapport]" in seller_note
+    # Once written, later sweeps leave it alone.
+    with app.app_context():
+        sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=20))
+    drain(app)
+    assert len(square_sandbox.requests_to("PUT", f"/v2/bookings/{upcoming['id']}")) == 1
