@@ -293,8 +293,10 @@ def remind(invitation_id: int) -> None:
         return
     except PermanentError as error:
         log.warning("follow-up.reminder-skipped: invitation %s: %s", invitation_id, error)
+        _drop_reminder(invitation_id)
         return
     if not contact.email or contact.unsubscribed:
+        _drop_reminder(invitation_id)
         return
     with storage.session() as db:
         claimed = db.execute(update(Invitation).where(
@@ -314,6 +316,15 @@ def remind(invitation_id: int) -> None:
                 db.execute(update(Invitation).where(Invitation.id == invitation_id)
                            .values(reminded_at=None))
             raise
+
+
+def _drop_reminder(invitation_id: int) -> None:
+    """No reminder can go (the client is gone, unsubscribed or has no address): none is
+    due any more, so the sweeper does not ask the platform again every minute."""
+    with storage.session() as db:
+        db.execute(update(Invitation).where(
+            Invitation.id == invitation_id, Invitation.reminded_at.is_(None))
+            .values(remind_at=None))
 
 
 def send_test(clinic_id: int, email: str) -> Invitation:

@@ -626,3 +626,41 @@ def test_no_reminder_once_the_seller_marks_the_visit_a_no_show_or_cancelled(
     assert len(mailbox.messages) == 1
     assert invitations(app)[0].reminded_at is None
     assert invitations(app)[0].remind_at is None  # the sweeper does not ask again
+
+
+@pytest.mark.parametrize("change", ["gone", "unsubscribed", "no_email", "opted_out"])
+def test_a_reminder_that_cannot_go_is_not_asked_about_every_sweep(
+    square_app, square_sandbox, clinic, visit, square_drain, mailbox, change
+):
+    """Square no longer has the customer, or they unsubscribed (in Square or with the
+    check-in's link) or lost their address since the check-in went out: no reminder,
+    and the sweeps that follow neither ask Square again every minute nor queue it."""
+    app, _ = square_app
+    customer, booking = visit
+    send(square_sandbox, clinic, "booking.created", booking["id"])
+    square_drain()
+    assert len(mailbox.messages) == 1
+    customer_path = f"/v2/customers/{customer['id']}"
+    if change == "gone":
+        square_sandbox.fail_next(customer_path, 404, times=10, method="GET")
+    elif change == "unsubscribed":
+        square_sandbox.update_customer(customer["id"], preferences={"email_unsubscribed": True})
+    elif change == "no_email":
+        square_sandbox.update_customer(customer["id"], email_address="")
+    else:
+        from survey_client import survey_path
+
+        path = f"{survey_path(mailbox.messages[-1])}/unsubscribe"
+        assert app.test_client().post(path).status_code == 200
+    (invitation,) = invitations(app)
+    with app.app_context(), storage.session() as db:  # the reminder's time has come
+        db.get(Invitation, invitation.id).remind_at = NOW - timedelta(minutes=10)
+    asked = len(square_sandbox.requests_to("GET", customer_path))
+    for minutes in (0, 1, 2):
+        counts = sweep_in(app, minutes=minutes)
+        square_drain()
+    assert len(square_sandbox.requests_to("GET", customer_path)) == asked + (
+        change != "opted_out")
+    assert counts["reminders"] == 0
+    assert len(mailbox.messages) == 1
+    assert invitations(app)[0].remind_at is None
