@@ -39,11 +39,16 @@ def credentials_for(clinic: Clinic) -> dict[str, Any]:
 
 
 def refresh(clinic_id: int) -> dict[str, Any]:
-    """Renew a Square OAuth token now and store it; AuthError if Square refuses."""
+    """Renew a Square OAuth token that is due and store it; AuthError if Square refuses.
+
+    Checked again once the clinic's row is locked: two jobs that both found the token
+    due renew it once, and the second uses what the first stored."""
     config = current_app.config
     with storage.session() as db:
-        clinic = db.get(Clinic, clinic_id, with_for_update=True)
+        clinic = db.get(Clinic, clinic_id, with_for_update=True, populate_existing=True)
         values = {**clinics.credentials(clinic), **square_settings()}
+        if not square.needs_refresh(values, datetime.now(timezone.utc)):
+            return values
         tokens = square.refresh_access_token(
             values, application_id=config["SQUARE_APPLICATION_ID"],
             application_secret=config["SQUARE_APPLICATION_SECRET"])

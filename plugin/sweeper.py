@@ -61,13 +61,16 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         # may have had it; the next one carries the same webhook-id), then retried.
         cut_short = db.execute(select(WriteBack.id, WriteBack.claimed_at).where(
             WriteBack.status == "delivering", WriteBack.claimed_at <= stale)).all()
-        db.add_all(WriteBackAttempt(write_back_id=write_back_id, at=claimed_at,
-                                    outcome="interrupted",
-                                    detail="the worker stopped while delivering")
-                   for write_back_id, claimed_at in cut_short)
-        db.execute(update(WriteBack).where(
-            WriteBack.id.in_([write_back_id for write_back_id, _ in cut_short]))
-            .values(status="pending", claimed_at=None))
+        for write_back_id, claimed_at in cut_short:
+            # Only if still that same claim: a run that finished meanwhile keeps its result.
+            reset = db.execute(update(WriteBack).where(
+                WriteBack.id == write_back_id, WriteBack.status == "delivering",
+                WriteBack.claimed_at == claimed_at)
+                .values(status="pending", claimed_at=None)).rowcount
+            if reset:
+                db.add(WriteBackAttempt(write_back_id=write_back_id, at=claimed_at,
+                                        outcome="interrupted",
+                                        detail="the worker stopped while delivering"))
         write_backs = db.scalars(select(WriteBack.id).where(
             WriteBack.status == "pending", WriteBack.created_at <= stale,
             or_(WriteBack.next_attempt_at.is_(None), WriteBack.next_attempt_at <= stale),

@@ -263,6 +263,20 @@ def test_tokens_are_renewed_a_week_into_their_life(square_app, square_sandbox, n
     assert grants == ["authorization_code", "refresh_token"]
 
 
+def test_two_jobs_finding_the_token_due_renew_it_once(square_app, square_sandbox, new_clinic):
+    app, url = square_app
+    connect(url, new_clinic["key"])
+    age_token(app, new_clinic["key"], days_left=22)
+    with app.app_context():
+        with storage.session() as db:
+            read_before = clinics.by_key(db, new_clinic["key"])  # both jobs read it due
+        renewals = len(square_sandbox.requests_to("POST", "/oauth2/token"))
+        first = accounts.credentials_for(read_before)
+        second = accounts.credentials_for(read_before)
+    assert len(square_sandbox.requests_to("POST", "/oauth2/token")) == renewals + 1
+    assert second["access_token"] == first["access_token"]
+
+
 def test_a_refused_refresh_marks_the_clinic_needs_reconnecting(
     square_app, square_sandbox, new_clinic
 ):
