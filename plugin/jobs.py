@@ -184,6 +184,14 @@ def check_completion(appointment_id: int):
         clinic = appointment.clinic
         if clinic.status != "active":
             return None
+        if appointment.end_at and appointment.end_at < now() - sweeper.CHECK_HORIZON:
+            # A visit long past (an old booking edited in the platform, a check run days
+            # late): "thank you for your visit" would come out of the blue, so no check-in.
+            log.info("completion.too-old: appointment %s", appointment_id)
+            appointment.next_check_at = None
+            appointment.check_detail = ("ended more than two days ago: too long past "
+                                        "for a check-in")
+            return None
         external_id, attempts = appointment.external_id, appointment.check_attempts or 0
     adapter = handlers.adapter(clinic.platform)
     try:

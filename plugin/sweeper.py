@@ -102,14 +102,19 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
+# How long after a visit ended Rapport still asks the platform whether it took place
+# (and so may send its check-in): the sweeper's catch-up, and every completion check.
+CHECK_HORIZON = timedelta(days=2)
+
+
 def _unchecked_bookings(db, stale: datetime) -> list[int]:
     """Booked visits on platforms without a "completed" status whose check is due and
     was lost, or is due again (``next_check_at``: the end plus the clinic's grace, then
     later and later while the platform cannot say; see ``plugin.jobs.check_completion``)."""
     platforms = [p for p in handlers.PLATFORMS if handlers.adapter(p).COMPLETION == "end_time"]
-    # Older than two days, a booking still marked booked was checked and moved, or is
-    # beyond a useful check-in.
-    horizon = stale - timedelta(days=2)
+    # Older than that, a booking still marked booked was checked and moved, or is beyond
+    # a useful check-in.
+    horizon = stale - CHECK_HORIZON
     return list(db.scalars(select(Appointment.id).join(Clinic).where(
         Clinic.platform.in_(platforms), Clinic.status == "active",
         Appointment.status == "booked",

@@ -289,6 +289,27 @@ def test_an_older_version_arriving_late_is_ignored(
     assert mailbox.messages == []
 
 
+def test_a_booking_long_past_gets_no_check_in(
+    square_app, square_sandbox, clinic, square_drain, mailbox
+):
+    """The seller edits a booking from months ago (Square sends booking.updated for it,
+    still ACCEPTED): no "thank you for your visit" for it now, as the sweeper's two-day
+    horizon already says for a check it lost."""
+    app, _ = square_app
+    customer = square_sandbox.seed_customer(given_name="Ola", email_address="ola@example.com")
+    old = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW - timedelta(days=90), duration_minutes=60
+    )
+    assert send(square_sandbox, clinic, "booking.updated", old["id"])[0].status_code == 202
+    square_drain()
+    assert mailbox.messages == []
+    assert invitations(app) == []
+    with app.app_context(), storage.session() as db:
+        assert db.scalar(select(Appointment.status)) == "booked"
+    # Nothing left to ask Square about it either.
+    assert not square_sandbox.requests_to("GET", f"/v2/bookings/{old['id']}")
+
+
 def test_malformed_body_is_400_naming_the_field(square_app, square_sandbox, clinic, visit):
     _, booking = visit
     event = square_sandbox.booking_event("booking.created", booking["id"])
