@@ -169,6 +169,15 @@ def _after_booking(db, clinic: Clinic, appointment: Appointment) -> list:
 
 
 @job
+def heard_of_long_after(appointment: Appointment) -> bool:
+    """Whether the platform's latest word on a booked visit came more than
+    ``sweeper.CHECK_HORIZON`` after it ended. A booking told of while it was current is
+    checked whenever its check runs (the example in Square's documentation included:
+    told of on 8 December, ended on the 17th)."""
+    return bool(appointment.end_at and appointment.event_at
+                and appointment.event_at > appointment.end_at + sweeper.CHECK_HORIZON)
+
+
 def check_completion(appointment_id: int):
     """The appointment's end has passed: ask the platform whether it still stands.
 
@@ -184,13 +193,13 @@ def check_completion(appointment_id: int):
         clinic = appointment.clinic
         if clinic.status != "active":
             return None
-        if appointment.end_at and appointment.end_at < now() - sweeper.CHECK_HORIZON:
-            # A visit long past (an old booking edited in the platform, a check run days
-            # late): "thank you for your visit" would come out of the blue, so no check-in.
+        if heard_of_long_after(appointment):
+            # An old booking edited in the platform long after the visit (a seller tidying
+            # up): "thank you for your visit" would come out of the blue, so no check-in.
             log.info("completion.too-old: appointment %s", appointment_id)
             appointment.next_check_at = None
-            appointment.check_detail = ("ended more than two days ago: too long past "
-                                        "for a check-in")
+            appointment.check_detail = ("the platform spoke of it more than two days after "
+                                        "it ended: too long past for a check-in")
             return None
         external_id, attempts = appointment.external_id, appointment.check_attempts or 0
     adapter = handlers.adapter(clinic.platform)

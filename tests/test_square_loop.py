@@ -293,8 +293,8 @@ def test_a_booking_long_past_gets_no_check_in(
     square_app, square_sandbox, clinic, square_drain, mailbox
 ):
     """The seller edits a booking from months ago (Square sends booking.updated for it,
-    still ACCEPTED): no "thank you for your visit" for it now, as the sweeper's two-day
-    horizon already says for a check it lost."""
+    still ACCEPTED, the event dated now): no "thank you for your visit" for it, as the
+    sweeper's two-day horizon already says for a check it lost."""
     app, _ = square_app
     customer = square_sandbox.seed_customer(given_name="Ola", email_address="ola@example.com")
     old = square_sandbox.seed_booking(
@@ -308,6 +308,26 @@ def test_a_booking_long_past_gets_no_check_in(
         assert db.scalar(select(Appointment.status)) == "booked"
     # Nothing left to ask Square about it either.
     assert not square_sandbox.requests_to("GET", f"/v2/bookings/{old['id']}")
+
+
+def test_a_booking_told_of_before_it_ended_is_checked_however_late(
+    square_app, square_sandbox, clinic, square_drain, mailbox
+):
+    """As in Square's documented example: booking.created dated 8 December for a visit on
+    the 17th, delivered now. Square said it while the booking was current, so the visit,
+    still ACCEPTED when asked, gets its one check-in."""
+    customer = square_sandbox.seed_customer(given_name="Ola", email_address="ola@example.com")
+    booking = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW - timedelta(days=90), duration_minutes=30
+    )
+    event = square_sandbox.booking_event("booking.created", booking["id"])
+    event["created_at"] = (NOW - timedelta(days=99)).isoformat().replace("+00:00", "Z")
+    response = square_sandbox.deliver(
+        clinic["url"], event, signature_key=SIGNATURE_KEY, notification_url=clinic["url"]
+    )
+    assert response.status_code == 202
+    square_drain()
+    assert [message["To"] for message in mailbox.messages] == ["ola@example.com"]
 
 
 def test_malformed_body_is_400_naming_the_field(square_app, square_sandbox, clinic, visit):
