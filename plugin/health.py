@@ -73,11 +73,17 @@ def clinic_summary(db, clinic: Clinic) -> dict:
                 WriteBack.clinic_id == clinic.id, WriteBack.status == "failed")
             .order_by(WriteBack.id.desc()).limit(1))
     if statuses.get("failed") or statuses.get("interrupted"):
-        summary["last_check_in_problem"] = db.scalar(
-            select(Invitation.reason).where(
+        problem = db.execute(
+            select(Invitation.id, Invitation.reason).where(
                 Invitation.clinic_id == clinic.id, Invitation.created_at >= week_ago,
                 Invitation.test.is_(False), Invitation.status.in_(("failed", "interrupted")))
-            .order_by(Invitation.id.desc()).limit(1))
+            .order_by(Invitation.id.desc()).limit(1)).first()
+        # Settled once a later check-in went out: the week's count still shows it.
+        sent_since = db.scalar(select(func.count(Invitation.id)).where(
+            Invitation.clinic_id == clinic.id, Invitation.id > problem.id,
+            Invitation.test.is_(False), Invitation.sent_at.is_not(None)))
+        if not sent_since:
+            summary["last_check_in_problem"] = problem.reason
     if clinic.platform == "square" and clinic.status != "active":
         summary.update(square_remedy(clinic))
     return summary

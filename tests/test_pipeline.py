@@ -320,6 +320,28 @@ def test_permanently_refused_address_fails_plainly(app, deliver, drain, mailbox)
     assert "550" in invitation.reason
 
 
+def test_a_failed_check_in_flags_the_clinic_until_a_later_one_goes_out(
+        app, deliver, drain, mailbox):
+    from plugin import health
+    from plugin.models import Clinic
+
+    def summary():
+        with app.app_context(), storage.session() as db:
+            return health.clinic_summary(db, db.scalar(select(Clinic)))
+
+    mailbox.refuse_with.append("550 5.1.1 No such user")
+    deliver("appointment.completed", appointment_id="A-1", client_id="C-1",
+            email="typo@example.com")
+    drain()
+    assert "550" in summary()["last_check_in_problem"]
+    deliver("appointment.completed", appointment_id="A-2", client_id="C-2",
+            email="sam@example.com")
+    drain()
+    settled = summary()
+    assert "last_check_in_problem" not in settled
+    assert settled["invitations_last_7_days"] == {"failed": 1, "sent": 1}
+
+
 def test_client_without_email_is_skipped_plainly(app, client, clinic, drain, mailbox):
     document = json.loads(event_body())
     del document["data"]["client"]["email"]
