@@ -28,10 +28,12 @@ def _clinic_or_exit(db, key: str):
 @click.option("--name", required=True, help="The clinic's name, as clients know it.")
 @click.option("--platform", required=True, type=click.Choice(["generic", "square"]))
 @click.option("--callback-url", help="generic: where Rapport POSTs client.alliance_updated.")
-@click.option("--timezone", "timezone_name", default="UTC", show_default=True,
-              help="IANA time zone for the sending window, e.g. Europe/Paris.")
-@click.option("--language", default="en", show_default=True,
-              help="Language of the therapist's note (en, fr, es).")
+@click.option("--timezone", "timezone_name",
+              help="IANA time zone for the sending window, e.g. Europe/Paris (default: "
+              "Square's main location for a Square clinic, else UTC).")
+@click.option("--language",
+              help="Language of the therapist's note: en, fr or es (default: Square's "
+              "main location's for a Square clinic, else en).")
 @click.option("--access-token", help="square (manual mode): an access token.")
 @click.option("--webhook-signature-key", help="square (manual mode): the subscription's key.")
 @click.option("--notification-url", help="square (manual mode): the subscription's URL, "
@@ -41,6 +43,7 @@ def add(name, platform, callback_url, timezone_name, language, access_token,
         webhook_signature_key, notification_url, as_json):
     """Add a clinic and print what its booking system needs."""
     from plugin import clinics, installs, storage
+    from plugin.models import Clinic
 
     app = app_or_exit()
     with app.app_context():
@@ -54,11 +57,25 @@ def add(name, platform, callback_url, timezone_name, language, access_token,
                 if key and clinics.by_key(db, key) is not None:
                     raise clinics.ClinicError(f"a clinic with the key {key!r} exists already")
             installs.check_with_platform(platform, credentials)
+            left_out = [field for field, value in
+                        (("timezone", timezone_name), ("language", language)) if not value]
             with storage.session() as db:
-                created = clinics.create(db, name=name, platform=platform,
-                                         timezone=timezone_name, language=language,
-                                         credentials=credentials, key=key)
+                created = clinics.create(
+                    db, name=name, platform=platform, timezone=timezone_name or "UTC",
+                    language=language or "en", credentials=credentials, key=key,
+                    settings={clinics.FROM_PLATFORM: left_out}
+                    if platform == "square" and left_out else None)
                 result = installs.describe(created)
+                clinic_id = created.clinic.id
+            if platform == "square" and credentials.get("mode") == "manual":
+                from plugin.accounts import square_settings
+                from plugin.square_install import adopt_business_locale
+
+                adopt_business_locale(clinic_id, {**credentials, **square_settings()})
+            with storage.session() as db:
+                found = db.get(Clinic, clinic_id)
+                result.update(timezone=found.timezone, language=found.language)
+                waiting = clinics.from_platform(found)
         except (clinics.ClinicError, installs.InstallError) as error:
             raise click.ClickException(str(error))
     if as_json:
@@ -68,6 +85,11 @@ def add(name, platform, callback_url, timezone_name, language, access_token,
     for label, key in installs.FIELD_LABELS:
         if key in result:
             click.echo(f"  {label:<26} {result[key]}")
+    later = (" (until connected: then Square's main location's)"
+             if result.get("connect_url") else
+             " (Square did not say; change it with `rapport clinic configure`)")
+    for label, key in (("Time zone:", "timezone"), ("Note language:", "language")):
+        click.echo(f"  {label:<26} {result[key]}{later if key in waiting else ''}")
     for line in installs.next_steps(created):
         click.echo(line)
 

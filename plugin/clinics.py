@@ -74,14 +74,52 @@ def _check_language(language: str) -> None:
                           f"{', '.join(supported_languages())}")
 
 
+FROM_PLATFORM = "locale_from_platform"
+"""In a clinic's settings: which of ``timezone`` and ``language`` the admin left out, to
+be taken from the platform when it is connected (Square: the main location's)."""
+
+
+def from_platform(clinic: Clinic) -> list[str]:
+    return list((clinic.settings or {}).get(FROM_PLATFORM, []))
+
+
 def set_locale(clinic: Clinic, *, timezone: str | None = None,
                language: str | None = None) -> None:
+    """The admin's choice, which the platform's never overrides afterwards."""
     if timezone:
         _check_timezone(timezone)
         clinic.timezone = timezone
     if language:
         _check_language(language)
         clinic.language = language
+    _settled(clinic, *(name for name, value in
+                       (("timezone", timezone), ("language", language)) if value))
+
+
+def adopt_locale(clinic: Clinic, *, timezone: str | None, language: str | None) -> None:
+    """What the platform says, for what the admin left out; a value Rapport cannot use
+    (an unknown zone, a language without a translation) leaves the default."""
+    pending = from_platform(clinic)
+    if "timezone" in pending and timezone:
+        try:
+            _check_timezone(timezone)
+            clinic.timezone = timezone
+        except ClinicError:
+            pass
+    if "language" in pending and language:
+        try:
+            _check_language(language)
+            clinic.language = language
+        except ClinicError:
+            pass
+    _settled(clinic, "timezone", "language")
+
+
+def _settled(clinic: Clinic, *names: str) -> None:
+    pending = [name for name in from_platform(clinic) if name not in names]
+    settings = {key: value for key, value in (clinic.settings or {}).items()
+                if key != FROM_PLATFORM}
+    clinic.settings = {**settings, FROM_PLATFORM: pending} if pending else settings
 
 
 def by_key(db: Session, key: str) -> Clinic | None:

@@ -21,6 +21,7 @@ tokens while keeping every other stored credential.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime
 from typing import Any
@@ -31,8 +32,11 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from handlers import square
+from handlers.base import AdapterError
 from plugin import accounts, clinics, crypto, storage, writeback
 from plugin.models import Clinic, PlatformWebhook
+
+log = logging.getLogger(__name__)
 
 STATE_MAX_AGE = 600
 NONCE_COOKIE = "rapport_square_oauth"
@@ -143,12 +147,33 @@ def finish(*, code: str, state: str, nonce: str | None) -> Clinic:
         clinic.account_id = merchant
         clinic_id = clinic.id
     square.ensure_attribute_definition({**tokens, **settings})
+    adopt_business_locale(clinic_id, {**tokens, **settings})
     ensure_application_webhook()
     with storage.session() as db:
         clinic = db.get(Clinic, clinic_id)
         clinics.mark_connected(clinic)
     writeback.resume(clinic_id)
     return clinic
+
+
+def adopt_business_locale(clinic_id: int, credentials: dict[str, Any]) -> None:
+    """Take the time zone and language the admin left out (``clinics.FROM_PLATFORM``) from
+    the seller's main Square location. A Square that cannot say (an older grant without
+    MERCHANT_PROFILE_READ, a location without them) leaves the defaults, and they are
+    asked for again at the next connection."""
+    with storage.session() as db:
+        pending = clinics.from_platform(db.get(Clinic, clinic_id))
+    if not pending:
+        return
+    try:
+        found = square.business_locale(credentials)
+    except AdapterError as error:
+        log.warning("square.locale-unknown: clinic %s keeps its default %s: %s", clinic_id,
+                    " and ".join(pending), error)
+        return
+    with storage.session() as db:
+        clinic = db.get(Clinic, clinic_id)
+        clinics.adopt_locale(clinic, timezone=found.timezone, language=found.language)
 
 
 def _connectable(clinic: Clinic | None) -> None:

@@ -271,6 +271,29 @@ def test_square_manual_mode_defines_the_attribute_at_install(square_rapport, squ
     assert used.headers["authorization"] == f"Bearer {square_sandbox.personal_access_token}"
 
 
+def test_a_square_clinic_takes_the_time_zone_and_language_from_its_main_location(
+    square_rapport, square_sandbox
+):
+    square_sandbox.main_location.update(timezone="America/Toronto", language_code="fr-CA")
+    result = add_manual_square(square_rapport, square_sandbox.personal_access_token)
+    assert result.exit_code == 0, result.output
+    added = json.loads(result.output)
+    assert (added["timezone"], added["language"]) == ("America/Toronto", "fr")
+    assert square_sandbox.requests_to("GET", "/v2/locations/main")
+
+
+def test_a_time_zone_given_on_the_command_line_wins_over_squares(square_rapport, square_sandbox):
+    square_sandbox.main_location.update(timezone="America/Toronto", language_code="es-US")
+    result = square_rapport(
+        "clinic", "add", "--name", "Harbour", "--platform", "square", "--timezone",
+        "Europe/Madrid", "--access-token", square_sandbox.personal_access_token,
+        "--webhook-signature-key", "key-1",
+        "--notification-url", "https://rapport.example/webhooks/square/harbour")
+    assert result.exit_code == 0, result.output
+    assert "Europe/Madrid" in result.output and "America/Toronto" not in result.output
+    assert "Note language:             es" in result.output
+
+
 def test_square_manual_mode_with_a_token_square_refuses_saves_nothing(
     square_rapport, square_sandbox
 ):

@@ -263,6 +263,47 @@ def test_tokens_are_renewed_a_week_into_their_life(square_app, square_sandbox, n
     assert grants == ["authorization_code", "refresh_token"]
 
 
+def clinic_locale(app, key: str) -> tuple[str, str, list[str]]:
+    with app.app_context(), storage.session() as db:
+        clinic = clinics.by_key(db, key)
+        return clinic.timezone, clinic.language, clinics.from_platform(clinic)
+
+
+def test_connecting_takes_what_the_admin_left_out_from_the_main_location(
+    square_app, square_sandbox
+):
+    app, url = square_app
+    square_sandbox.main_location.update(timezone="America/Toronto", language_code="fr-CA")
+    with app.app_context(), storage.session() as db:
+        key = clinics.create(
+            db, name="Harbour Massage", platform="square", timezone="Europe/London",
+            credentials=installs.manual_credentials("square"),
+            settings={clinics.FROM_PLATFORM: ["language"]}).clinic.key
+    assert connect(url, key).status_code == 200
+    assert "MERCHANT_PROFILE_READ" in square_sandbox.scopes_of(stored_token(app, key))
+    # The admin's time zone stays; the language comes from Square.
+    assert clinic_locale(app, key) == ("Europe/London", "fr", [])
+
+
+def test_a_square_that_cannot_say_leaves_the_defaults_and_connects(square_app, square_sandbox):
+    app, url = square_app
+    with app.app_context(), storage.session() as db:
+        key = clinics.create(
+            db, name="Harbour Massage", platform="square",
+            credentials=installs.manual_credentials("square"),
+            settings={clinics.FROM_PLATFORM: ["timezone", "language"]}).clinic.key
+    square_sandbox.fail_next("/v2/locations/main", 403, code="INSUFFICIENT_SCOPES")
+    assert connect(url, key).status_code == 200
+    assert square_sandbox.requests_to("GET", "/v2/locations/main")
+    assert clinic_locale(app, key) == ("UTC", "en", ["timezone", "language"])
+    with app.app_context(), storage.session() as db:
+        clinic = clinics.by_key(db, key)
+        assert clinic.status == "active"
+        clinics.set_locale(clinic, timezone="Europe/Dublin")  # `clinic configure`
+    # What the admin set is never taken from Square afterwards.
+    assert clinic_locale(app, key) == ("Europe/Dublin", "en", ["language"])
+
+
 def test_two_jobs_finding_the_token_due_renew_it_once(square_app, square_sandbox, new_clinic):
     app, url = square_app
     connect(url, new_clinic["key"])

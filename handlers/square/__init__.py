@@ -23,6 +23,7 @@ The adapter is a package of small modules, one job each:
 - :mod:`~handlers.square.notes`: the write-back (customer note, summary attribute, the next
   booking's seller note);
 - :mod:`~handlers.square.install`: the attribute definition and the webhook subscription;
+- :mod:`~handlers.square.locations`: the business's time zone and language;
 - :mod:`~handlers.square.oauth`: the "Connect Square" link and the tokens;
 - :mod:`~handlers.square.api`: the HTTP calls and Square's answers as Rapport's errors.
 
@@ -62,6 +63,7 @@ from handlers.square.install import (
     ensure_attribute_definition,
     subscribe,
 )
+from handlers.square.locations import BusinessLocale, business_locale
 from handlers.square.notes import (
     ACTIVE_STATUSES,
     ATTRIBUTE_VALUE_LIMIT,
@@ -120,6 +122,8 @@ __all__ = [
     "write_seller_note",
     "attribute_value",
     "ensure_attribute_definition",
+    "business_locale",
+    "BusinessLocale",
     "authorize_url",
     "exchange_code",
     "refresh_access_token",

@@ -38,6 +38,8 @@ SCOPES = (
     "APPOINTMENTS_ALL_WRITE",
     "CUSTOMERS_READ",
     "CUSTOMERS_WRITE",
+    # the main location's time zone and language, for a clinic that gave none
+    "MERCHANT_PROFILE_READ",
 )
 # Square recommends refreshing every 7 days or less; access tokens last 30 days.
 TOKEN_LIFETIME = timedelta(days=30)

@@ -57,6 +57,7 @@ ROUTES = [
     ("POST", "/v2/customers/{customer_id}/custom-attributes/{key}", "upsert_attribute"),
     ("POST", "/v2/webhooks/subscriptions", "create_subscription"),
     ("POST", "/oauth2/token", "obtain_token"),
+    ("GET", "/v2/locations/{location_id}", "retrieve_location"),
 ]
 # How a broken JSON Schema keyword is reported, in Square's error codes.
 PROBLEM_CODES = {
@@ -109,8 +110,8 @@ class SquareSandbox(SquareState):
 
     Seeding and acting as the seller: ``seed_customer``, ``seed_booking``,
     ``update_customer``, ``update_booking``, ``customer``, ``booking``,
-    ``custom_attribute``, ``definitions``, ``subscriptions``; OAuth: ``authorize``,
-    ``revoke``, ``expire``, ``scopes_of``; what Rapport sent: ``requests``,
+    ``custom_attribute``, ``definitions``, ``subscriptions``, ``main_location``; OAuth:
+    ``authorize``, ``revoke``, ``expire``, ``scopes_of``; what Rapport sent: ``requests``,
     ``requests_to``, ``rejected``; trouble: ``fail_next``, ``delay_next``, ``before_next``;
     webhooks: ``booking_event``, ``deliver``; ``credentials()`` for the adapter.
     """
@@ -432,10 +433,6 @@ def _json(payload: dict[str, Any], status: int, headers: dict[str, str] | None =
     return Response(
         json.dumps(payload), status=status, headers=headers or {}, content_type="application/json"
     )
-
-
-def _werkzeug_path(template: str) -> str:
-    return re.sub(r"\{(\w+)\}", r"<\1>", template)
 
 
 def _werkzeug_path(template: str) -> str:

@@ -72,6 +72,19 @@ class SquareState:
         self.definitions: dict[str, dict[str, Any]] = {}
         self.attributes: dict[tuple[str, str], dict[str, Any]] = {}
         self.subscriptions: list[dict[str, Any]] = []
+        # The seller's main location: where a clinic without its own time zone and
+        # language takes them from (change them to try another business).
+        self.main_location: dict[str, Any] = {
+            "id": location_id,
+            "name": "Harbour Massage",
+            "business_name": "Harbour Massage",
+            "merchant_id": merchant_id,
+            "status": "ACTIVE",
+            "country": "US",
+            "currency": "USD",
+            "timezone": "UTC",
+            "language_code": "en-US",
+        }
         # How a second definition with the same key is refused: (status, error code).
         self.duplicate_definition: tuple[int, str] = (409, "CONFLICT")
         self._tokens: dict[str, dict[str, Any]] = {
@@ -243,6 +256,11 @@ class SquareState:
             location_id=wanted["location_id"],
         )
         return 200, {"booking": booking, "errors": []}
+
+    def _retrieve_location(self, *, location_id: str, **_: Any) -> tuple[int, dict]:
+        if location_id not in ("main", self.main_location["id"]):
+            raise SquareError(404, "NOT_FOUND", f"no location {location_id}")
+        return 200, {"location": copy.deepcopy(self.main_location)}
 
     def _retrieve_customer(self, *, customer_id: str, **_: Any) -> tuple[int, dict]:
         return 200, {"customer": copy.deepcopy(self._find(self.customers, customer_id))}
