@@ -168,7 +168,6 @@ def _after_booking(db, clinic: Clinic, appointment: Appointment) -> list:
     return steps
 
 
-@job
 def heard_of_long_after(appointment: Appointment) -> bool:
     """Whether the platform's latest word on a booked visit came more than
     ``sweeper.CHECK_HORIZON`` after it ended. A booking told of while it was current is
@@ -178,6 +177,7 @@ def heard_of_long_after(appointment: Appointment) -> bool:
                 and appointment.event_at > appointment.end_at + sweeper.CHECK_HORIZON)
 
 
+@job
 def check_completion(appointment_id: int):
     """The appointment's end has passed: ask the platform whether it still stands.
 

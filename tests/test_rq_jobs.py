@@ -1,0 +1,38 @@
+"""Every job Rapport queues runs under a plain RQ worker (README: `rq worker-pool`), which
+imports the job by name and calls it in a process with no Flask application context:
+each must build its own from the environment (``plugin.runtime.job``)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import subprocess_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def queued_job_names() -> set[str]:
+    """The ``plugin.jobs.*`` names Rapport's own code queues."""
+    names = set()
+    for path in [*ROOT.glob("plugin/*.py"), *ROOT.glob("handlers/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and node.value.startswith("plugin.jobs.")
+                    and node.value.removeprefix("plugin.jobs.").isidentifier()):
+                names.add(node.value.removeprefix("plugin.jobs."))
+    return names
+
+
+def test_every_queued_job_runs_without_an_app_context(app):
+    names = queued_job_names()
+    assert {"check_completion", "ingest_events", "send_invitation", "write_back"} <= names
+    # Ids that name nothing: each job finds nothing to do and returns.
+    calls = [f"jobs.{name}({'[999999]' if name == 'ingest_events' else '999999'})"
+             for name in sorted(names)]
+    script = "from plugin import jobs\n" + "\n".join(calls) + "\njobs.sweep()\n"
+    result = subprocess.run([sys.executable, "-c", script], env=subprocess_env(app),
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
