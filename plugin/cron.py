@@ -7,11 +7,11 @@ child process of its own.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from rq import cron
 
+from plugin.config import read_settings
 from plugin.jobs import refresh_tokens, sweep
 
 
@@ -20,5 +20,7 @@ def schedule(register: Callable, *, queue_name: str, sweep_interval: int) -> Non
     register(refresh_tokens, queue_name=queue_name, cron="17 3 * * *")
 
 
-schedule(cron.register, queue_name=os.environ.get("RAPPORT_QUEUE_NAME", "rapport"),
-         sweep_interval=int(os.environ.get("RAPPORT_SWEEP_INTERVAL_SECONDS", "60")))
+# The settings as every other Rapport process reads them: rapport.cfg, then RAPPORT_*.
+_settings = read_settings()
+schedule(cron.register, queue_name=_settings["QUEUE_NAME"],
+         sweep_interval=int(_settings["SWEEP_INTERVAL_SECONDS"]))

@@ -36,3 +36,20 @@ def test_every_queued_job_runs_without_an_app_context(app):
     result = subprocess.run([sys.executable, "-c", script], env=subprocess_env(app),
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_rq_cron_reads_the_queue_from_rapport_cfg(app, tmp_path):
+    """`rq cron plugin.cron` schedules on the queue the workers take, set in rapport.cfg
+    like every other setting (README: "Configuration")."""
+    instance = tmp_path / "cron-instance"
+    instance.mkdir()
+    (instance / "rapport.cfg").write_text('QUEUE_NAME = "staging"\nSWEEP_INTERVAL_SECONDS = 30\n')
+    env = subprocess_env(app, INSTANCE_PATH=str(instance))
+    script = ("import plugin.cron\nfrom rq import cron\n"
+              "print(sorted((d['func'].__name__, d['queue_name'], d['interval'])"
+              " for d in cron._job_data_registry))")
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == (
+        "[('refresh_tokens', 'staging', None), ('sweep', 'staging', 30)]")
