@@ -350,7 +350,13 @@ def send_test(clinic_id: int, email: str) -> Invitation:
         db.add(invitation)
         db.flush()
         invitation_id = invitation.id
-    send(invitation_id)
+    try:
+        send(invitation_id)
+    except mail.MailError as error:
+        # A client's check-in would wait for a retry; the admin is told now, and a test
+        # is not sent later, after they have fixed the settings and sent another.
+        with storage.session() as db:
+            _claim(db, invitation_id, "scheduled", "failed", reason=str(error), email=None)
     with storage.session() as db:
         return db.get(Invitation, invitation_id)
 

@@ -58,3 +58,26 @@ def test_a_failed_test_leaves_the_clinics_health_alone(app, clinic, mailbox):
             summary = health.clinic_summary(db, db.get(Clinic, clinic_id))
     assert "last_check_in_problem" not in summary
     assert summary["invitations_last_7_days"] == {}
+
+
+def test_send_test_reports_a_mail_server_out_of_reach(app_factory, clinic_factory):
+    """No mail server listening (a temporary failure for a client's check-in): the admin
+    is told at once, and the test is not sent later by the sweeper."""
+    import socket
+    from datetime import datetime, timedelta, timezone
+
+    from plugin import sweeper
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    app = app_factory(SMTP_PORT=closed_port)
+    clinic = clinic_factory()
+    with app.app_context():
+        with storage.session() as db:
+            clinic_id = clinics.by_key(db, clinic["key"]).id
+        sent = invitations.send_test(clinic_id, "admin@harbour.example")
+        assert sent.status == "failed"
+        assert "cannot reach the mail server" in sent.reason
+        later = sweeper.sweep(datetime.now(timezone.utc) + timedelta(hours=1))
+    assert later["invitations"] == 0
