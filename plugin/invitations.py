@@ -138,7 +138,13 @@ def cancel_pending(db: Session, appointment: Appointment, reason: str) -> None:
                .values(status="cancelled", reason=reason, email=None, first_name=None))
 
 
+CLOSED_STATUSES = ("cancelled", "skipped", "failed", "expired")
+"""A check-in that will never be sent again: the client's address and name go with it."""
+
+
 def _claim(db: Session, invitation_id: int, from_status: str, to_status: str, **values) -> bool:
+    if to_status in CLOSED_STATUSES:
+        values = {"email": None, "first_name": None, **values}
     result = db.execute(update(Invitation)
                         .where(Invitation.id == invitation_id, Invitation.status == from_status)
                         .values(status=to_status, **values))

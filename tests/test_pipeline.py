@@ -243,6 +243,28 @@ def test_opted_out_client_gets_nothing_more(app, client, deliver, drain, mailbox
     assert invitations(app)[1].reason == "the client opted out"
 
 
+def test_a_check_in_stopped_when_it_was_due_keeps_no_address(
+        app, clinic_factory, client, drain, mailbox):
+    """The visit was cancelled in a way only the send job saw (the status changed after
+    the check-in was planned): nothing is sent, and the client's address is not kept."""
+    target = clinic_factory(follow_up={"send_delay_minutes": 60})
+    body = event_body()
+    client.post(webhook_path(target), data=body, headers=signed(body, target))
+    drain()
+    (planned,) = invitations(app)
+    assert planned.status == "scheduled" and planned.email
+    with app.app_context(), storage.session() as db:
+        due = db.get(Invitation, planned.id)
+        due.appointment.status = "cancelled"
+        due.send_at = None  # due now
+    with app.app_context():
+        send_invitation(planned.id)
+    (stopped,) = invitations(app)
+    assert stopped.status == "cancelled"
+    assert (stopped.email, stopped.first_name) == (None, None)
+    assert mailbox.messages == []
+
+
 def test_one_reminder_when_unanswered_then_expiry(app, clinic_factory, client, drain, mailbox):
     target = clinic_factory(follow_up={"reminder_after_hours": 0, "expire_after_days": 7})
     body = event_body()
