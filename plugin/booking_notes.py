@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import handlers
@@ -99,6 +99,11 @@ def lost(db: Session, moment: datetime, limit: int) -> list:
         Response.client_external_id == Appointment.client_external_id,
     ).order_by(Response.submitted_at.desc()).limit(1).correlate(Appointment)
     latest_id = latest.with_only_columns(Response.id).scalar_subquery()
+    # In the query, not after it: a client whose latest answers raised no talking point
+    # must not fill the batch, every minute, ahead of the bookings that do need a note.
+    answered = aliased(Response)
+    with_points = exists().where(answered.id == latest_id,
+                                 _talking_points_count(db, answered.result) > 0)
     visit = aliased(Appointment)
     visited_since = exists().where(
         visit.clinic_id == Appointment.clinic_id,
@@ -108,16 +113,24 @@ def lost(db: Session, moment: datetime, limit: int) -> list:
     waiting = db.scalars(select(Appointment).join(Clinic).where(
         Clinic.platform.in_(platforms), Clinic.status == "active",
         Appointment.status == "booked", Appointment.start_at > moment,
-        latest_id.is_not(None), ~visited_since,
+        with_points, ~visited_since,
         or_(Appointment.noted_response_id.is_(None),
             Appointment.noted_response_id != latest_id),
-    ).limit(limit)).all()
+    ).order_by(Appointment.start_at).limit(limit)).all()  # the soonest first
     steps = []
     for appointment in waiting:
         response = open_response(db, appointment.clinic_id, appointment.client_external_id)
         if response is not None and appointment.noted_response_id != response.id:
             steps.append(_job(appointment.id, response.id, requeue_finished=False))
     return steps
+
+
+def _talking_points_count(db: Session, result):
+    """How many talking points a stored ``Response.result`` holds (NULL when none are
+    recorded), in the database's own JSON functions."""
+    if db.bind.dialect.name == "postgresql":
+        return func.json_array_length(result["talking_points"])
+    return func.json_array_length(result, "$.talking_points")
 
 
 def _missing_notes(clinic_id: int, client_id: str | None = None) -> list:

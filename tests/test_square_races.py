@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select, text
 from test_square_loop import NOW, THERAPIST_NOTE, create_clinic, send
 
 from plugin import storage
-from plugin.models import Appointment, Clinic, Invitation
+from plugin.models import Appointment, Clinic, Invitation, Response
 
 
 @pytest.fixture
@@ -137,3 +137,42 @@ def test_a_booking_note_whose_job_redis_lost_is_written_after_a_sweep(
         sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=20))
     drain(app)
     assert len(square_sandbox.requests_to("PUT", f"/v2/bookings/{upcoming['id']}")) == 1
+
+
+def test_the_sweeper_finds_a_lost_booking_note_behind_answers_without_talking_points(
+        db_square_app, square_sandbox):
+    """Upcoming bookings whose client's latest answers raised no talking point have
+    nothing to carry: they must not fill the sweeper's batch ahead of one that does."""
+    from datetime import datetime, timezone
+
+    from plugin import booking_notes
+
+    app, _ = db_square_app
+    create_clinic(db_square_app, square_sandbox)
+    moment = datetime.now(timezone.utc)
+    with app.app_context(), storage.session() as db:
+        clinic_id = db.scalar(select(Clinic.id))
+        for client, points, days in (("C-quiet", [], 3),
+                                     ("C-open", ["Ask about the pressure."], 7)):
+            visit = Appointment(clinic_id=clinic_id, external_id=f"past-{client}",
+                                status="completed", client_external_id=client,
+                                end_at=moment - timedelta(days=2),
+                                completed_at=moment - timedelta(days=2))
+            db.add(visit)
+            db.flush()
+            invitation = Invitation(clinic_id=clinic_id, appointment_id=visit.id,
+                                    client_external_id=client, status="answered")
+            db.add(invitation)
+            db.flush()
+            db.add(Response(invitation_id=invitation.id, clinic_id=clinic_id,
+                            client_external_id=client, instrument_id="x",
+                            instrument_version="1", answers={},
+                            result={"talking_points": points},
+                            submitted_at=moment - timedelta(days=1)))
+            booking = Appointment(clinic_id=clinic_id, external_id=f"next-{client}",
+                                  status="booked", client_external_id=client,
+                                  start_at=moment + timedelta(days=days),
+                                  end_at=moment + timedelta(days=days, hours=1))
+            db.add(booking)
+        assert len(booking_notes.lost(db, moment, limit=1)) == 1
+        assert len(booking_notes.lost(db, moment, limit=10)) == 1
