@@ -34,13 +34,31 @@ class MailError(RuntimeError):
 
 
 class _Connection(smtplib.SMTP):
-    """An SMTP connection that knows whether the message itself was handed over."""
+    """An SMTP connection that knows whether the message itself was handed over: the
+    server agreed to take it (354 to DATA) and it was sent whole. A server that fails
+    before that cannot have it, so trying again emails no one twice."""
 
     handed_over = False
+    _in_data = False
+    _body_next = False
 
     def data(self, msg):
-        self.handed_over = True
-        return super().data(msg)
+        self._in_data = True
+        try:
+            return super().data(msg)
+        finally:
+            self._in_data = False
+
+    def getreply(self):
+        reply = super().getreply()
+        if self._in_data and reply[0] == 354:
+            self._body_next = True
+        return reply
+
+    def send(self, s):
+        super().send(s)
+        if self._body_next:
+            self.handed_over = True
 
 
 @dataclass(frozen=True)

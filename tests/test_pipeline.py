@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socketserver
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 
@@ -331,6 +334,59 @@ def test_a_mail_server_silent_after_the_message_is_not_sent_it_again(app, delive
     assert invitation.status == "interrupted"
     assert "may have been delivered" in invitation.reason
     assert app.test_client().get(survey_path(server.messages[0])).status_code == 200
+
+
+class SilentAtFirstData(socketserver.ThreadingTCPServer):
+    """A mail server whose first connection never answers the DATA command (so the
+    message is never sent to it); later connections take the message."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.connections = 0
+        super().__init__(("127.0.0.1", free_port()), self._Session)
+
+    class _Session(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            server = self.server
+            server.connections += 1
+            first = server.connections == 1
+            self.wfile.write(b"220 test ESMTP\r\n")
+            while line := self.rfile.readline():
+                command = line.strip().upper()
+                if command.startswith(b"EHLO"):
+                    self.wfile.write(b"250 test\r\n")
+                elif command == b"DATA":
+                    if first:
+                        time.sleep(3)  # past the client's timeout, having taken nothing
+                        return
+                    self.wfile.write(b"354 go ahead\r\n")
+                    server.messages.append(b"".join(iter(self.rfile.readline, b".\r\n")))
+                    self.wfile.write(b"250 queued\r\n")
+                elif command == b"QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+
+def test_a_mail_server_silent_before_taking_the_message_is_tried_again(app, deliver, drain):
+    """No answer to DATA: the server never had the message, so it is sent again (once),
+    rather than the check-in being written off as perhaps delivered."""
+    server = SilentAtFirstData()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app.config.update(SMTP_PORT=server.server_address[1], SMTP_TIMEOUT=1)
+        deliver("appointment.completed")
+        drain(wait_for_scheduled=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(server.messages) == 1
+    (invitation,) = invitations(app)
+    assert invitation.status == "sent"
 
 
 def test_permanently_refused_address_fails_plainly(app, deliver, drain, mailbox):
