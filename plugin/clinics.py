@@ -97,22 +97,21 @@ def set_locale(clinic: Clinic, *, timezone: str | None = None,
 
 
 def adopt_locale(clinic: Clinic, *, timezone: str | None, language: str | None) -> None:
-    """What the platform says, for what the admin left out; a value Rapport cannot use
-    (an unknown zone, a language without a translation) leaves the default."""
+    """What the platform says, for what the admin left out. A value Rapport cannot use
+    (an unknown zone, a language without a translation) leaves the default for good; one
+    the platform did not give stays to be asked for at the next connection."""
     pending = from_platform(clinic)
-    if "timezone" in pending and timezone:
+    said = {"timezone": timezone, "language": language}
+    checks = {"timezone": _check_timezone, "language": _check_language}
+    for name in pending:
+        if not said[name]:
+            continue
         try:
-            _check_timezone(timezone)
-            clinic.timezone = timezone
+            checks[name](said[name])
+            setattr(clinic, name, said[name])
         except ClinicError:
             pass
-    if "language" in pending and language:
-        try:
-            _check_language(language)
-            clinic.language = language
-        except ClinicError:
-            pass
-    _settled(clinic, "timezone", "language")
+    _settled(clinic, *(name for name in pending if said[name]))
 
 
 def _settled(clinic: Clinic, *names: str) -> None:

@@ -33,9 +33,10 @@ def _names_client(value: Any, client_id: str) -> bool:
     (generic) or a ``customer_id`` (Square), at any depth."""
     if isinstance(value, dict):
         client = value.get("client")
-        if isinstance(client, dict) and str(client.get("id")) == client_id:
+        if isinstance(client, dict) and client.get("id") is not None \
+                and str(client["id"]) == client_id:
             return True
-        if str(value.get("customer_id")) == client_id:
+        if value.get("customer_id") is not None and str(value["customer_id"]) == client_id:
             return True
         return any(_names_client(item, client_id) for item in value.values())
     if isinstance(value, list):

@@ -285,6 +285,19 @@ def test_connecting_takes_what_the_admin_left_out_from_the_main_location(
     assert clinic_locale(app, key) == ("Europe/London", "fr", [])
 
 
+def test_a_location_without_a_language_leaves_it_to_be_asked_again(square_app, square_sandbox):
+    app, url = square_app
+    square_sandbox.main_location.update(timezone="Europe/Paris")
+    del square_sandbox.main_location["language_code"]
+    with app.app_context(), storage.session() as db:
+        key = clinics.create(
+            db, name="Harbour Massage", platform="square",
+            credentials=installs.manual_credentials("square"),
+            settings={clinics.FROM_PLATFORM: ["timezone", "language"]}).clinic.key
+    assert connect(url, key).status_code == 200
+    assert clinic_locale(app, key) == ("Europe/Paris", "en", ["language"])
+
+
 def test_a_square_that_cannot_say_leaves_the_defaults_and_connects(square_app, square_sandbox):
     app, url = square_app
     with app.app_context(), storage.session() as db:
