@@ -5,6 +5,7 @@ each must build its own from the environment (``plugin.runtime.job``)."""
 from __future__ import annotations
 
 import ast
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,32 @@ def test_rq_cron_reads_the_queue_from_rapport_cfg(app, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == (
         "[('refresh_tokens', 'staging', None), ('sweep', 'staging', 30)]")
+
+
+def readme_worker_command() -> list[str]:
+    """The `rq worker-pool` line of README's "Running in production", as words."""
+    readme = (ROOT / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if line.startswith("rq worker-pool"))
+    return shlex.split(line.partition("#")[0])
+
+
+def test_readme_workers_fork_each_job_with_rapport_already_imported(app, redis_url):
+    """RQ forks a work horse per job; a horse whose parent had not imported Rapport's jobs
+    spends over a second importing them, for every job. The README's command loads them
+    once, in each worker, before it forks."""
+    from redis import Redis
+    from rq import Queue
+
+    connection = Redis.from_url(redis_url)
+    queue = Queue(app.config["QUEUE_NAME"], connection=connection)
+    probe = queue.enqueue("tests.rq_probe.rapport_jobs_imported")
+    command = [part.replace("$RAPPORT_REDIS_URL", redis_url)
+               for part in readme_worker_command()]
+    assert command[:2] == ["rq", "worker-pool"]
+    command = [str(Path(sys.executable).with_name("rq")), *command[1:], "--burst", "-n", "1"]
+    result = subprocess.run(command, env=subprocess_env(app), cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    probe.refresh()
+    assert probe.is_finished, result.stderr[-2000:]
+    assert probe.return_value() is True
