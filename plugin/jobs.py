@@ -212,6 +212,8 @@ def check_completion(appointment_id: int):
         return None
     except TransientError as error:
         retry = retry_later(error.retry_after)
+        log.warning("completion.retry: appointment %s in %s s: %s", appointment_id,
+                    retry.intervals[0], error)
         # The sweeper leaves it to this retry, and takes over only if it is lost.
         _record_check(appointment_id, str(error),
                       next_check_at=now() + timedelta(seconds=retry.intervals[0]))

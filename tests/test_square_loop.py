@@ -532,7 +532,7 @@ def test_missing_scopes_show_on_the_clinic_instead_of_passing_for_gone(
     assert mailbox.messages == []
 
 
-def test_429_without_retry_after_backs_off_exponentially(app_factory, square_sandbox):
+def test_429_without_retry_after_backs_off_exponentially(app_factory, square_sandbox, caplog):
     """check_completion (and every job that returns ``retry_later``) waits about the
     first interval, then twice, then four times as long — not the same each time."""
     import time
@@ -567,6 +567,9 @@ def test_429_without_retry_after_backs_off_exponentially(app_factory, square_san
             job = queue.queue().fetch_job(job_id)
             registry.schedule(job, datetime.now(timezone.utc))  # due now: time moved
     assert len(square_sandbox.requests_to("GET", f"/v2/bookings/{booking['id']}")) == 3
+    # Each wait says why, for whoever reads the worker's log.
+    assert caplog.text.count("completion.retry: appointment") == 3
+    assert "429 RATE_LIMITED" in caplog.text
     first, second, third = delays
     assert 25 <= first <= 60
     assert 55 <= second <= 120
