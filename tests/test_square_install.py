@@ -137,11 +137,14 @@ def test_a_seller_disconnecting_in_square_shows_at_once(square_app, square_sandb
                                                        new_clinic):
     app, url = square_app
     connect(url, new_clinic["key"])
+    # The seller disconnects after connecting: Square's times are to the second.
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
     revoked = {"merchant_id": square_sandbox.merchant_id, "type": "oauth.authorization.revoked",
                "event_id": "2b7e4f1c-8d3a-5c69-b0e2-9a4f6c1d8e35",
-               "created_at": "2026-11-26T10:15:02Z",
+               "created_at": (later + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                "data": {"type": "revocation", "id": "", "object": {"revocation": {
-                   "revoked_at": "2026-11-26T10:15:01Z", "revoker_type": "MERCHANT"}}}}
+                   "revoked_at": later.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   "revoker_type": "MERCHANT"}}}}
     answer = to_application(square_sandbox, url, revoked)
     assert answer.status_code == 200 and answer.json()["status"] == "noted"
     assert to_application(square_sandbox, url, revoked).status_code == 200  # redelivered
