@@ -110,19 +110,16 @@ def lost(db: Session, moment: datetime, limit: int) -> list:
         visit.client_external_id == Appointment.client_external_id,
         visit.status == "completed",
         visit.completed_at > latest.with_only_columns(Response.submitted_at).scalar_subquery())
-    waiting = db.scalars(select(Appointment).join(Clinic).where(
+    # The same conditions as ``open_response``, for every upcoming booking in one query.
+    waiting = db.execute(select(Appointment.id, latest_id).join(Clinic).where(
         Clinic.platform.in_(platforms), Clinic.status == "active",
         Appointment.status == "booked", Appointment.start_at > moment,
         with_points, ~visited_since,
         or_(Appointment.noted_response_id.is_(None),
             Appointment.noted_response_id != latest_id),
     ).order_by(Appointment.start_at).limit(limit)).all()  # the soonest first
-    steps = []
-    for appointment in waiting:
-        response = open_response(db, appointment.clinic_id, appointment.client_external_id)
-        if response is not None and appointment.noted_response_id != response.id:
-            steps.append(_job(appointment.id, response.id, requeue_finished=False))
-    return steps
+    return [_job(appointment_id, response_id, requeue_finished=False)
+            for appointment_id, response_id in waiting]
 
 
 def _talking_points_count(db: Session, result):

@@ -243,7 +243,7 @@ def send(invitation_id: int) -> None:
             elif error.temporary:
                 _claim(db, invitation_id, "sending", "scheduled", reason=str(error))
             else:
-                _claim(db, invitation_id, "sending", "failed", reason=str(error), email=None)
+                _claim(db, invitation_id, "sending", "failed", reason=str(error))
         log.warning("follow-up.send-failed: invitation %s: %s", invitation_id, error)
         if error.uncertain:
             enqueue("plugin.jobs.expire_invitation", invitation_id,
@@ -362,7 +362,7 @@ def send_test(clinic_id: int, email: str) -> Invitation:
         # A client's check-in would wait for a retry; the admin is told now, and a test
         # is not sent later, after they have fixed the settings and sent another.
         with storage.session() as db:
-            _claim(db, invitation_id, "scheduled", "failed", reason=str(error), email=None)
+            _claim(db, invitation_id, "scheduled", "failed", reason=str(error))
     with storage.session() as db:
         return db.get(Invitation, invitation_id)
 

@@ -267,9 +267,8 @@ def deliver(client, clinic):
     return send
 
 
-@pytest.fixture
-def drain(app):
-    """Run every due job in this process (a real RQ worker, no fork)."""
+def drainer(app):
+    """Runs every due job of ``app`` in this process (a real RQ worker, no fork)."""
     from plugin import worker
 
     def run(wait_for_scheduled: float = 0):
@@ -277,6 +276,11 @@ def drain(app):
             worker.drain(forking=False, wait_for_scheduled=wait_for_scheduled)
 
     return run
+
+
+@pytest.fixture
+def drain(app):
+    return drainer(app)
 
 
 def subprocess_env(app, **extra) -> dict[str, str]:
@@ -302,8 +306,7 @@ def square_sandbox():
         yield sandbox
 
 
-@pytest.fixture
-def square_app(app_factory, square_sandbox):
+def serving_square(app_factory, square_sandbox, **config):
     """Rapport on a real socket (Square delivers to it and redirects to it), talking to
     the Square sandbox; yields the app and its URL."""
     from servers import LiveServer
@@ -314,24 +317,21 @@ def square_app(app_factory, square_sandbox):
                       SQUARE_BASE_URL=square_sandbox.base_url,
                       SQUARE_APPLICATION_ID=square_sandbox.application_id,
                       SQUARE_APPLICATION_SECRET=square_sandbox.application_secret,
-                      SQUARE_ACCESS_TOKEN=square_sandbox.personal_access_token)
+                      SQUARE_ACCESS_TOKEN=square_sandbox.personal_access_token, **config)
     holder["app"] = app
     yield app, live.url
     live.stop()
 
 
 @pytest.fixture
+def square_app(app_factory, square_sandbox):
+    yield from serving_square(app_factory, square_sandbox)
+
+
+@pytest.fixture
 def square_drain(square_app):
     """Run due jobs with the Square-facing app's settings."""
-    from plugin import worker
-
-    app, _ = square_app
-
-    def run(wait_for_scheduled: float = 0):
-        with app.app_context():
-            worker.drain(forking=False, wait_for_scheduled=wait_for_scheduled)
-
-    return run
+    return drainer(square_app[0])
 
 
 def answer_last_check_in(app, mailbox, value=None, comment: str = ""):

@@ -20,6 +20,14 @@ def clean_env(monkeypatch, tmp_path, redis_url):
     return monkeypatch
 
 
+@pytest.fixture
+def production_env(clean_env):
+    """What production needs set, and nothing more: a test changes one setting on top."""
+    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
+    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
+    return clean_env
+
+
 def test_production_refuses_to_start_without_a_secret_key_and_says_which(clean_env):
     clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
     with pytest.raises(ConfigurationError, match=r"^RAPPORT_SECRET_KEY not set"):
@@ -40,29 +48,25 @@ def test_short_secret_key_is_refused(clean_env):
 
 @pytest.mark.parametrize("base_url", ["rapport.example", "ftp://rapport.example",
                                       "https://", "https://rapport.example/?x=1"])
-def test_a_base_url_links_could_not_be_built_on_is_refused(clean_env, base_url):
-    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
-    clean_env.setenv("RAPPORT_BASE_URL", base_url)
+def test_a_base_url_links_could_not_be_built_on_is_refused(production_env, base_url):
+    production_env.setenv("RAPPORT_BASE_URL", base_url)
     with pytest.raises(ConfigurationError, match="^RAPPORT_BASE_URL is .*with its scheme"):
         create_app()
 
 
-def test_a_port_that_is_not_a_number_is_refused_plainly(clean_env):
-    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
-    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
-    clean_env.setenv("RAPPORT_SMTP_PORT", "abc")
+def test_a_port_that_is_not_a_number_is_refused_plainly(production_env):
+    production_env.setenv("RAPPORT_SMTP_PORT", "abc")
     with pytest.raises(ConfigurationError, match="^RAPPORT_SMTP_PORT is 'abc'"):
         create_app()
 
 
-def test_the_wsgi_entry_point_says_what_is_wrong_without_a_traceback(clean_env):
+def test_the_wsgi_entry_point_says_what_is_wrong_without_a_traceback(production_env):
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
-    clean_env.setenv("RAPPORT_BASE_URL", "rapport.example")
+    production_env.setenv("RAPPORT_BASE_URL", "rapport.example")
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=root, env=dict(os.environ),
                             capture_output=True, text=True, timeout=60)
@@ -191,22 +195,18 @@ def test_session_cookie_security_can_be_set_in_the_instance_file(clean_env, tmp_
 @pytest.mark.parametrize(("given", "meant"), [
     ("False", False), ("FALSE", False), ("off", False), ("No", False), ("0", False),
     ("True", True), ("on", True), ("YES", True), ("1", True)])
-def test_on_off_settings_are_read_as_booleans_whatever_their_case(clean_env, given, meant):
+def test_on_off_settings_are_read_as_booleans_whatever_their_case(production_env, given, meant):
     """RAPPORT_SMTP_STARTTLS=False must not leave the string "False", which is truthy
     (STARTTLS tried on a server without it: no check-in ever sent)."""
-    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
-    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
-    clean_env.setenv("RAPPORT_SMTP_STARTTLS", given)
-    clean_env.setenv("RAPPORT_SESSION_COOKIE_SECURE", given)
+    production_env.setenv("RAPPORT_SMTP_STARTTLS", given)
+    production_env.setenv("RAPPORT_SESSION_COOKIE_SECURE", given)
     app = create_app()
     assert app.config["SMTP_STARTTLS"] is meant
     assert app.config["SESSION_COOKIE_SECURE"] is meant
 
 
-def test_an_on_off_setting_that_is_neither_is_refused_plainly(clean_env):
-    clean_env.setenv("RAPPORT_SECRET_KEY", "a-long-enough-secret-key")
-    clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
-    clean_env.setenv("RAPPORT_SMTP_STARTTLS", "maybe")
+def test_an_on_off_setting_that_is_neither_is_refused_plainly(production_env):
+    production_env.setenv("RAPPORT_SMTP_STARTTLS", "maybe")
     with pytest.raises(ConfigurationError, match="^RAPPORT_SMTP_STARTTLS is 'maybe': use true"):
         create_app()
 

@@ -10,11 +10,16 @@ from plugin import clinics, instruments, invitations, storage
 from plugin.models import WriteBack
 
 
+def clinic_id_of(clinic: dict) -> int:
+    """The database id of a clinic made by the fixtures (inside an app context)."""
+    with storage.session() as db:
+        return clinics.by_key(db, clinic["key"]).id
+
+
 def test_send_test_emails_the_admin_and_shows_the_note(app, client, clinic, mailbox, receiver,
                                                         drain):
     with app.app_context():
-        with storage.session() as db:
-            clinic_id = clinics.by_key(db, clinic["key"]).id
+        clinic_id = clinic_id_of(clinic)
         sent = invitations.send_test(clinic_id, "admin@harbour.example")
         instrument = instruments.get(sent.instrument_id)
     assert sent.status == "sent" and sent.test
@@ -35,8 +40,7 @@ def test_send_test_emails_the_admin_and_shows_the_note(app, client, clinic, mail
 def test_send_test_reports_a_mail_server_that_refuses(app, clinic, mailbox):
     mailbox.refuse_with.append("550 5.1.1 No such user")
     with app.app_context():
-        with storage.session() as db:
-            clinic_id = clinics.by_key(db, clinic["key"]).id
+        clinic_id = clinic_id_of(clinic)
         sent = invitations.send_test(clinic_id, "nobody@harbour.example")
     assert sent.status == "failed"
     assert "550" in sent.reason
@@ -50,8 +54,7 @@ def test_a_failed_test_leaves_the_clinics_health_alone(app, clinic, mailbox):
 
     mailbox.refuse_with.append("550 5.1.1 No such user")
     with app.app_context():
-        with storage.session() as db:
-            clinic_id = clinics.by_key(db, clinic["key"]).id
+        clinic_id = clinic_id_of(clinic)
         assert invitations.send_test(clinic_id, "typo@harbour.example").status == "failed"
         assert invitations.send_test(clinic_id, "admin@harbour.example").status == "sent"
         with storage.session() as db:
@@ -74,8 +77,7 @@ def test_send_test_reports_a_mail_server_out_of_reach(app_factory, clinic_factor
     app = app_factory(SMTP_PORT=closed_port)
     clinic = clinic_factory()
     with app.app_context():
-        with storage.session() as db:
-            clinic_id = clinics.by_key(db, clinic["key"]).id
+        clinic_id = clinic_id_of(clinic)
         sent = invitations.send_test(clinic_id, "admin@harbour.example")
         assert sent.status == "failed"
         assert "cannot reach the mail server" in sent.reason

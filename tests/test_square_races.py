@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from conftest import SQUARE_AT_ONCE, answer_last_check_in
+from conftest import SQUARE_AT_ONCE, answer_last_check_in, drainer, serving_square
 from sqlalchemy import create_engine, select, text
 from test_square_loop import NOW, THERAPIST_NOTE, create_clinic, send
 
@@ -19,25 +19,7 @@ from plugin.models import Appointment, Clinic, Invitation, Response
 @pytest.fixture
 def db_square_app(app_factory, square_sandbox, database_url):
     """Rapport on a real socket talking to the Square sandbox, on each database."""
-    from servers import LiveServer
-
-    holder = {}
-    live = LiveServer(lambda environ, start: holder["app"](environ, start))
-    app = app_factory(DATABASE_URL=database_url, BASE_URL=live.url,
-                      SQUARE_ENVIRONMENT="sandbox", SQUARE_BASE_URL=square_sandbox.base_url,
-                      SQUARE_APPLICATION_ID=square_sandbox.application_id,
-                      SQUARE_APPLICATION_SECRET=square_sandbox.application_secret,
-                      SQUARE_ACCESS_TOKEN=square_sandbox.personal_access_token)
-    holder["app"] = app
-    yield app, live.url
-    live.stop()
-
-
-def drain(app):
-    from plugin import worker
-
-    with app.app_context():
-        worker.drain(forking=False)
+    yield from serving_square(app_factory, square_sandbox, DATABASE_URL=database_url)
 
 
 def _waiting_for_a_lock(connection) -> bool:
@@ -64,7 +46,7 @@ def test_a_completion_check_does_not_undo_a_no_show_saved_while_it_waited(
     booking = square_sandbox.seed_booking(
         customer_id=customer["id"], start_at=NOW - timedelta(minutes=90), duration_minutes=60)
     send(square_sandbox, clinic, "booking.created", booking["id"])
-    drain(app)
+    drainer(app)()
     with app.app_context(), storage.session() as db:
         appointment = db.scalar(select(Appointment))
         appointment_id, version = appointment.id, appointment.version
@@ -93,7 +75,7 @@ def test_a_completion_check_does_not_undo_a_no_show_saved_while_it_waited(
         other.commit()
         checking.join(10)
     engine.dispose()
-    drain(app)
+    drainer(app)()
     with app.app_context(), storage.session() as db:
         appointment = db.get(Appointment, appointment_id)
         assert (appointment.status, appointment.version) == ("no_show", version + 1)
@@ -117,25 +99,25 @@ def test_a_booking_note_whose_job_redis_lost_is_written_after_a_sweep(
     booking = square_sandbox.seed_booking(
         customer_id=customer["id"], start_at=NOW - timedelta(minutes=90), duration_minutes=60)
     send(square_sandbox, clinic, "booking.created", booking["id"])
-    drain(app)
+    drainer(app)()
     assert answer_last_check_in(app, mailbox, 3).status_code == 200
-    drain(app)
+    drainer(app)()
     upcoming = square_sandbox.seed_booking(
         customer_id=customer["id"], start_at=NOW + timedelta(days=7), seller_note="Room 2")
     square_sandbox.fail_next(f"/v2/bookings/{upcoming['id']}", 503, method="GET")
     send(square_sandbox, clinic, "booking.created", upcoming["id"])
-    drain(app)  # the note's read is refused; its retry waits in Redis…
+    drainer(app)()  # the note's read is refused; its retry waits in Redis…
     assert len(square_sandbox.requests_to("GET", f"/v2/bookings/{upcoming['id']}")) == 1
     redis_conn.flushdb()  # …and is lost
     with app.app_context():
         sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=10))
-    drain(app)
+    drainer(app)()
     seller_note = square_sandbox.booking(upcoming["id"])["seller_note"]
     assert seller_note.startswith("Room 2") and "[Rapport]" in seller_note
     # Once written, later sweeps leave it alone.
     with app.app_context():
         sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=20))
-    drain(app)
+    drainer(app)()
     assert len(square_sandbox.requests_to("PUT", f"/v2/bookings/{upcoming['id']}")) == 1
 
 
