@@ -1,20 +1,34 @@
-"""Booking-platform adapters, one module per platform, looked up by name."""
+"""Booking-platform adapters: one folder (or module) per platform, found by name.
+
+``REGISTRY`` is the one list of platforms Rapport supports: adding a platform is its
+folder, its tests and fixtures, its docs page, and one line here.
+"""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from functools import cache
 
-PLATFORMS = ("generic", "square")
+from handlers.base import Platform
+
+REGISTRY = {
+    "generic": "handlers.generic",
+    "square": "handlers.square",
+}
+PLATFORMS = tuple(REGISTRY)
 
 
 class UnknownPlatform(LookupError):
     pass
 
 
-def adapter(platform: str) -> ModuleType:
-    """The module implementing the adapter contract (handlers.base) for ``platform``."""
-    if platform not in PLATFORMS:
-        known = ", ".join(PLATFORMS)
-        raise UnknownPlatform(f"no adapter for platform {platform!r}; known: {known}")
-    return importlib.import_module(f"handlers.{platform}")
+@cache
+def platform(name: str) -> Platform:
+    """The :class:`~handlers.base.Platform` called ``name``."""
+    if name not in REGISTRY:
+        raise UnknownPlatform(f"no platform called {name!r}; known: {', '.join(PLATFORMS)}")
+    return importlib.import_module(REGISTRY[name]).PLATFORM
+
+
+def platforms() -> list[Platform]:
+    return [platform(name) for name in PLATFORMS]

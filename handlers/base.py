@@ -1,261 +1,421 @@
-"""The adapter contract every booking-platform module in ``handlers/`` follows.
+"""The contract between Rapport and a booking platform.
 
-A platform module provides plain functions (see DESIGN.md, "The adapter contract"):
+A platform is one object, a subclass of :class:`Platform`, that **declares** what the
+platform can do (:class:`Capabilities`, the installation settings it needs, what a
+clinic admin gives to connect) and **implements** the calls Rapport makes. ``plugin/``
+reads the declaration and never names a platform nor asks ``hasattr``: a method is
+called only when the declaration says the platform has it. Adapters stay pure: they
+import this module (and ``requests``), never ``plugin``.
 
-- ``verify(request, credentials)`` checks the signature on the raw bytes, in constant
-  time, failing closed when no secret is configured; several secrets may be valid at
-  once (rotation). Raises :class:`SignatureError`.
-- ``sign(...)`` is the inverse of ``verify``, for tests, the demo and benchmarks.
-- ``delivery_id(request)`` names the delivery for deduplication (the platform's event
-  id, or a digest where the platform sends none).
-- ``parse(request)`` turns a verified body into :class:`AppointmentEvent` objects.
-  Raises :class:`PayloadError` naming the field for a malformed body and
-  :class:`IgnoredEvent` for an event type Rapport does not act on.
-- ``fetch_appointment(credentials, appointment_id)`` / ``fetch_client(credentials,
-  client_id)`` read the platform's source of truth, with explicit timeouts.
-- ``write_back(credentials, target, note, *, delivery_id, occurred_at)`` writes
-  Rapport's note idempotently: it replaces Rapport's own block and never touches text
-  Rapport did not write. ``delivery_id`` is the same on every attempt of one write.
-- ``write_seller_note(credentials, booking_id, note)`` (optional): the note on a booking
-  of its own, for platforms that have one.
-- ``subscribe(credentials, url)`` registers the webhook where the platform allows it.
-- ``COMPLETION`` is ``"status"`` when the platform says "completed" itself, or
-  ``"end_time"`` when completion is derived from the end time (then the pipeline
-  re-reads the appointment with ``fetch_appointment`` before acting).
-- ``NOTE_LIMIT`` is the longest note, in characters, the write-back target accepts.
+What each declaration means for the pipeline:
 
-``credentials`` always carry ``timeout`` (seconds for each outbound call). Outbound
-calls raise :class:`TransientError` (retry later, honouring ``retry_after``),
-:class:`AuthError` (the clinic must reconnect; stop retrying), :class:`ConflictError`
-(someone else changed the record; re-read and retry) or :class:`PermanentError` (of which
-:class:`MissingPermission`: a scope the clinic did not grant).
+- ``completion``: how Rapport knows a visit is over. ``STATUS``: the platform says
+  "completed" in an event. ``END_TIME``: it never does; at the end (plus the clinic's
+  grace) Rapport re-reads the appointment with :meth:`Platform.fetch_appointment`, which
+  answers ``completed`` for one still standing. ``POLLING``: no webhooks at all; a
+  periodic job asks :meth:`Platform.poll` what changed and stores it in the inbox as if
+  it had been delivered, so the rest of the journey is the same.
+- ``note_places``: where Rapport's note goes (the client's profile note or a field of
+  it, the next booking's own note, or the clinic's callback URL).
+- ``connections``: how a clinic connects (``OAUTH`` through the platform's sign-in,
+  ``API_KEY`` given by the admin, ``SHARED_SECRET`` Rapport generates for the clinic's
+  system to sign with).
+- ``webhooks``: ``PER_CLINIC`` (``/webhooks/<platform>/<clinic key>``, verified with the
+  clinic's own secret) and/or ``PER_APPLICATION`` (``/webhooks/<platform>``, one
+  subscription for Rapport's whole application, verified with its key and routed to a
+  clinic by the platform's account id, :meth:`Platform.account_id`).
+- ``token_refresh``: OAuth tokens Rapport renews before they expire.
+- ``subscription``: Rapport registers its webhook through the platform's API.
+- ``note_limit``: the longest note, in characters, the write-back target takes.
+- ``events_name_only``: events carry an id and an action only; Rapport reads the
+  appointment before acting. ``requests_per_minute``: the documented rate limit.
+
+Every outbound call takes ``credentials``: the clinic's sealed values, opened, plus what
+:meth:`Platform.api_context` adds from the installation settings, ``timeout`` (seconds
+for each call) and ``http`` (the session to call through, see :func:`http`).
+Calls raise the errors of :mod:`handlers.errors`: :class:`TransientError`
+(retry later, honouring ``retry_after``), :class:`AuthError` (the clinic must reconnect),
+:class:`ConflictError` (re-read and retry), :class:`PermanentError` (of which
+:class:`MissingPermission`). Connecting raises :class:`ConnectProblem`, whose message is
+for the admin.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
 
-BOOKED = "booked"
-COMPLETED = "completed"
-CANCELLED = "cancelled"
-NO_SHOW = "no_show"
-STATUSES = (BOOKED, COMPLETED, CANCELLED, NO_SHOW)
+import requests
 
+from handlers.errors import (
+    RECONNECT_ERRORS,
+    AdapterError,
+    AuthError,
+    ConflictError,
+    IgnoredEvent,
+    MissingPermission,
+    PayloadError,
+    PermanentError,
+    SignatureError,
+    TransientError,
+)
+from handlers.shapes import (
+    BOOKED,
+    CANCELLED,
+    COMPLETED,
+    NO_SHOW,
+    STATUSES,
+    AppointmentEvent,
+    Client,
+    InboundRequest,
+    Note,
+    Person,
+    WriteBackResult,
+    WriteBackTarget,
+    event_from_dict,
+    event_to_dict,
+)
+from handlers.text import parse_instant, replace_block, retry_after_seconds
 
-@dataclass(frozen=True)
-class InboundRequest:
-    """What a webhook request carried, independent of the web framework. Header names
-    are kept in lower case, whatever case they came in."""
-
-    body: bytes
-    headers: Mapping[str, str]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "headers",
-                           {name.lower(): value for name, value in self.headers.items()})
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-
-@dataclass(frozen=True)
-class Person:
-    id: str
-    name: str | None = None
-
-
-@dataclass(frozen=True)
-class Client:
-    id: str
-    email: str | None = None
-    first_name: str | None = None
-    locale: str | None = None
-    # The client asked the platform for no marketing or other email.
-    unsubscribed: bool = False
-
-
-@dataclass(frozen=True)
-class AppointmentEvent:
-    """One normalized fact about one appointment, whatever the platform."""
-
-    platform: str
-    event_id: str
-    occurred_at: datetime
-    appointment_id: str
-    status: str
-    client: Client
-    start: datetime | None = None
-    end: datetime | None = None
-    service: str | None = None
-    therapist: Person | None = None
-    # The platform's own revision counter where it has one (Square's booking
-    # version): an event older than what is stored is ignored.
-    version: int | None = None
-    location_id: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown appointment status {self.status!r}")
+__all__ = [
+    "BOOKED", "CANCELLED", "COMPLETED", "NO_SHOW", "RECONNECT_ERRORS", "STATUSES",
+    "AdapterError", "AppointmentEvent", "AuthError", "BusinessLocale", "Capabilities",
+    "Client", "Completion", "ConflictError", "ConnectProblem", "Connection", "Field",
+    "IgnoredEvent", "InboundRequest", "MissingPermission", "Note", "NotePlace",
+    "PayloadError", "PermanentError", "Person", "Platform", "PollPage", "Revocation",
+    "Setting", "Shown", "SignatureError", "Subscription", "TransientError", "Webhooks",
+    "WriteBackResult", "WriteBackTarget", "event_from_dict", "event_to_dict", "http",
+    "parse_instant", "replace_block", "retry_after_seconds",
+]
 
 
-@dataclass(frozen=True)
-class WriteBackTarget:
-    client_id: str
-    appointment_id: str
-    therapist_id: str | None = None
+class Completion(StrEnum):
+    STATUS = "status"
+    END_TIME = "end_time"
+    POLLING = "polling"
+
+
+class NotePlace(StrEnum):
+    PROFILE_NOTE = "profile_note"
+    PROFILE_FIELD = "profile_field"
+    NEXT_BOOKING = "next_booking"
+    CALLBACK = "callback"
+
+
+class Connection(StrEnum):
+    OAUTH = "oauth"
+    API_KEY = "api_key"
+    SHARED_SECRET = "shared_secret"  # noqa: S105 - a kind of connection, not a secret
+
+
+class Webhooks(StrEnum):
+    PER_CLINIC = "per_clinic"
+    PER_APPLICATION = "per_application"
 
 
 @dataclass(frozen=True)
-class Note:
-    """Rapport's note for one client, and the markers that delimit its block.
+class Capabilities:
+    completion: Completion
+    note_places: frozenset[NotePlace]
+    connections: frozenset[Connection]
+    webhooks: frozenset[Webhooks] = frozenset()
+    token_refresh: bool = False
+    subscription: bool = False
+    note_limit: int = 2000
+    business_locale: bool = False
+    """The platform can say the business's time zone and language."""
+    events_name_only: bool = False
+    """Its events name the appointment and little else (no times, no client): Rapport
+    reads the appointment (:meth:`Platform.fetch_appointment`) before acting on one."""
+    requests_per_minute: int | None = None
+    """The platform's documented rate limit per account, which Rapport keeps well under."""
 
-    ``render(limit)`` renders the same note again in at most ``limit`` characters, the
-    least important parts dropped first and no word cut, or raises ``ValueError`` when
-    even its smallest form does not fit. A note known only by its text has no ``render``.
+
+@dataclass(frozen=True)
+class Setting:
+    """One installation setting a platform needs: ``RAPPORT_<PLATFORM>_<NAME>``.
+
+    ``choices``: the only values allowed. ``keys``: one secret, or a JSON list of them
+    while rotating (read as a list). Every platform setting is text, taken as given.
     """
 
-    text: str
-    block_start: str
-    block_end: str
-    summary: Mapping[str, Any] = field(default_factory=dict)
-    talking_points: tuple[str, ...] = ()
-    render: Callable[[int], str] | None = field(default=None, compare=False, repr=False)
-
-    def fitted(self, limit: int) -> Note | None:
-        """This note in at most ``limit`` characters, or None when it cannot fit. Text
-        is never cut by hand here: only the note's renderer knows what may go."""
-        if len(self.text) <= limit:
-            return self
-        if self.render is None or limit <= 0:
-            return None
-        try:
-            text = self.render(limit)
-        except ValueError:
-            return None
-        return replace(self, text=text) if len(text) <= limit else None
+    name: str
+    help: str
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    keys: bool = False
 
 
 @dataclass(frozen=True)
-class WriteBackResult:
-    target: str
-    detail: Mapping[str, Any] = field(default_factory=dict)
+class Field:
+    """Something a clinic admin gives when connecting a clinic, or later (a new token):
+    a ``--name-with-dashes`` option of ``rapport clinic``, a field of the console's form.
+    ``flag``: a yes/no switch rather than a value. ``tried``: a new value is tried with
+    the platform (:meth:`Platform.prepare_account`) before it replaces the stored one,
+    and a clinic waiting to reconnect is connected again by it."""
+
+    name: str
+    help: str
+    label: str = ""
+    secret: bool = False
+    flag: bool = False
+    tried: bool = False
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
 
 
-class AdapterError(Exception):
-    """Base of every error a platform module raises."""
+@dataclass(frozen=True)
+class Shown:
+    """A value the admin copies once a clinic is added (a URL, a secret)."""
+
+    key: str
+    label: str
+    value: str
 
 
-class SignatureError(AdapterError):
-    """The request is not signed by the platform with a secret we hold."""
+@dataclass(frozen=True)
+class Subscription:
+    """A webhook subscription Rapport's application holds on a platform."""
+
+    subscription_id: str | None
+    signature_key: str
+    notification_url: str
 
 
-class PayloadError(AdapterError):
-    """The body is malformed; ``field`` names the part that is wrong."""
+@dataclass(frozen=True)
+class Revocation:
+    """A platform telling Rapport that an account withdrew its access."""
 
-    def __init__(self, field_path: str, message: str):
-        super().__init__(f"{field_path}: {message}")
-        self.field = field_path
-        self.message = message
-
-
-class IgnoredEvent(AdapterError):
-    """A well-formed event Rapport does not act on; acknowledged and logged."""
-
-    def __init__(self, event_type: str, reason: str | None = None):
-        super().__init__(reason or f"event type {event_type!r} is not one Rapport acts on")
-        self.event_type = event_type
-        self.reason = reason
+    account_id: str
+    at: datetime | None
 
 
-class TransientError(AdapterError):
-    """The platform is unavailable or throttling; try again later."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class AuthError(AdapterError):
-    """The platform refused our credentials: the clinic must reconnect."""
+@dataclass(frozen=True)
+class BusinessLocale:
+    timezone: str | None
+    language: str | None
+    """The language subtag alone (``fr`` for ``fr-CA``), lower case."""
 
 
-class ConflictError(AdapterError):
-    """The record changed under us (optimistic concurrency): re-read and retry."""
+@dataclass(frozen=True)
+class PollPage:
+    """What one poll found: deliveries to store in the inbox as if they had been sent,
+    the cursor to poll from next, and whether more is waiting right now."""
+
+    deliveries: Sequence[InboundRequest] = ()
+    cursor: str | None = None
+    more: bool = False
+    calls: int = 0
 
 
-class PermanentError(AdapterError):
-    """The platform rejected the request in a way retrying will not fix."""
+def http(credentials: Mapping[str, Any]) -> Any:
+    """What an adapter makes its HTTP calls with: the ``requests.Session`` the caller put
+    in ``credentials["http"]`` (Rapport counts each clinic's calls through it), else the
+    ``requests`` module itself. Both have ``request``, ``get``, ``post``, ``put``."""
+    return credentials.get("http") or requests
 
 
-class MissingPermission(PermanentError):
-    """The account did not grant a permission (OAuth scope) this call needs: the clinic
-    must connect again, granting it. Not an :class:`AuthError`, since the credentials
-    still work for everything else."""
+class ConnectProblem(AdapterError):
+    """A clinic cannot be connected (or its credentials changed) as asked; the message
+    says what to give or do instead, naming the option when one is wrong."""
 
 
-RECONNECT_ERRORS = (AuthError, MissingPermission)
-"""What only the clinic connecting again fixes: its credentials refused, or a permission
-it did not grant. The clinic is marked "needs reconnecting" and its work waits."""
+class Platform:
+    """A booking platform: its declaration, and the calls Rapport makes to it.
 
-
-def parse_instant(value: object) -> datetime | None:
-    """An RFC 3339 time as platforms send it (``…Z`` or with an offset), in UTC when it
-    gives no zone; None when it is not one."""
-    if isinstance(value, datetime):
-        when = value
-    else:
-        try:
-            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def _marker_line(text: str, marker: str, start: int = 0) -> re.Match | None:
-    """``marker`` standing on a line of its own in ``text``, at or after ``start``; the
-    line may end in CRLF (a note saved from a Windows or web form), whose CR stays with
-    the line ending rather than the block."""
-    return re.compile(rf"^{re.escape(marker)}[ \t]*(?=\r?$)", re.MULTILINE).search(text, start)
-
-
-def replace_block(existing: str | None, note: Note) -> str:
-    """Put ``note.text`` in place of Rapport's block in ``existing``.
-
-    The block is what lies between the marker lines (``[Rapport]`` … ``[/Rapport]``,
-    each on a line of its own): a therapist writing "[Rapport]" inside a sentence does
-    not start one. Text outside the block is kept byte for byte. Without a block, the
-    note is added after the existing text, after a blank line.
+    Subclasses set the class attributes and implement the methods their declaration
+    promises; the defaults here refuse plainly, so a call the declaration does not allow
+    is a bug that says so rather than a silent no-op.
     """
-    existing = existing or ""
-    start = _marker_line(existing, note.block_start)
-    if start is not None:
-        end = _marker_line(existing, note.block_end, start.end())
-        if end is not None:
-            return existing[:start.start()] + note.text + existing[end.end():]
-    if not existing.strip():
-        return note.text
-    gap = "" if existing.endswith("\n\n") else "\n" if existing.endswith("\n") else "\n\n"
-    return existing + gap + note.text
 
+    name: ClassVar[str]
+    title: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    settings: ClassVar[tuple[Setting, ...]] = ()
+    connect_fields: ClassVar[tuple[Field, ...]] = ()
+    """What ``rapport clinic add`` (and the console) take for this platform."""
+    update_fields: ClassVar[tuple[Field, ...]] = ()
+    """What ``rapport clinic <platform> KEY`` takes to change a clinic's credentials."""
+    connected_message: ClassVar[str] = "Rapport will now follow this clinic's bookings."
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a ``Retry-After`` header given in seconds or as an HTTP date."""
-    if not value:
+    def __repr__(self) -> str:
+        return f"<Platform {self.name}>"
+
+    def _refuse(self, what: str) -> PermanentError:
+        return PermanentError(f"{self.title} has no {what} (see its Capabilities)")
+
+    # --- installation settings ------------------------------------------------------
+
+    def api_context(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """What API calls need from the installation's settings for this platform (an
+        environment, a replaced host), merged into every call's credentials."""
+        return {}
+
+    # --- connecting a clinic --------------------------------------------------------
+
+    def connection_of(self, credentials: Mapping[str, Any]) -> Connection:
+        """How a clinic with these credentials is connected."""
+        return next(iter(self.capabilities.connections))
+
+    def webhooks_of(self, credentials: Mapping[str, Any]) -> Webhooks | None:
+        """Where a clinic with these credentials gets its webhooks (None: it does not)."""
+        routes = self.capabilities.webhooks
+        return next(iter(routes)) if len(routes) == 1 else None
+
+    def credentials_from(self, given: Mapping[str, Any],
+                         settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The credentials to seal for a clinic added with ``given`` (each connect
+        field's value, None where not given). For an OAuth connection, what is stored
+        until the admin signs in. Raises :class:`ConnectProblem`."""
+        raise ConnectProblem(f"{self.title} clinics cannot be added by hand")
+
+    def prepare_account(self, credentials: Mapping[str, Any]) -> None:
+        """Try the credentials with the platform and set up what Rapport needs in the
+        account (run when a clinic connects). Raises adapter errors."""
+
+    def explain_refusal(self, error: Exception, credentials: Mapping[str, Any]) -> str:
+        """What the admin reads when :meth:`prepare_account` failed while connecting."""
+        if isinstance(error, TransientError):
+            return f"{self.title} did not answer ({error}); nothing was saved, try again later."
+        return f"{self.title} refused the credentials ({error}); nothing was saved."
+
+    def clinic_key(self, credentials: Mapping[str, Any]) -> str | None:
+        """The clinic key the platform has already fixed (part of a URL registered by
+        hand), or None for a fresh one. Raises :class:`ConnectProblem`."""
         return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+
+    def shown(self, credentials: Mapping[str, Any]) -> list[Shown]:
+        """What the admin copies once the clinic is added, besides its webhook URL."""
+        return []
+
+    def next_steps(self, credentials: Mapping[str, Any], clinic_key: str) -> list[str]:
+        """Lines telling the admin what to do next, once the clinic is added."""
+        return []
+
+    def reconnect_hint(self, credentials: Mapping[str, Any], clinic_key: str) -> str:
+        """How a clinic that needs reconnecting is brought back, for a connection that is
+        not OAuth (OAuth clinics are sent to their connect link)."""
+        return f"give Rapport new credentials: rapport clinic {self.name} {clinic_key} --help"
+
+    def updated_credentials(self, credentials: Mapping[str, Any],
+                            given: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        """The credentials with the :attr:`update_fields` given, and a line saying what
+        they now accept. Raises :class:`ConnectProblem`."""
+        raise ConnectProblem(f"{self.title} clinics' credentials are not changed here")
+
+    def new_secret(self) -> str:
+        """A fresh inbound secret, for a shared-secret connection (kept, several while
+        rotating, as ``credentials["inbound_secrets"]``)."""
+        raise self._refuse("shared secrets")
+
+    def business_locale(self, credentials: Mapping[str, Any]) -> BusinessLocale:
+        raise self._refuse("business locale")
+
+    def account_id_of(self, credentials: Mapping[str, Any]) -> str | None:
+        """The platform account these credentials belong to (routes its webhooks)."""
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+    # OAuth (Connection.OAUTH) and token renewal (token_refresh)
+
+    def check_oauth_settings(self, settings: Mapping[str, Any]) -> None:
+        """Raise :class:`ConnectProblem` when the installation is not set up for the
+        platform's sign-in, naming the settings to give."""
+        raise ConnectProblem(f"{self.title} has no sign-in")
+
+    def authorize_url(self, settings: Mapping[str, Any], *, state: str,
+                      redirect_uri: str) -> str:
+        raise self._refuse("OAuth")
+
+    def exchange_code(self, settings: Mapping[str, Any], *, code: str,
+                      redirect_uri: str) -> dict[str, Any]:
+        raise self._refuse("OAuth")
+
+    def needs_refresh(self, credentials: Mapping[str, Any], now: datetime) -> bool:
+        return False
+
+    def refresh(self, credentials: Mapping[str, Any],
+                settings: Mapping[str, Any]) -> dict[str, Any]:
+        raise self._refuse("token renewal")
+
+    def token_issued_at(self, credentials: Mapping[str, Any]) -> datetime | None:
+        return None
+
+    # Per-application webhooks (Webhooks.PER_APPLICATION) and subscription
+
+    def application_notification_url(self, settings: Mapping[str, Any]) -> str | None:
+        """The application subscription's URL when the installation names one (None: the
+        seam's default, ``<base URL>/webhooks/<platform>``)."""
+        return None
+
+    def application_signature_keys(self, settings: Mapping[str, Any]) -> list[str]:
+        """Signature keys of a subscription created by hand, from the settings."""
+        return []
+
+    def subscribe_application(self, settings: Mapping[str, Any], url: str) -> Subscription:
+        """Create the application's subscription (PER_APPLICATION, ``subscription``)."""
+        raise self._refuse("webhook subscription")
+
+    def subscribe_clinic(self, credentials: Mapping[str, Any], url: str) -> dict[str, Any]:
+        """Register the clinic's webhook URL in its account (PER_CLINIC, ``subscription``);
+        what to add to its stored credentials (the subscription's ids, its key)."""
+        raise self._refuse("webhook subscription")
+
+    # --- receiving -------------------------------------------------------------------
+
+    def verify(self, request: InboundRequest, credentials: Mapping[str, Any]) -> None:
+        """Raise :class:`SignatureError` unless one of the secrets signed the raw body;
+        constant time, failing closed when no secret is configured."""
+        raise SignatureError(f"{self.title} sends no webhooks")
+
+    def delivery_id(self, request: InboundRequest) -> str:
+        """The delivery's name for deduplication: the platform's event id, or a digest."""
+        raise PayloadError("body", f"{self.title} sends no webhooks")
+
+    def parse(self, request: InboundRequest) -> list[AppointmentEvent]:
+        """The verified body as events; :class:`PayloadError` naming the field, or
+        :class:`IgnoredEvent` for an event Rapport does not act on."""
+        raise PayloadError("body", f"{self.title} sends no webhooks")
+
+    def account_id(self, request: InboundRequest) -> str | None:
+        """The platform account a per-application delivery belongs to."""
+        return None
+
+    def revocation(self, request: InboundRequest) -> Revocation | None:
+        """For a delivery telling that an account withdrew Rapport's access: who and when."""
+        return None
+
+    def poll(self, credentials: Mapping[str, Any], cursor: str | None, *,
+             since: datetime) -> PollPage:
+        """What changed after ``cursor`` (None: the first poll, from ``since``)."""
+        raise self._refuse("polling")
+
+    # --- reading ---------------------------------------------------------------------
+
+    def fetch_appointment(self, credentials: Mapping[str, Any],
+                          appointment_id: str) -> AppointmentEvent:
+        raise self._refuse("API to read appointments from")
+
+    def fetch_client(self, credentials: Mapping[str, Any], client_id: str) -> Client:
+        """The client's contact details; only the id when the platform has no API."""
+        return Client(id=client_id)
+
+    # --- writing ---------------------------------------------------------------------
+
+    def write_back(self, credentials: Mapping[str, Any], target: WriteBackTarget,
+                   note: Note, *, delivery_id: str, occurred_at: datetime) -> WriteBackResult:
+        """Write Rapport's note, idempotently: replace Rapport's own block, never touch
+        text Rapport did not write. ``delivery_id`` is the same on every attempt."""
+        raise self._refuse("write-back")
+
+    def write_booking_note(self, credentials: Mapping[str, Any], booking_id: str,
+                           note: Note) -> bool:
+        """Put Rapport's block on a booking's own note (NotePlace.NEXT_BOOKING). True when
+        the booking carries it afterwards; False when it cannot (the booking is no longer
+        active, or too little room is left beside the therapist's own text)."""
+        raise self._refuse("booking notes")
+

@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -35,22 +36,29 @@ from handlers.base import (
     COMPLETED,
     NO_SHOW,
     AppointmentEvent,
+    Capabilities,
     Client,
+    Completion,
+    Connection,
+    ConnectProblem,
+    Field,
     IgnoredEvent,
     InboundRequest,
     Note,
+    NotePlace,
     PayloadError,
     PermanentError,
     Person,
+    Platform,
+    Shown,
     SignatureError,
     TransientError,
+    Webhooks,
     WriteBackResult,
     WriteBackTarget,
     retry_after_seconds,
 )
 
-COMPLETION = "status"
-NOTE_LIMIT = 2000
 CALLBACK_EVENT = "client.alliance_updated"
 
 EVENT_STATUS = {
@@ -226,21 +234,6 @@ def _utc(value: datetime | None) -> datetime | None:
 # --- outbound ------------------------------------------------------------------------
 
 
-def fetch_appointment(credentials: Mapping[str, Any], appointment_id: str):
-    raise PermanentError("the generic platform has no API to read appointments from")
-
-
-def fetch_client(credentials: Mapping[str, Any], client_id: str) -> Client:
-    """The generic platform has no API: a client is only what the webhook said."""
-    return Client(id=client_id)
-
-
-def subscribe(credentials: Mapping[str, Any], url: str) -> dict:
-    raise PermanentError(
-        f"register {url} in your booking system or middleware with the inbound secret"
-    )
-
-
 def callback_body(target: WriteBackTarget, note: Note, occurred_at: datetime) -> dict:
     """``client.alliance_updated``: the ids, ``note.summary`` (instrument, scores, trend,
     flags, …), the talking points and the rendered note."""
@@ -288,3 +281,76 @@ def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: No
         raise TransientError(summary, retry_after=retry_after_seconds(
             response.headers.get("Retry-After")))
     raise PermanentError(f"{summary}: {response.text[:200]}")
+
+
+def _http_url(value: str | None, option: str) -> str:
+    parsed = urlparse(value or "")
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConnectProblem(f"{option} must be an http(s) URL, e.g. https://example.com/hook")
+    return value
+
+
+class GenericPlatform(Platform):
+    """Standard Webhooks in (one URL and secret per clinic), a signed callback out. It has
+    no API: a client is only what the webhook said."""
+
+    name = "generic"
+    title = "Standard Webhooks"
+    capabilities = Capabilities(
+        completion=Completion.STATUS,
+        note_places=frozenset({NotePlace.CALLBACK}),
+        connections=frozenset({Connection.SHARED_SECRET}),
+        webhooks=frozenset({Webhooks.PER_CLINIC}),
+        note_limit=2000,
+    )
+    connect_fields = (
+        Field("callback_url", "generic: where Rapport POSTs client.alliance_updated.",
+              label="Callback URL"),
+    )
+
+    def credentials_from(self, given, settings):
+        if not given.get("callback_url"):
+            raise ConnectProblem(
+                "--callback-url is required for the generic platform: the URL where "
+                "Rapport POSTs the client.alliance_updated event with the scores and note")
+        return {
+            "inbound_secrets": [new_secret()],
+            "outbound_secret": new_secret(),
+            "callback_url": _http_url(given["callback_url"], "--callback-url"),
+        }
+
+    def new_secret(self) -> str:
+        return new_secret()
+
+    def shown(self, credentials):
+        return [Shown("webhook_secret", "Webhook secret:", credentials["inbound_secrets"][0]),
+                Shown("callback_url", "Callback URL:", credentials["callback_url"]),
+                Shown("callback_secret", "Callback signing secret:",
+                      credentials["outbound_secret"])]
+
+    def next_steps(self, credentials, clinic_key):
+        return [
+            "",
+            "Next: in your booking system (or middleware), send Standard Webhooks to the",
+            "webhook URL, signed with the webhook secret. Verify Rapport's callbacks with",
+            "the callback signing secret. Keep both secrets private.",
+        ]
+
+    def reconnect_hint(self, credentials, clinic_key):
+        return f"rotate its webhook secret: rapport clinic rotate-secret {clinic_key}"
+
+    def verify(self, request, credentials):
+        verify(request, credentials)
+
+    def delivery_id(self, request):
+        return delivery_id(request)
+
+    def parse(self, request):
+        return parse(request)
+
+    def write_back(self, credentials, target, note, *, delivery_id, occurred_at):
+        return write_back(credentials, target, note, delivery_id=delivery_id,
+                          occurred_at=occurred_at)
+
+
+PLATFORM = GenericPlatform()

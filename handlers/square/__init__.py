@@ -56,7 +56,7 @@ there and how it is handled defensively):
 from __future__ import annotations
 
 from handlers.square.api import BASE_URLS, CONFLICT_CODES, DEFAULT_TIMEOUT, SQUARE_VERSION
-from handlers.square.bookings import PLATFORM, STATUSES, fetch_appointment, fetch_client
+from handlers.square.bookings import STATUSES, fetch_appointment, fetch_client
 from handlers.square.install import (
     ATTRIBUTE_KEY,
     STRING_SCHEMA,
@@ -83,6 +83,7 @@ from handlers.square.oauth import (
     refresh_access_token,
     token_issued_at,
 )
+from handlers.square.platform import PLATFORM, SquarePlatform
 from handlers.square.webhooks import (
     APPLICATION_EVENT_TYPES,
     EVENT_HANDLERS,
@@ -97,16 +98,12 @@ from handlers.square.webhooks import (
     verify,
 )
 
-COMPLETION = "end_time"
-# The same rendered note goes to the customer profile (no stated limit) and to the next
-# booking's seller_note (4096 characters, shared with the therapist's own text): half of
-# it leaves the therapist room on the booking.
-NOTE_LIMIT = 2000
+NOTE_LIMIT = PLATFORM.capabilities.note_limit
 
 __all__ = [
-    # the adapter contract (handlers.base)
+    # the platform (handlers.base.Platform) and the calls behind it
     "PLATFORM",
-    "COMPLETION",
+    "SquarePlatform",
     "NOTE_LIMIT",
     "verify",
     "sign",

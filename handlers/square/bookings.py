@@ -35,7 +35,7 @@ from handlers.base import (
 )
 from handlers.square.api import _call, _customer, _segment
 
-PLATFORM = "square"
+NAME = "square"
 
 STATUSES = {
     # A request the seller has not accepted yet: tracked like a booking so a later
@@ -95,7 +95,7 @@ def _appointment(
     if now is not None and booking["status"] == "ACCEPTED" and end <= now:
         status = COMPLETED
     return AppointmentEvent(
-        platform=PLATFORM,
+        platform=NAME,
         event_id=event_id,
         occurred_at=occurred_at.astimezone(UTC),
         appointment_id=booking["id"],
