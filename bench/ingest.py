@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from load import Result, build_request, closed_loop, open_loop  # noqa: E402
 
 from handlers import generic  # noqa: E402
-from plugin.redis_server import EmbeddedRedis  # noqa: E402
+from plugin.tasks.embedded_redis import EmbeddedRedis  # noqa: E402
 
 HOST = "127.0.0.1"
 
@@ -200,14 +200,15 @@ def main() -> int:
            "RAPPORT_DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'rapport.db'}",
            "PYTHONPATH": str(ROOT)}
     os.environ.update({k: v for k, v in env.items() if k.startswith("RAPPORT_")})
-    from plugin import clinics, create_app, installs, storage
+    from plugin import create_app
+    from plugin.clinics import connecting, records
+    from plugin.store.database import session
 
     app = create_app()
-    with app.app_context(), storage.session() as db:
-        created = installs.describe(clinics.create(
-            db, name="Bench Clinic", platform="generic",
-            credentials=installs.manual_credentials("generic",
-                                                    callback_url="http://127.0.0.1:9/")))
+    with app.app_context():
+        created = connecting.add(name="Bench Clinic", platform_name="generic",
+                                 given={"callback_url": "http://127.0.0.1:9/"},
+                                 timezone=None, language=None).shown
     secret = created["webhook_secret"]
     env.update(BARE_WEBHOOK_SECRET=secret, BARE_REDIS_URL=redis_url)
 
@@ -246,13 +247,13 @@ def main() -> int:
         return 200 + sum(r.statuses.get(202, 0) for r in [*rounds[name], *rates[name].values()])
 
     sent_bare, sent_rapport = acknowledged("bare"), acknowledged("rapport")
-    with app.app_context(), storage.session() as db:
+    with app.app_context(), session() as db:
         from sqlalchemy import delete, func, select
 
-        from plugin.models import InboxEvent
+        from plugin.store.models import InboxEvent
 
         # Only this run's clinic: a PostgreSQL database may hold other runs' events.
-        clinic = clinics.by_key(db, created["key"])
+        clinic = records.by_key(db, created["key"])
         stored = db.scalar(select(func.count(InboxEvent.id))
                            .where(InboxEvent.clinic_id == clinic.id))
         db.execute(delete(InboxEvent).where(InboxEvent.clinic_id == clinic.id))

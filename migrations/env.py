@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from plugin.models import Base
+from plugin.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

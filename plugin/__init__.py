@@ -1,15 +1,22 @@
 """Rapport: therapeutic-alliance check-ins written back into the clinic's booking tool.
 
 ``create_app`` builds the Flask application: configuration (defaults, instance folder,
-``RAPPORT_*`` environment), the database, the queue, the blueprints for the survey
-pages and the platform install flows, and the webhook receiver in front of them.
+``RAPPORT_*`` environment), the database, the queue, the client's pages, the platform
+connect pages and ``/healthz``, and the webhook receiver in front of them. The layout of
+the package follows one visit's journey: ``web`` (what arrives over HTTP), ``pipeline``
+(what happens to it, stage by stage), ``clinics`` (who it is for, and the one seam to
+their booking platform), ``tasks`` (running the jobs), ``store`` (where it is kept),
+``cli`` and ``demo``. docs/architecture.md is the map.
 """
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask
 
-from plugin import config, i18n, inbox, logs, queue, security, storage, webhooks
+from plugin import config, i18n, logs
+from plugin.store import database
+from plugin.tasks import queue, runtime
+from plugin.web import connect, health, inbox, receiver, security, survey
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -17,24 +24,18 @@ def create_app(overrides: dict | None = None) -> Flask:
     config.load_config(app, overrides)
     logs.init_app(app)
 
-    storage.init_app(app)
+    database.init_app(app)
     queue.init_app(app)
     inbox.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
 
-    from plugin.connect import bp as connect_bp
-    from plugin.survey import bp as survey_bp
-
-    app.register_blueprint(survey_bp)
-    app.register_blueprint(connect_bp)
-    webhooks.init_app(app)
-
-    @app.get("/healthz")
-    def healthz():
-        from plugin.health import check
-
-        report = check()
-        return jsonify(report), 200 if report["ok"] else 503
-
+    app.register_blueprint(survey.bp)
+    app.register_blueprint(connect.bp)
+    app.register_blueprint(health.bp)
+    receiver.init_app(app)
     return app
+
+
+# A job run by a plain RQ worker builds its application with this (plugin.tasks.runtime).
+runtime.use_factory(create_app)

@@ -4,12 +4,17 @@ Every setting can be given as an environment variable with the ``RAPPORT_`` pref
 (``RAPPORT_DATABASE_URL``, ``RAPPORT_SMTP_PORT``, …) or in ``<instance>/rapport.cfg``
 (Python syntax, without the prefix).
 
+Each booking platform declares the settings it needs (``handlers.base.Setting``); they
+are ``RAPPORT_<PLATFORM>_<NAME>`` (``RAPPORT_SQUARE_ENVIRONMENT``), text taken as given,
+checked here against what the platform declares (its choices; keys given as one key or
+a JSON list of keys while rotating).
+
 Settings that are text (:data:`TEXT_SETTINGS`: keys, passwords, URLs, addresses, names)
 are taken from the environment exactly as given, so ``RAPPORT_SECRET_KEY=12345678…`` or
 ``RAPPORT_SMTP_PASSWORD=true`` stay those strings. Every other value is parsed as JSON
 when it is valid JSON, so ``RAPPORT_SMTP_PORT=2525`` is a number,
 ``RAPPORT_SMTP_STARTTLS=false`` a boolean and ``RAPPORT_JOB_RETRY_INTERVALS=[10, 60]`` a
-list; ``RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY`` is one key, or a JSON list of keys.
+list.
 
 ``SESSION_COOKIE_SECURE`` follows ``BASE_URL`` (Secure when it is https) unless it is
 set in ``rapport.cfg`` or as ``RAPPORT_SESSION_COOKIE_SECURE``.
@@ -24,7 +29,9 @@ from urllib.parse import urlparse
 
 from flask import Flask
 
-DEFAULTS: dict[str, object] = {
+import handlers
+
+CORE_DEFAULTS: dict[str, object] = {
     # "production" refuses to start without a secret key and a base URL;
     # "development" generates a secret key in the instance folder.
     "ENV": "production",
@@ -59,27 +66,25 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SECURE": None,  # None: Secure when BASE_URL is https
-    # Square (see docs/platforms/square.md).
-    "SQUARE_ENVIRONMENT": "production",
-    "SQUARE_APPLICATION_ID": None,
-    "SQUARE_APPLICATION_SECRET": None,
-    "SQUARE_BASE_URL": None,  # overrides the environment's API host
-    # The application's personal access token: creates the webhook subscription.
-    "SQUARE_ACCESS_TOKEN": None,
-    # Or the key of a subscription created by hand in the Developer Console; a JSON
-    # list of keys while rotating (["old", "new"]). Read as a list of keys.
-    "SQUARE_WEBHOOK_SIGNATURE_KEY": None,
-    "SQUARE_NOTIFICATION_URL": None,  # default: <BASE_URL>/webhooks/square
+}
+
+PLATFORM_SETTINGS = {
+    f"{platform.name.upper()}_{setting.name}": (platform, setting)
+    for platform in handlers.platforms() for setting in platform.settings
+}
+DEFAULTS: dict[str, object] = {
+    **CORE_DEFAULTS,
+    **{name: setting.default for name, (_, setting) in PLATFORM_SETTINGS.items()},
 }
 
 # Read from the environment as given, never as JSON: an all-digit secret key or a
-# password that reads "true" must not turn into a number or a boolean.
+# password that reads "true" must not turn into a number or a boolean. A platform's key
+# list is read as JSON (a list) where it is one.
 TEXT_SETTINGS = frozenset({
     "ENV", "SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "QUEUE_NAME",
     "SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD", "MAIL_FROM", "QUESTIONNAIRES_DIR",
-    "SESSION_COOKIE_SAMESITE", "SQUARE_ENVIRONMENT", "SQUARE_APPLICATION_ID",
-    "SQUARE_APPLICATION_SECRET", "SQUARE_BASE_URL", "SQUARE_ACCESS_TOKEN",
-    "SQUARE_NOTIFICATION_URL",
+    "SESSION_COOKIE_SAMESITE",
+    *(name for name, (_, setting) in PLATFORM_SETTINGS.items() if not setting.keys),
 })
 ENV_PREFIX = "RAPPORT"
 # On or off: "true"/"false" in any case, also yes/no, on/off, 1/0.
@@ -156,7 +161,7 @@ def load_config(app: Flask, overrides: dict | None = None) -> None:
             "as a number, e.g. 587.") from None
     for name in BOOLEAN_SETTINGS:
         app.config[name] = _boolean(name, app.config[name])
-    _check_square_settings(app)
+    _check_platform_settings(app)
 
 
 def _boolean(name: str, value: object) -> object:
@@ -175,32 +180,35 @@ def _boolean(name: str, value: object) -> object:
         f"RAPPORT_{name} is {value!r}: use true or false.")
 
 
-SQUARE_ENVIRONMENTS = ("sandbox", "production")
+def _check_platform_settings(app: Flask) -> None:
+    """Refuse at startup what would otherwise fail on a clinic admin's connect link or on
+    every webhook of a platform: a value outside its choices, keys that are not text."""
+    for name, (platform, setting) in PLATFORM_SETTINGS.items():
+        value = app.config.get(name)
+        if setting.choices and value not in setting.choices:
+            allowed = " or ".join(repr(choice) for choice in setting.choices)
+            raise ConfigurationError(
+                f"RAPPORT_{name} is {value!r}: use {allowed} ({setting.help}).")
+        if setting.keys:
+            app.config[name] = _keys(name, value, platform.title)
 
 
-def _check_square_settings(app: Flask) -> None:
-    """Refuse at startup what would otherwise fail on a clinic admin's Connect link or
-    on every Square webhook."""
-    environment = app.config["SQUARE_ENVIRONMENT"]
-    if environment not in SQUARE_ENVIRONMENTS:
-        raise ConfigurationError(
-            f"RAPPORT_SQUARE_ENVIRONMENT is {environment!r}: use 'sandbox' (Square's test "
-            "accounts) or 'production'.")
-    keys = app.config["SQUARE_WEBHOOK_SIGNATURE_KEY"]
-    if keys in (None, ""):
+def _keys(name: str, value: object, title: str) -> list[str]:
+    """A setting holding one key, or a list of keys while rotating, as a list."""
+    if value in (None, ""):
         keys = []
-    elif isinstance(keys, str):
-        keys = [keys]
-    elif isinstance(keys, tuple):  # rapport.cfg is Python
-        keys = list(keys)
-    valid = isinstance(keys, list) and all(isinstance(key, str) and key for key in keys)
-    if not valid:
+    elif isinstance(value, str):
+        keys = [value]
+    elif isinstance(value, tuple):  # rapport.cfg is Python
+        keys = list(value)
+    else:
+        keys = value
+    if not (isinstance(keys, list) and all(isinstance(key, str) and key for key in keys)):
         raise ConfigurationError(
-            "RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY must be the subscription's signature key, "
-            'or a JSON list of keys while rotating (["old-key", "new-key"]); a key that '
-            "reads as a number or as JSON is given as a JSON string, e.g. "
-            "RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY='\"12345\"'.")
-    app.config["SQUARE_WEBHOOK_SIGNATURE_KEY"] = keys
+            f"RAPPORT_{name} must be {title}'s signature key, or a JSON list of keys while "
+            'rotating (["old-key", "new-key"]); a key that reads as a number or as JSON is '
+            f"given as a JSON string, e.g. RAPPORT_{name}='\"12345\"'.")
+    return keys
 
 
 def _require_production_settings(app: Flask) -> None:

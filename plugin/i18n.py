@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
-from flask import Flask
+from flask import Flask, render_template
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 SOURCE_LANGUAGE = "en"
@@ -61,6 +61,4 @@ def init_app(app: Flask) -> None:
 
 
 def render_localized(template: str, language: str, **context: object) -> str:
-    from flask import render_template
-
     return render_template(template, _=translator(language), language=language, **context)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from servers import CallbackReceiver, SMTPServer  # noqa: E402
 
 from handlers import generic  # noqa: E402
-from plugin.redis_server import EmbeddedRedis  # noqa: E402
+from plugin.tasks.embedded_redis import EmbeddedRedis  # noqa: E402
 
 REDIS_URL = os.environ.get("RAPPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 POSTGRES_URL = os.environ.get(
@@ -151,7 +151,7 @@ def app_factory(tmp_path, redis_conn, redis_url, smtp_server):
         return app
 
     yield build
-    from plugin import inbox
+    from plugin.web import inbox
 
     for app in apps:
         # Events a test left being queued land in this test's Redis, not the next one's.
@@ -177,9 +177,11 @@ SQUARE_AT_ONCE = {**ALWAYS_OPEN, "completion_grace_minutes": 0}
 
 @pytest.fixture
 def clinic_factory(app, receiver):
-    from plugin import clinics, installs, storage
+    from plugin.clinics import records as clinics
+    from plugin.store import database as storage
+    from tests.support import installs
 
-    def build(*, follow_up: dict | None = None, callback_url: str | None = None, **settings):
+    def build(*, timing: dict | None = None, callback_url: str | None = None, **settings):
         with app.app_context(), storage.session() as db:
             created = clinics.create(
                 db,
@@ -189,7 +191,7 @@ def clinic_factory(app, receiver):
                 credentials=installs.manual_credentials(
                     "generic", callback_url=callback_url or receiver.url
                 ),
-                settings={"follow_up": {**ALWAYS_OPEN, **(follow_up or {})}, **settings},
+                settings={"timing": {**ALWAYS_OPEN, **(timing or {})}, **settings},
             )
             return installs.describe(created)
 
@@ -269,7 +271,7 @@ def deliver(client, clinic):
 
 def drainer(app):
     """Runs every due job of ``app`` in this process (a real RQ worker, no fork)."""
-    from plugin import worker
+    from plugin.tasks import worker
 
     def run(wait_for_scheduled: float = 0):
         with app.app_context():
@@ -339,11 +341,12 @@ def answer_last_check_in(app, mailbox, value=None, comment: str = ""):
     from sqlalchemy import select
     from survey_client import answer, answers_for, survey_path
 
-    from plugin import instruments, storage
-    from plugin.models import Invitation
+    from plugin.pipeline import instruments
+    from plugin.store import database as storage
+    from plugin.store.models import CheckIn
 
     with app.app_context(), storage.session() as db:
         instrument = instruments.get(db.scalars(
-            select(Invitation.instrument_id).order_by(Invitation.id.desc())).first())
+            select(CheckIn.instrument_id).order_by(CheckIn.id.desc())).first())
     return answer(app.test_client(), survey_path(mailbox.messages[-1]),
                   answers_for(instrument, value), comment)

@@ -4,4 +4,4 @@ import sys
 
 
 def rapport_jobs_imported() -> bool:
-    return "plugin.jobs" in sys.modules
+    return "plugin.pipeline.sending" in sys.modules

@@ -97,10 +97,10 @@ def test_configure_changes_rules_and_prints_every_setting(rapport, clinic_key):
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)  # stderr says how many check-ins were re-planned
     assert shown["timezone"] == "America/Toronto"
-    assert shown["follow_up"]["send_delay_minutes"] == 60
-    assert (shown["follow_up"]["window_start"], shown["follow_up"]["window_end"]) == (
+    assert shown["timing"]["send_delay_minutes"] == 60
+    assert (shown["timing"]["window_start"], shown["timing"]["window_end"]) == (
         "08:30", "19:00")
-    assert shown["follow_up"]["reminder_after_hours"] == 48  # untouched default
+    assert shown["timing"]["reminder_after_hours"] == 48  # untouched default
     assert shown["instrument"] == {"early": "rapport-checkin", "early_visits": 3,
                                    "later": "rapport-checkin"}
     assert shown["flags"]["drop_threshold"] == 15
@@ -124,7 +124,7 @@ def test_configure_says_when_the_reminder_would_come_after_the_link_closes(
 ):
     result = rapport("clinic", "configure", clinic_key, "--reminder-after-hours", "500")
     assert result.exit_code == 0
-    assert json.loads(result.stdout)["follow_up"]["reminder_after_hours"] == 500
+    assert json.loads(result.stdout)["timing"]["reminder_after_hours"] == 500
     assert ("No reminder goes out: at 500 hours it would come after the link closes "
             "(7 days).") in result.stderr
     usual = rapport("clinic", "configure", clinic_key, "--reminder-after-hours", "48")
@@ -367,7 +367,7 @@ def test_a_new_window_re_plans_the_check_ins_waiting_to_be_sent(rapport, clinic_
     ("sqlite:////srv/rapport/rapport.db", "sqlite:////srv/rapport/rapport.db"),
 ])
 def test_urls_in_errors_never_show_a_password(url, shown):
-    from plugin.cli import masked
+    from plugin.cli.base import masked
 
     assert masked(url) == shown
 

@@ -119,7 +119,7 @@ def test_development_generates_and_keeps_a_secret_key(clean_env, tmp_path):
 
 
 def test_embedded_redis_starts_when_no_url_is_configured(clean_env, tmp_path):
-    from plugin.redis_server import EmbeddedRedis
+    from plugin.tasks.embedded_redis import EmbeddedRedis
 
     clean_env.delenv("RAPPORT_REDIS_URL")
     clean_env.setenv("RAPPORT_ENV", "development")
@@ -160,7 +160,7 @@ def test_numbers_booleans_and_lists_are_still_read_as_json(clean_env):
 
 
 def test_an_all_digit_secret_key_seals_credentials(clean_env):
-    from plugin import crypto
+    from plugin.store import sealing as crypto
 
     clean_env.setenv("RAPPORT_BASE_URL", "https://rapport.example")
     clean_env.setenv("RAPPORT_SECRET_KEY", "98765432109876543210")

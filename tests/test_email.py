@@ -7,8 +7,9 @@ import re
 from sqlalchemy import select
 from survey_client import LINK, html_of, text_of
 
-from plugin import crypto, storage
-from plugin.models import SurveyLink
+from plugin.store import database as storage
+from plugin.store import sealing as crypto
+from plugin.store.models import SurveyLink
 
 
 def test_email_is_multipart_with_one_click_unsubscribe(deliver, drain, mailbox):

@@ -22,7 +22,9 @@ from servers import free_port
 from standardwebhooks.webhooks import Webhook
 from survey_client import LINK, text_of
 
-from plugin import clinics, installs, storage
+from plugin.clinics import records as clinics
+from plugin.store import database as storage
+from tests.support import installs
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -57,7 +59,7 @@ def stack(app_factory, receiver, mailbox, tmp_path):
         created = clinics.create(
             db, name="Harbour Massage", platform="generic", timezone="Europe/London",
             credentials=installs.manual_credentials("generic", callback_url=receiver.url),
-            settings={"follow_up": {"send_delay_minutes": 0, "window_start": "00:00",
+            settings={"timing": {"send_delay_minutes": 0, "window_start": "00:00",
                                     "window_end": "24:00"}})
         clinic = installs.describe(created)
     env = subprocess_env(app)

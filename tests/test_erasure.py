@@ -7,17 +7,18 @@ from conftest import subprocess_env
 from sqlalchemy import func, select
 from survey_client import answer, answers_for, survey_path
 
-from plugin import instruments, storage
 from plugin.cli import main
-from plugin.models import Appointment, InboxEvent, Invitation, Response, SurveyLink, WriteBack
+from plugin.pipeline import instruments
+from plugin.store import database as storage
+from plugin.store.models import Appointment, CheckIn, InboxEvent, Response, SurveyLink, WriteBack
 
 
 def _counts(db, client_id):
     return {
         "appointments": db.scalar(select(func.count(Appointment.id)).where(
             Appointment.client_external_id == client_id)),
-        "invitations": db.scalar(select(func.count(Invitation.id)).where(
-            Invitation.client_external_id == client_id)),
+        "invitations": db.scalar(select(func.count(CheckIn.id)).where(
+            CheckIn.client_external_id == client_id)),
         "responses": db.scalar(select(func.count(Response.id)).where(
             Response.client_external_id == client_id)),
     }
@@ -31,8 +32,8 @@ def test_erase_client_deletes_answers_check_ins_and_event_bodies(
     drain()
     sam = next(m for m in mailbox.messages if m["To"] == "sam@example.com")
     with app.app_context(), storage.session() as db:
-        instrument = instruments.get(db.scalar(select(Invitation.instrument_id).where(
-            Invitation.client_external_id == "C-7")))
+        instrument = instruments.get(db.scalar(select(CheckIn.instrument_id).where(
+            CheckIn.client_external_id == "C-7")))
     page = answer(client, survey_path(sam), answers_for(instrument, value=4),
                   comment="My lower back again")
     assert page.status_code == 200

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import select
 from survey_client import answer, answers_for, survey_path
 
-from plugin import instruments, storage
-from plugin.models import Invitation, Response
+from plugin.pipeline import instruments
+from plugin.store import database as storage
+from plugin.store.models import CheckIn, Response
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "questionnaires" / "instruments"
@@ -48,7 +49,7 @@ def broken_folder(folder):
 def run_visit(app, clinic: dict, **event) -> None:
     from conftest import event_body, signed, webhook_path
 
-    from plugin import worker
+    from plugin.tasks import worker
 
     body = event_body(**event)
     response = app.test_client().post(webhook_path(clinic), data=body,
@@ -59,7 +60,7 @@ def run_visit(app, clinic: dict, **event) -> None:
 
 
 def drain(app) -> None:
-    from plugin import worker
+    from plugin.tasks import worker
 
     with app.app_context():
         worker.drain(forking=False)
@@ -67,7 +68,7 @@ def drain(app) -> None:
 
 def invitation_instrument(app) -> str:
     with app.app_context(), storage.session() as db:
-        return db.scalars(select(Invitation.instrument_id).order_by(Invitation.id.desc())).first()
+        return db.scalars(select(CheckIn.instrument_id).order_by(CheckIn.id.desc())).first()
 
 
 def test_a_broken_clinic_file_does_not_stop_shipped_check_ins(
@@ -205,7 +206,7 @@ def test_a_form_in_the_clients_language_needs_no_second_lang(
 
 
 def test_choosing_a_broken_instrument_names_the_skipped_file(app_factory, folder):
-    from plugin import settings
+    from plugin.clinics import settings
 
     shutil.copy(LICENSED / "wai-sr.template.yaml", folder / "wai-sr.yaml")
     app = app_factory(QUESTIONNAIRES_DIR=str(folder))

@@ -18,24 +18,25 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 from survey_client import answer, answers_for, survey_path
 
-from plugin import instruments, storage
-from plugin.installation import installation_id
-from plugin.jobs import send_invitation
-from plugin.models import Invitation, WriteBack, WriteBackAttempt
-from plugin.queue import qualified
+from plugin.pipeline import instruments
+from plugin.store import database as storage
+from plugin.store.identity import installation_id
+from plugin.store.models import CheckIn, WriteBack, WriteBackAttempt
+from plugin.tasks.queue import qualified
+from tests.support.jobs import send_invitation
 
 
-def instrument_of(app, invitation_id: int | None = None):
+def instrument_of(app, check_in_id: int | None = None):
     with app.app_context(), storage.session() as db:
-        query = select(Invitation)
-        if invitation_id:
-            query = query.where(Invitation.id == invitation_id)
+        query = select(CheckIn)
+        if check_in_id:
+            query = query.where(CheckIn.id == check_in_id)
         return instruments.get(db.scalars(query).first().instrument_id)
 
 
-def invitations(app) -> list[Invitation]:
+def invitations(app) -> list[CheckIn]:
     with app.app_context(), storage.session() as db:
-        return list(db.scalars(select(Invitation).order_by(Invitation.id)))
+        return list(db.scalars(select(CheckIn).order_by(CheckIn.id)))
 
 
 def test_completed_appointment_gets_one_email_and_answers_come_back_signed(
@@ -87,7 +88,7 @@ def test_same_webhook_delivered_five_times_sends_one_email(client, clinic, drain
 
 def test_every_job_run_twice_sends_one_email_and_one_callback(
         app, client, clinic, deliver, drain, mailbox, receiver):
-    from plugin import jobs
+    from tests.support import jobs
 
     deliver("appointment.completed")
     with app.app_context():
@@ -127,7 +128,7 @@ def test_cancelled_and_no_show_appointments_get_no_email(app, deliver, drain, ma
 
 
 def test_cancellation_cancels_the_pending_invitation(app, clinic_factory, client, drain, mailbox):
-    target = clinic_factory(follow_up={"send_delay_minutes": 180})
+    target = clinic_factory(timing={"send_delay_minutes": 180})
     first = event_body("appointment.completed")
     client.post(webhook_path(target), data=first, headers=signed(first, target))
     drain()
@@ -144,7 +145,7 @@ def test_cancellation_cancels_the_pending_invitation(app, clinic_factory, client
 
 def test_send_waits_three_hours_after_the_visit_by_default(app, clinic_factory, client, drain,
                                                             mailbox, redis_conn):
-    target = clinic_factory(follow_up={"send_delay_minutes": 180})
+    target = clinic_factory(timing={"send_delay_minutes": 180})
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
     body = event_body(end=end)
     client.post(webhook_path(target), data=body, headers=signed(body, target))
@@ -153,14 +154,14 @@ def test_send_waits_three_hours_after_the_visit_by_default(app, clinic_factory, 
     assert invitation.send_at == end + timedelta(hours=3)
     assert mailbox.messages == []
     with app.app_context():
-        job_id = qualified(f"send-{invitation.id}")
+        job_id = qualified(f"send_check_in-{invitation.id}")
     scheduled = redis_conn.zscore("rq:scheduled:rapport", job_id)
     assert scheduled == pytest.approx((end + timedelta(hours=3)).timestamp())
 
 
-def waiting_invitation(app, clinic_factory, client, drain) -> Invitation:
+def waiting_invitation(app, clinic_factory, client, drain) -> CheckIn:
     """A completed visit whose check-in waits three hours to be sent."""
-    target = clinic_factory(follow_up={"send_delay_minutes": 180})
+    target = clinic_factory(timing={"send_delay_minutes": 180})
     body = event_body()
     client.post(webhook_path(target), data=body, headers=signed(body, target))
     drain()
@@ -175,10 +176,11 @@ def test_a_send_woken_early_waits_again_in_a_fresh_job_process(app, clinic_facto
     invitation = waiting_invitation(app, clinic_factory, client, drain)
     with app.app_context():
         # The job for its time is still there: the one running now was woken by hand.
-        assert redis_conn.zscore("rq:scheduled:rapport", qualified(f"send-{invitation.id}"))
+        plain = qualified(f"send_check_in-{invitation.id}")
+        assert redis_conn.zscore("rq:scheduled:rapport", plain)
         app.extensions.pop("rapport.installation")  # as in a newly started job process
         send_invitation(invitation.id)
-        again = qualified(f"send-{invitation.id}-at-{int(invitation.send_at.timestamp())}")
+        again = qualified(f"send_check_in-{invitation.id}-at{int(invitation.send_at.timestamp())}")
     assert redis_conn.zscore("rq:scheduled:rapport", again) == invitation.send_at.timestamp()
     assert invitations(app)[0].status == "scheduled" and mailbox.messages == []
 
@@ -188,7 +190,7 @@ def test_a_send_woken_a_moment_early_waits_and_sends(app, clinic_factory, client
     invitation = waiting_invitation(app, clinic_factory, client, drain)
     with app.app_context():
         with storage.session() as db:  # its time comes in a second, and RQ starts it now
-            db.get(Invitation, invitation.id).send_at = (
+            db.get(CheckIn, invitation.id).send_at = (
                 datetime.now(timezone.utc) + timedelta(seconds=1))
         send_invitation(invitation.id)
     assert invitations(app)[0].status == "sent"
@@ -196,7 +198,7 @@ def test_a_send_woken_a_moment_early_waits_and_sends(app, clinic_factory, client
 
 
 def test_sending_window_moves_the_send_into_working_hours(app, clinic_factory, client, drain):
-    target = clinic_factory(follow_up={"send_delay_minutes": 180, "window_start": "09:00",
+    target = clinic_factory(timing={"send_delay_minutes": 180, "window_start": "09:00",
                                        "window_end": "20:00"})
     # Ends 19:30 London time the next day: +3 h is 22:30, so it moves to 09:00 after.
     tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date()
@@ -250,14 +252,14 @@ def test_a_check_in_stopped_when_it_was_due_keeps_no_address(
         app, clinic_factory, client, drain, mailbox):
     """The visit was cancelled in a way only the send job saw (the status changed after
     the check-in was planned): nothing is sent, and the client's address is not kept."""
-    target = clinic_factory(follow_up={"send_delay_minutes": 60})
+    target = clinic_factory(timing={"send_delay_minutes": 60})
     body = event_body()
     client.post(webhook_path(target), data=body, headers=signed(body, target))
     drain()
     (planned,) = invitations(app)
     assert planned.status == "scheduled" and planned.email
     with app.app_context(), storage.session() as db:
-        due = db.get(Invitation, planned.id)
+        due = db.get(CheckIn, planned.id)
         due.appointment.status = "cancelled"
         due.send_at = None  # due now
     with app.app_context():
@@ -269,7 +271,7 @@ def test_a_check_in_stopped_when_it_was_due_keeps_no_address(
 
 
 def test_one_reminder_when_unanswered_then_expiry(app, clinic_factory, client, drain, mailbox):
-    target = clinic_factory(follow_up={"reminder_after_hours": 0, "expire_after_days": 7})
+    target = clinic_factory(timing={"reminder_after_hours": 0, "expire_after_days": 7})
     body = event_body()
     client.post(webhook_path(target), data=body, headers=signed(body, target))
     drain()
@@ -284,7 +286,7 @@ def test_one_reminder_when_unanswered_then_expiry(app, clinic_factory, client, d
 
 
 def test_expired_invitation_shows_410(app, clinic_factory, client, drain, mailbox):
-    target = clinic_factory(follow_up={"expire_after_days": 0, "reminder_after_hours": 48})
+    target = clinic_factory(timing={"expire_after_days": 0, "reminder_after_hours": 48})
     body = event_body()
     client.post(webhook_path(target), data=body, headers=signed(body, target))
     drain()
@@ -400,8 +402,8 @@ def test_permanently_refused_address_fails_plainly(app, deliver, drain, mailbox)
 
 def test_a_failed_check_in_flags_the_clinic_until_a_later_one_goes_out(
         app, deliver, drain, mailbox):
-    from plugin import health
-    from plugin.models import Clinic
+    from plugin.clinics import health
+    from plugin.store.models import Clinic
 
     def summary():
         with app.app_context(), storage.session() as db:
@@ -417,7 +419,7 @@ def test_a_failed_check_in_flags_the_clinic_until_a_later_one_goes_out(
     drain()
     settled = summary()
     assert "last_check_in_problem" not in settled
-    assert settled["invitations_last_7_days"] == {"failed": 1, "sent": 1}
+    assert settled["check_ins_last_7_days"] == {"failed": 1, "sent": 1}
 
 
 def test_client_without_email_is_skipped_plainly(app, client, clinic, drain, mailbox):
@@ -438,15 +440,15 @@ def test_a_new_window_and_delay_move_a_waiting_check_in_to_now(
     from click.testing import CliRunner
     from conftest import subprocess_env
 
-    from plugin import jobs
     from plugin.cli import main
+    from tests.support import jobs
 
     london = ZoneInfo("Europe/London")
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
     tomorrow = (end.astimezone(london) + timedelta(days=1)).date()
     # A delay that ends at 06:00 tomorrow, before the window opens at 09:00.
     delay = int((datetime.combine(tomorrow, time(6), tzinfo=london) - end).total_seconds() // 60)
-    target = clinic_factory(follow_up={"send_delay_minutes": delay, "window_start": "09:00",
+    target = clinic_factory(timing={"send_delay_minutes": delay, "window_start": "09:00",
                                        "window_end": "20:00"})
     body = event_body(end=end)
     client.post(webhook_path(target), data=body, headers=signed(body, target))
@@ -476,9 +478,9 @@ def test_no_reminder_after_unsubscribing_and_the_sweeper_stops_asking(
         app, clinic_factory, client, drain, mailbox):
     from sqlalchemy import update
 
-    from plugin import sweeper
+    from plugin.pipeline import sweeper
 
-    target = clinic_factory(follow_up={"reminder_after_hours": 48})
+    target = clinic_factory(timing={"reminder_after_hours": 48})
     body = event_body()
     client.post(webhook_path(target), data=body, headers=signed(body, target))
     drain()
@@ -487,7 +489,7 @@ def test_no_reminder_after_unsubscribing_and_the_sweeper_stops_asking(
                        data={"List-Unsubscribe": "One-Click"}).status_code == 200
     with app.app_context():
         with storage.session() as db:
-            db.execute(update(Invitation).values(
+            db.execute(update(CheckIn).values(
                 remind_at=datetime.now(timezone.utc) - timedelta(hours=1)))
         assert sweeper.sweep()["reminders"] == 1
         drain()

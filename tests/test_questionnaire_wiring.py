@@ -13,15 +13,18 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 from survey_client import answer, answers_for, survey_path, text_of
 
-from plugin import clinics, instruments, settings, storage
-from plugin.models import Invitation
+from plugin.clinics import records as clinics
+from plugin.clinics import settings
+from plugin.pipeline import instruments
+from plugin.store import database as storage
+from plugin.store.models import CheckIn
 
 LICENSED = Path(__file__).resolve().parents[1] / "questionnaires" / "licensed"
 
 
 def last_instrument(app):
     with app.app_context(), storage.session() as db:
-        invitation = db.scalars(select(Invitation).order_by(Invitation.id.desc())).first()
+        invitation = db.scalars(select(CheckIn).order_by(CheckIn.id.desc())).first()
         return instruments.get(invitation.instrument_id)
 
 
@@ -65,7 +68,7 @@ class Visits:
 
 @pytest.fixture
 def visits(app, client, clinic, deliver, drain, mailbox, receiver):
-    configure(app, clinic, follow_up={"quiet_days": 0})
+    configure(app, clinic, timing={"quiet_days": 0})
     return Visits(app, client, clinic, deliver, drain, mailbox, receiver)
 
 
@@ -169,7 +172,7 @@ def test_a_licensed_instrument_is_chosen_rendered_and_scored_by_hand(
         app_factory, wai_sr_dir, clinic_factory, mailbox, receiver):
     from conftest import event_body, signed, webhook_path
 
-    from plugin import worker
+    from plugin.tasks import worker
 
     app = app_factory(QUESTIONNAIRES_DIR=str(wai_sr_dir))
     target = clinic_factory()

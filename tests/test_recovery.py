@@ -13,9 +13,11 @@ from conftest import subprocess_env
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from plugin import inbox, storage, sweeper
-from plugin.models import InboxEvent
-from plugin.queue import qualified
+from plugin.pipeline import sweeper
+from plugin.store import database as storage
+from plugin.store.models import InboxEvent
+from plugin.tasks.queue import qualified
+from plugin.web import inbox
 
 
 def processed(app) -> list[bool]:
@@ -36,7 +38,7 @@ def test_worker_killed_mid_job_the_event_is_still_processed(
     assert deliver("appointment.completed").status_code == 202
     database = app.config["DATABASE_URL"].removeprefix("sqlite:///")
     with app.app_context():
-        ingest_job = qualified("ingest-1")
+        ingest_job = qualified("ingest_events-1")
 
     # Hold the database's write lock so the worker's job stops inside ingest_event.
     blocker = sqlite3.connect(database, isolation_level=None)
@@ -97,22 +99,22 @@ def test_interrupted_send_is_never_repeated(app, clinic, deliver, drain, mailbox
     'interrupted': the sweeper does not send it again."""
     from sqlalchemy import update
 
-    from plugin.models import Invitation
+    from plugin.store.models import CheckIn
 
     deliver("appointment.completed")
     with app.app_context():
-        from plugin import jobs
+        from tests.support import jobs
 
         jobs.ingest_events([1])
         with storage.session() as db:
-            db.execute(update(Invitation).values(status="sending",
-                                                 claimed_at=Invitation.created_at))
+            db.execute(update(CheckIn).values(status="sending",
+                                                 claimed_at=CheckIn.created_at))
         app.config["SWEEP_AFTER_SECONDS"] = 0
         assert sweeper.sweep()["interrupted"] == 1
     drain()
     assert mailbox.messages == []
     with app.app_context(), storage.session() as db:
-        assert db.scalar(select(Invitation.status)) == "interrupted"
+        assert db.scalar(select(CheckIn.status)) == "interrupted"
 
 
 def test_retention_drops_old_processed_events(app, deliver, drain):
@@ -127,14 +129,17 @@ def test_retention_drops_old_processed_events(app, deliver, drain):
 
 def test_a_database_set_up_afresh_on_the_same_redis_gets_its_own_jobs(
         app_factory, tmp_path, mailbox, receiver):
-    """The first instance's finished jobs (``ingest-1``, ``send-1``, …) are still in
+    """The first instance's finished jobs (``ingest_events-1``, ``send_check_in-1``, …) are still in
     Redis when a new database numbers its rows from 1 again: the new instance's visit
     is still emailed, answered and written back at once, not left to the sweeper."""
     from conftest import ALWAYS_OPEN, event_body, signed, webhook_path
     from survey_client import answer, answers_for, survey_path
 
-    from plugin import clinics, installs, instruments, worker
-    from plugin.models import Invitation
+    from plugin.clinics import records as clinics
+    from plugin.pipeline import instruments
+    from plugin.store.models import CheckIn
+    from plugin.tasks import worker
+    from tests.support import installs
 
     for run in ("first", "second"):
         app = app_factory(DATABASE_URL=f"sqlite:///{tmp_path / f'{run}.db'}")
@@ -142,7 +147,7 @@ def test_a_database_set_up_afresh_on_the_same_redis_gets_its_own_jobs(
             clinic = installs.describe(clinics.create(
                 db, name="Harbour Massage", platform="generic", timezone="Europe/London",
                 credentials=installs.manual_credentials("generic", callback_url=receiver.url),
-                settings={"follow_up": ALWAYS_OPEN}))
+                settings={"timing": ALWAYS_OPEN}))
         client = app.test_client()
         body = event_body(appointment_id=f"A-{run}")
         assert client.post(webhook_path(clinic), data=body,
@@ -151,7 +156,7 @@ def test_a_database_set_up_afresh_on_the_same_redis_gets_its_own_jobs(
         with app.app_context():
             worker.drain(forking=False)
             with storage.session() as db:
-                instrument = instruments.get(db.scalar(select(Invitation.instrument_id)))
+                instrument = instruments.get(db.scalar(select(CheckIn.instrument_id)))
         answer(client, survey_path(mailbox.messages[-1]), answers_for(instrument))
         with app.app_context():
             worker.drain(forking=False)

@@ -15,26 +15,31 @@ from conftest import subprocess_env
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def queued_job_names() -> set[str]:
-    """The ``plugin.jobs.*`` names Rapport's own code queues."""
-    names = set()
-    for path in [*ROOT.glob("plugin/*.py"), *ROOT.glob("handlers/**/*.py")]:
+def rapport_jobs() -> list[tuple[str, str, int]]:
+    """Every function Rapport's code marks as a job (``@job``): its module, its name and
+    how many arguments it takes."""
+    found = []
+    for path in ROOT.glob("plugin/**/*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                    and node.value.startswith("plugin.jobs.")
-                    and node.value.removeprefix("plugin.jobs.").isidentifier()):
-                names.add(node.value.removeprefix("plugin.jobs."))
-    return names
+            if isinstance(node, ast.FunctionDef) and any(
+                    isinstance(decorator, ast.Name) and decorator.id == "job"
+                    for decorator in node.decorator_list):
+                required = len(node.args.args) - len(node.args.defaults)
+                found.append((module, node.name, required))
+    return found
 
 
 def test_every_queued_job_runs_without_an_app_context(app):
-    names = queued_job_names()
-    assert {"check_completion", "ingest_events", "send_invitation", "write_back"} <= names
+    jobs = rapport_jobs()
+    assert {"check_completion", "ingest_events", "send_check_in", "deliver_write_back",
+            "sweep", "refresh_tokens"} <= {name for _, name, _ in jobs}
     # Ids that name nothing: each job finds nothing to do and returns.
-    calls = [f"jobs.{name}({'[999999]' if name == 'ingest_events' else '999999'})"
-             for name in sorted(names)]
-    script = "from plugin import jobs\n" + "\n".join(calls) + "\njobs.sweep()\n"
-    result = subprocess.run([sys.executable, "-c", script], env=subprocess_env(app),
+    lines = []
+    for module, name, required in sorted(jobs):
+        argument = "" if not required else "[999999]" if name == "ingest_events" else "999999"
+        lines += [f"import {module}", f"{module}.{name}({argument})"]
+    result = subprocess.run([sys.executable, "-c", "\n".join(lines)], env=subprocess_env(app),
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
 
@@ -46,7 +51,7 @@ def test_rq_cron_reads_the_queue_from_rapport_cfg(app, tmp_path):
     instance.mkdir()
     (instance / "rapport.cfg").write_text('QUEUE_NAME = "staging"\nSWEEP_INTERVAL_SECONDS = 30\n')
     env = subprocess_env(app, INSTANCE_PATH=str(instance))
-    script = ("import plugin.cron\nfrom rq import cron\n"
+    script = ("import plugin.tasks.cron\nfrom rq import cron\n"
               "print(sorted((d['func'].__name__, d['queue_name'], d['interval'])"
               " for d in cron._job_data_registry))")
     result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT,
@@ -58,9 +63,14 @@ def test_rq_cron_reads_the_queue_from_rapport_cfg(app, tmp_path):
 
 def readme_worker_command() -> list[str]:
     """The `rq worker-pool` line of README's "Running in production", as words."""
-    readme = (ROOT / "README.md").read_text()
-    line = next(line for line in readme.splitlines() if line.startswith("rq worker-pool"))
-    return shlex.split(line.partition("#")[0])
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(number for number, line in enumerate(lines) if line.startswith("rq worker-pool"))
+    words = []
+    for line in lines[start:]:
+        words += shlex.split(line.partition("#")[0].rstrip().removesuffix("\\"))
+        if not line.partition("#")[0].rstrip().endswith("\\"):
+            return words
+    return words
 
 
 def test_readme_workers_fork_each_job_with_rapport_already_imported(app, redis_url):

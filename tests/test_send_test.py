@@ -6,8 +6,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from survey_client import answer, answers_for, survey_path
 
-from plugin import clinics, instruments, invitations, storage
-from plugin.models import WriteBack
+from plugin.clinics import records as clinics
+from plugin.pipeline import instruments
+from plugin.pipeline import sending as invitations
+from plugin.store import database as storage
+from plugin.store.models import WriteBack
 
 
 def clinic_id_of(clinic: dict) -> int:
@@ -49,8 +52,8 @@ def test_send_test_reports_a_mail_server_that_refuses(app, clinic, mailbox):
 def test_a_failed_test_leaves_the_clinics_health_alone(app, clinic, mailbox):
     """send-test reported the failure at once; clinic list counts the clients' check-ins
     and does not keep the clinic at ATTENTION for a week over an admin's test."""
-    from plugin import health
-    from plugin.models import Clinic
+    from plugin.clinics import health
+    from plugin.store.models import Clinic
 
     mailbox.refuse_with.append("550 5.1.1 No such user")
     with app.app_context():
@@ -60,7 +63,7 @@ def test_a_failed_test_leaves_the_clinics_health_alone(app, clinic, mailbox):
         with storage.session() as db:
             summary = health.clinic_summary(db, db.get(Clinic, clinic_id))
     assert "last_check_in_problem" not in summary
-    assert summary["invitations_last_7_days"] == {}
+    assert summary["check_ins_last_7_days"] == {}
 
 
 def test_send_test_reports_a_mail_server_out_of_reach(app_factory, clinic_factory):
@@ -69,7 +72,7 @@ def test_send_test_reports_a_mail_server_out_of_reach(app_factory, clinic_factor
     import socket
     from datetime import datetime, timedelta, timezone
 
-    from plugin import sweeper
+    from plugin.pipeline import sweeper
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -82,4 +85,4 @@ def test_send_test_reports_a_mail_server_out_of_reach(app_factory, clinic_factor
         assert sent.status == "failed"
         assert "cannot reach the mail server" in sent.reason
         later = sweeper.sweep(datetime.now(timezone.utc) + timedelta(hours=1))
-    assert later["invitations"] == 0
+    assert later["check_ins"] == 0

@@ -14,9 +14,12 @@ from conftest import SQUARE_AT_ONCE, answer_last_check_in
 from sqlalchemy import select, text
 
 from handlers import square
-from plugin import accounts, clinics, installs, square_install, storage
-from plugin.models import Clinic, PlatformWebhook, WriteBack
+from plugin.clinics import platforms as accounts
+from plugin.clinics import records as clinics
+from plugin.store import database as storage
+from plugin.store.models import Clinic, PlatformWebhook, WriteBack
 from tests.sandboxes.square import SquareSandbox
+from tests.support import installs, square_install
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -31,8 +34,8 @@ def new_clinic(square_app):
             name="Harbour Massage",
             platform="square",
             timezone="Europe/London",
-            credentials=installs.manual_credentials("square"),
-            settings={"follow_up": SQUARE_AT_ONCE},
+            credentials=installs.manual_credentials("square"), status="not_connected",
+            settings={"timing": SQUARE_AT_ONCE},
         )
         return installs.describe(created)
 
@@ -280,7 +283,7 @@ def test_connecting_takes_what_the_admin_left_out_from_the_main_location(
     with app.app_context(), storage.session() as db:
         key = clinics.create(
             db, name="Harbour Massage", platform="square", timezone="Europe/London",
-            credentials=installs.manual_credentials("square"),
+            credentials=installs.manual_credentials("square"), status="not_connected",
             settings={clinics.FROM_PLATFORM: ["language"]}).clinic.key
     assert connect(url, key).status_code == 200
     assert "MERCHANT_PROFILE_READ" in square_sandbox.scopes_of(stored_token(app, key))
@@ -295,7 +298,7 @@ def test_a_location_without_a_language_leaves_it_to_be_asked_again(square_app, s
     with app.app_context(), storage.session() as db:
         key = clinics.create(
             db, name="Harbour Massage", platform="square",
-            credentials=installs.manual_credentials("square"),
+            credentials=installs.manual_credentials("square"), status="not_connected",
             settings={clinics.FROM_PLATFORM: ["timezone", "language"]}).clinic.key
     assert connect(url, key).status_code == 200
     assert clinic_locale(app, key) == ("Europe/Paris", "en", ["language"])
@@ -306,7 +309,7 @@ def test_a_square_that_cannot_say_leaves_the_defaults_and_connects(square_app, s
     with app.app_context(), storage.session() as db:
         key = clinics.create(
             db, name="Harbour Massage", platform="square",
-            credentials=installs.manual_credentials("square"),
+            credentials=installs.manual_credentials("square"), status="not_connected",
             settings={clinics.FROM_PLATFORM: ["timezone", "language"]}).clinic.key
     square_sandbox.fail_next("/v2/locations/main", 403, code="INSUFFICIENT_SCOPES")
     assert connect(url, key).status_code == 200
@@ -341,7 +344,7 @@ def test_a_refused_refresh_marks_the_clinic_needs_reconnecting(
     connect(url, new_clinic["key"])
     age_token(app, new_clinic["key"], days_left=1, revoke=square_sandbox.revoke)
     with app.app_context():
-        assert accounts.refresh_due() == 1
+        assert accounts.refresh_tokens() == 1
         with storage.session() as db:
             assert clinics.by_key(db, new_clinic["key"]).status == "needs_reconnecting"
 
@@ -354,12 +357,12 @@ def test_square_out_of_reach_at_refresh_leaves_the_clinic_connected(
     old_token = age_token(app, new_clinic["key"], days_left=22)
     square_sandbox.fail_next("/oauth2/token", 503)
     with app.app_context():
-        assert accounts.refresh_due() == 1
+        assert accounts.refresh_tokens() == 1
         with storage.session() as db:
             clinic = clinics.by_key(db, new_clinic["key"])
             assert clinic.status == "active"
             assert clinics.credentials(clinic)["access_token"] == old_token
-        accounts.refresh_due()  # the next run renews it
+        accounts.refresh_tokens()  # the next run renews it
         with storage.session() as db:
             renewed = clinics.credentials(clinics.by_key(db, new_clinic["key"]))
             assert renewed["access_token"] != old_token
@@ -395,8 +398,8 @@ def test_production_links_go_to_square_itself(app_factory):
     )
     with app.app_context(), storage.session() as db:
         created = clinics.create(
-            db, name="Harbour", platform="square", credentials=installs.manual_credentials("square")
-        )
+            db, name="Harbour", platform="square",
+            credentials=installs.manual_credentials("square"), status="not_connected")
     location = app.test_client().get(f"/connect/square/{created.clinic.key}").headers["Location"]
     assert location.startswith("https://connect.squareup.com/oauth2/authorize?")
 
@@ -415,7 +418,7 @@ def manual_clinic(square_app, square_sandbox):
         created = clinics.create(db, name="Harbour Massage", platform="square",
                                  credentials=credentials,
                                  key=installs.clinic_key("square", credentials),
-                                 settings={"follow_up": SQUARE_AT_ONCE})
+                                 settings={"timing": SQUARE_AT_ONCE})
         return installs.describe(created)
 
 
@@ -446,7 +449,7 @@ def test_the_callback_refuses_a_manual_clinic_before_exchanging_the_code(
 ):
     """Even with a state Rapport signed and a real code, a manual clinic's subscription
     key and notification URL are not replaced by OAuth tokens."""
-    from plugin import square_install
+    from tests.support import square_install
 
     app, url = square_app
     with app.app_context():
@@ -500,7 +503,7 @@ def test_reconnecting_keeps_what_the_new_tokens_do_not_replace(
 
 def test_health_gives_each_mode_its_own_remedy(square_app, square_sandbox, new_clinic,
                                                manual_clinic):
-    from plugin import health
+    from plugin.clinics import health
 
     app, url = square_app
     with app.app_context():
@@ -527,7 +530,7 @@ def test_talking_points_skipped_while_disconnected_reach_the_booking_after_recon
     square_drain()  # on the profile; talking points open
     age_token(app, new_clinic["key"], days_left=1, revoke=square_sandbox.revoke)
     with app.app_context():
-        accounts.refresh_due()  # Square refuses: the clinic needs reconnecting
+        accounts.refresh_tokens()  # Square refuses: the clinic needs reconnecting
     upcoming = square_sandbox.seed_booking(customer_id=customer["id"],
                                            start_at=NOW + timedelta(days=7))
     to_application(square_sandbox, url,

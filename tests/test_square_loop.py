@@ -13,8 +13,11 @@ from sqlalchemy import select
 
 from handlers import square
 from handlers.base import InboundRequest
-from plugin import clinics, installs, storage, writeback
-from plugin.models import Appointment, Clinic, Invitation, WriteBack
+from plugin.clinics import records as clinics
+from plugin.pipeline import write_back as writeback
+from plugin.store import database as storage
+from plugin.store.models import Appointment, CheckIn, Clinic, WriteBack
+from tests.support import installs
 
 SIGNATURE_KEY = "harbour-square-signature-key"
 THERAPIST_NOTE = "Prefers light pressure on the neck.\nParks at the back."
@@ -45,7 +48,7 @@ def create_clinic(square_app, square_sandbox, language="en"):
             language=language,
             credentials=credentials,
             key=installs.clinic_key("square", credentials),
-            settings={"follow_up": SQUARE_AT_ONCE},
+            settings={"timing": SQUARE_AT_ONCE},
         )
     return {"url": notification_url}
 
@@ -59,7 +62,7 @@ def send(square_sandbox, clinic, event_type, booking_id, *, key=SIGNATURE_KEY, u
 
 def invitations(app):
     with app.app_context(), storage.session() as db:
-        return list(db.scalars(select(Invitation).order_by(Invitation.id)))
+        return list(db.scalars(select(CheckIn).order_by(CheckIn.id)))
 
 
 @pytest.fixture
@@ -406,12 +409,13 @@ def test_429_backs_off_then_writes_once(
 
 def test_manual_mode_needs_the_key_in_the_notification_url(square_app, square_sandbox):
     app, url = square_app
-    credentials = installs.manual_credentials(
-        "square",
-        access_token="t",
-        webhook_signature_key="k",
-        notification_url=f"{url}/somewhere-else",
-    )
+    with app.app_context():
+        credentials = installs.manual_credentials(
+            "square",
+            access_token="t",
+            webhook_signature_key="k",
+            notification_url=f"{url}/somewhere-else",
+        )
     with (
         app.app_context(),
         pytest.raises(installs.InstallError, match="/webhooks/square/<clinic key>"),
@@ -422,7 +426,7 @@ def test_manual_mode_needs_the_key_in_the_notification_url(square_app, square_sa
 def test_a_request_keeps_its_headers_for_the_record(square_app, square_sandbox, clinic, visit):
     """What the inbox stored is exactly what Square signed (re-verifiable later)."""
     from handlers import square
-    from plugin.models import InboxEvent
+    from plugin.store.models import InboxEvent
 
     app, _ = square_app
     _, booking = visit
@@ -456,7 +460,7 @@ def test_a_customer_unsubscribed_in_square_gets_no_email(
 
 def sweep_in(app, **later):
     """The sweeper's run that far from now (time moved by its argument, not by sleeping)."""
-    from plugin import sweeper
+    from plugin.pipeline import sweeper
 
     with app.app_context():
         return sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(**later))
@@ -537,7 +541,7 @@ def test_429_without_retry_after_backs_off_exponentially(app_factory, square_san
     first interval, then twice, then four times as long — not the same each time."""
     import time
 
-    from plugin import queue, worker
+    from plugin.tasks import queue, worker
 
     app = app_factory(SQUARE_ENVIRONMENT="sandbox", SQUARE_BASE_URL=square_sandbox.base_url,
                       JOB_RETRY_INTERVALS=[60, 60, 60, 60])
@@ -547,7 +551,7 @@ def test_429_without_retry_after_backs_off_exponentially(app_factory, square_san
             "square", access_token=square_sandbox.personal_access_token,
             webhook_signature_key=SIGNATURE_KEY, notification_url=url)
         clinics.create(db, name="Harbour", platform="square", credentials=credentials,
-                       key="harbour", settings={"follow_up": SQUARE_AT_ONCE})
+                       key="harbour", settings={"timing": SQUARE_AT_ONCE})
     customer = square_sandbox.seed_customer()
     booking = square_sandbox.seed_booking(customer_id=customer["id"],
                                           start_at=NOW - timedelta(minutes=90))
@@ -609,10 +613,10 @@ def test_a_booking_ending_soon_is_checked_when_it_ends(
     square_drain()  # ingested; the check waits for the end
     assert square_sandbox.requests_to("GET", path) == [] and mailbox.messages == []
     with app.app_context():
-        from plugin import queue
+        from plugin.tasks import queue
 
         (scheduled,) = queue.queue().scheduled_job_registry.get_job_ids()
-        assert scheduled.startswith(queue.qualified("complete-"))
+        assert scheduled.startswith(queue.qualified("check_completion-"))
 
     square_drain(wait_for_scheduled=15)
     (fetched,) = square_sandbox.requests_to("GET", path)
@@ -625,7 +629,7 @@ def test_a_booking_ending_soon_is_checked_when_it_ends(
 def test_a_reminder_refused_by_square_marks_the_clinic_and_stops_there(
     square_app, square_sandbox, clinic, visit, square_drain, mailbox
 ):
-    from plugin import invitations as follow_up
+    from plugin.pipeline import sending as follow_up
 
     app, _ = square_app
     customer, booking = visit
@@ -633,7 +637,7 @@ def test_a_reminder_refused_by_square_marks_the_clinic_and_stops_there(
     square_drain()
     (invitation,) = invitations(app)
     with app.app_context(), storage.session() as db:  # the reminder's time has come
-        db.get(Invitation, invitation.id).remind_at = datetime.now(timezone.utc)
+        db.get(CheckIn, invitation.id).remind_at = datetime.now(timezone.utc)
     customer_path = f"/v2/customers/{customer['id']}"
     square_sandbox.fail_next(customer_path, 401, method="GET")
     with app.app_context():
@@ -651,7 +655,7 @@ def test_a_reminder_refused_by_square_marks_the_clinic_and_stops_there(
 def test_no_reminder_once_the_seller_marks_the_visit_a_no_show_or_cancelled(
     square_app, square_sandbox, clinic, visit, square_drain, mailbox, status
 ):
-    from plugin import invitations as follow_up
+    from plugin.pipeline import sending as follow_up
 
     app, _ = square_app
     _, booking = visit
@@ -664,7 +668,7 @@ def test_no_reminder_once_the_seller_marks_the_visit_a_no_show_or_cancelled(
     square_drain()
     (invitation,) = invitations(app)
     with app.app_context(), storage.session() as db:  # the reminder's time has come
-        db.get(Invitation, invitation.id).remind_at = datetime.now(timezone.utc)
+        db.get(CheckIn, invitation.id).remind_at = datetime.now(timezone.utc)
     with app.app_context():
         follow_up.remind(invitation.id)
     assert len(mailbox.messages) == 1
@@ -698,7 +702,7 @@ def test_a_reminder_that_cannot_go_is_not_asked_about_every_sweep(
         assert app.test_client().post(path).status_code == 200
     (invitation,) = invitations(app)
     with app.app_context(), storage.session() as db:  # the reminder's time has come
-        db.get(Invitation, invitation.id).remind_at = NOW - timedelta(minutes=10)
+        db.get(CheckIn, invitation.id).remind_at = NOW - timedelta(minutes=10)
     asked = len(square_sandbox.requests_to("GET", customer_path))
     for minutes in (0, 1, 2):
         counts = sweep_in(app, minutes=minutes)

@@ -12,8 +12,8 @@ from conftest import SQUARE_AT_ONCE, answer_last_check_in, drainer, serving_squa
 from sqlalchemy import create_engine, select, text
 from test_square_loop import NOW, THERAPIST_NOTE, create_clinic, send
 
-from plugin import storage
-from plugin.models import Appointment, Clinic, Invitation, Response
+from plugin.store import database as storage
+from plugin.store.models import Appointment, CheckIn, Clinic, Response
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_a_completion_check_does_not_undo_a_no_show_saved_while_it_waited(
     with app.app_context(), storage.session() as db:
         # The check is due later: it is run by hand below.
         db.scalar(select(Clinic)).settings = {
-            "follow_up": {**SQUARE_AT_ONCE, "completion_grace_minutes": 120}}
+            "timing": {**SQUARE_AT_ONCE, "completion_grace_minutes": 120}}
     customer = square_sandbox.seed_customer(email_address="sam@example.com")
     booking = square_sandbox.seed_booking(
         customer_id=customer["id"], start_at=NOW - timedelta(minutes=90), duration_minutes=60)
@@ -54,7 +54,7 @@ def test_a_completion_check_does_not_undo_a_no_show_saved_while_it_waited(
 
     engine = create_engine(app.config["DATABASE_URL"].replace(
         "postgresql://", "postgresql+psycopg://"))
-    from plugin import jobs
+    from tests.support import jobs
 
     def check():
         with app.app_context():
@@ -79,7 +79,7 @@ def test_a_completion_check_does_not_undo_a_no_show_saved_while_it_waited(
     with app.app_context(), storage.session() as db:
         appointment = db.get(Appointment, appointment_id)
         assert (appointment.status, appointment.version) == ("no_show", version + 1)
-        assert db.scalars(select(Invitation.status)).all() == []
+        assert db.scalars(select(CheckIn.status)).all() == []
     assert mailbox.messages == []
 
 
@@ -90,7 +90,7 @@ def test_a_booking_note_whose_job_redis_lost_is_written_after_a_sweep(
     The sweeper queues it again, as it does every other step."""
     from datetime import datetime, timezone
 
-    from plugin import sweeper
+    from plugin.pipeline import sweeper
 
     app, _ = db_square_app
     clinic = create_clinic(db_square_app, square_sandbox)
@@ -127,7 +127,7 @@ def test_the_sweeper_finds_a_lost_booking_note_behind_answers_without_talking_po
     nothing to carry: they must not fill the sweeper's batch ahead of one that does."""
     from datetime import datetime, timezone
 
-    from plugin import booking_notes
+    from plugin.pipeline import booking_notes
 
     app, _ = db_square_app
     create_clinic(db_square_app, square_sandbox)
@@ -142,11 +142,11 @@ def test_the_sweeper_finds_a_lost_booking_note_behind_answers_without_talking_po
                                 completed_at=moment - timedelta(days=2))
             db.add(visit)
             db.flush()
-            invitation = Invitation(clinic_id=clinic_id, appointment_id=visit.id,
+            invitation = CheckIn(clinic_id=clinic_id, appointment_id=visit.id,
                                     client_external_id=client, status="answered")
             db.add(invitation)
             db.flush()
-            db.add(Response(invitation_id=invitation.id, clinic_id=clinic_id,
+            db.add(Response(check_in_id=invitation.id, clinic_id=clinic_id,
                             client_external_id=client, instrument_id="x",
                             instrument_version="1", answers={},
                             result={"talking_points": points},

@@ -17,8 +17,9 @@ from conftest import event_body, signed, webhook_path
 from sqlalchemy import inspect, select, text
 from survey_client import answer, answers_for, survey_path
 
-from plugin import instruments, storage
-from plugin.models import Appointment, Clinic, InboxEvent, Invitation, WriteBack
+from plugin.pipeline import instruments
+from plugin.store import database as storage
+from plugin.store.models import Appointment, CheckIn, Clinic, InboxEvent, WriteBack
 
 
 @pytest.fixture
@@ -28,13 +29,14 @@ def db_app(app_factory, database_url):
 
 @pytest.fixture
 def db_clinic(db_app, receiver):
-    from plugin import clinics, installs
+    from plugin.clinics import records as clinics
+    from tests.support import installs
 
     with db_app.app_context(), storage.session() as db:
         created = clinics.create(
             db, name="Harbour Massage", platform="generic", timezone="America/Montreal",
             credentials=installs.manual_credentials("generic", callback_url=receiver.url),
-            settings={"follow_up": {"send_delay_minutes": 0, "window_start": "00:00",
+            settings={"timing": {"send_delay_minutes": 0, "window_start": "00:00",
                                     "window_end": "24:00"}})
         return installs.describe(created)
 
@@ -42,7 +44,7 @@ def db_clinic(db_app, receiver):
 def test_migrations_bring_the_schema_to_head(db_app):
     engine = db_app.extensions["rapport.engine"]
     tables = set(inspect(engine).get_table_names())
-    assert {"clinics", "inbox_events", "appointments", "invitations", "survey_links",
+    assert {"clinics", "inbox_events", "appointments", "check_ins", "survey_links",
             "responses", "write_backs", "write_back_attempts", "opt_outs",
             "alembic_version"} <= tables
     head = ScriptDirectory.from_config(storage.alembic_config(engine)).get_current_head()
@@ -97,7 +99,7 @@ def test_credentials_are_sealed_at_rest(db_app, db_clinic):
 
 
 def test_the_whole_loop_on_this_database(db_app, db_clinic, mailbox, receiver):
-    from plugin import worker
+    from plugin.tasks import worker
 
     client = db_app.test_client()
     body = event_body()
@@ -108,7 +110,7 @@ def test_the_whole_loop_on_this_database(db_app, db_clinic, mailbox, receiver):
         assert len(mailbox.messages) == 1
         with storage.session() as db:
             assert db.scalar(select(InboxEvent.processed_at)) is not None
-            instrument = instruments.get(db.scalar(select(Invitation.instrument_id)))
+            instrument = instruments.get(db.scalar(select(CheckIn.instrument_id)))
         answer(client, survey_path(mailbox.messages[0]), answers_for(instrument))
         worker.drain(forking=False)
         with storage.session() as db:
@@ -148,14 +150,14 @@ def test_concurrent_deliveries_are_stored_once_each_and_duplicates_told_apart(db
 def test_one_commit_of_new_and_known_deliveries_gives_each_new_one_its_own_row(db_app, db_clinic):
     """The inbox writer's commit, given a batch directly: deliveries stored before, and
     one delivery twice in the batch, are told apart from the new ones by their rows."""
-    from plugin.inbox import _Pending, inbox
+    from plugin.web.inbox import _Pending, inbox
 
     box = inbox(db_app)
     with db_app.app_context(), storage.session() as db:
         clinic_id = db.scalar(select(Clinic.id))
 
     def pending(delivery_id: str) -> _Pending:
-        row = (clinic_id, delivery_id, datetime.now(timezone.utc), b"{}", {}, 0)
+        row = (clinic_id, delivery_id, datetime.now(timezone.utc), b"{}", {}, [], 0)
         return _Pending((clinic_id, delivery_id), box.statement.params(row))
 
     box._commit([pending("d-1"), pending("d-2")])
@@ -177,7 +179,7 @@ def test_the_migrations_build_exactly_the_models_schema(db_app):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from plugin.models import Base
+    from plugin.store.models import Base
 
     with db_app.extensions["rapport.engine"].connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -197,7 +199,9 @@ def test_one_write_back_run_twice_at_once_posts_one_callback(db_app, db_clinic, 
                                                              receiver):
     """Two runs of one write-back at the same moment (its retry and the sweeper's nudge on
     two workers) deliver it once: the second finds it claimed by the first."""
-    from plugin import inbox, jobs, worker
+    from plugin.tasks import worker
+    from plugin.web import inbox
+    from tests.support import jobs
 
     client = db_app.test_client()
     body = event_body()
@@ -207,7 +211,7 @@ def test_one_write_back_run_twice_at_once_posts_one_callback(db_app, db_clinic, 
     with db_app.app_context():
         worker.drain(forking=False)
         with storage.session() as db:
-            instrument = instruments.get(db.scalar(select(Invitation.instrument_id)))
+            instrument = instruments.get(db.scalar(select(CheckIn.instrument_id)))
     url = db_app.config["DATABASE_URL"]
     postgres = url.startswith("postgresql")
     # The answer's write-back job is left queued: the two runs below are the ones raced.
@@ -247,7 +251,8 @@ def test_one_write_back_run_twice_at_once_posts_one_callback(db_app, db_clinic, 
 def test_two_visits_of_one_client_completed_at_once_get_one_check_in(db_app, db_clinic):
     """Two completed appointments of one client (two services back to back), ingested at
     the same moment by two workers: one check-in, the other skipped as one is open."""
-    from plugin import inbox, jobs
+    from plugin.web import inbox
+    from tests.support import jobs
 
     client = db_app.test_client()
     pairs = []
@@ -271,8 +276,8 @@ def test_two_visits_of_one_client_completed_at_once_get_one_check_in(db_app, db_
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(ingest, pair))
     with db_app.app_context(), storage.session() as db:
-        statuses = db.execute(select(Invitation.client_external_id, Invitation.status)
-                              .order_by(Invitation.client_external_id)).all()
+        statuses = db.execute(select(CheckIn.client_external_id, CheckIn.status)
+                              .order_by(CheckIn.client_external_id)).all()
     by_client: dict[str, list[str]] = {}
     for client_id, status in statuses:
         by_client.setdefault(client_id, []).append(status)

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from survey_client import answer, answers_for, csrf_token, survey_path
 
-from plugin import instruments, storage
-from plugin.models import Invitation, OptOut, Response
+from plugin.pipeline import instruments
+from plugin.store import database as storage
+from plugin.store.models import CheckIn, OptOut, Response
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def link(app, deliver, drain, mailbox):
 @pytest.fixture
 def instrument(app, link):
     with app.app_context(), storage.session() as db:
-        return instruments.get(db.scalar(select(Invitation.instrument_id)))
+        return instruments.get(db.scalar(select(CheckIn.instrument_id)))
 
 
 def responses(app) -> int:
@@ -125,7 +126,7 @@ def test_unknown_link_is_a_friendly_404(client):
 def test_answering_erases_the_address(app, client, link, instrument):
     answer(client, link, answers_for(instrument))
     with app.app_context(), storage.session() as db:
-        invitation = db.scalar(select(Invitation))
+        invitation = db.scalar(select(CheckIn))
         assert (invitation.status, invitation.email, invitation.first_name) == (
             "answered", None, None)
 
@@ -233,7 +234,7 @@ def test_an_answer_sent_while_the_queue_is_down_is_thanked_and_written_back_late
     """The answer is stored before the write-back is queued: with Redis unreachable the
     client is thanked (not shown a server error for an answer that was kept), and the
     sweeper queues the write-back once Redis is back."""
-    from plugin import sweeper
+    from plugin.pipeline import sweeper
 
     working = app.extensions["rapport.redis"]
     app.extensions["rapport.redis"] = type(working).from_url(

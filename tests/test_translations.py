@@ -16,7 +16,7 @@ MESSAGE = re.compile(r"""_\(\s*"((?:[^"\\]|\\.)+)\"""")
 def source_messages() -> set[str]:
     found = set()
     for path in [*PLUGIN.glob("templates/**/*.html"), *PLUGIN.glob("templates/**/*.txt"),
-                 PLUGIN / "mail.py", PLUGIN / "survey.py"]:
+                 PLUGIN / "pipeline" / "mail.py", PLUGIN / "web" / "survey.py"]:
         found |= set(MESSAGE.findall(path.read_text()))
     return found
 

@@ -10,9 +10,10 @@ from conftest import event_body, signed, webhook_path
 from sqlalchemy import func, select
 
 from handlers import generic
-from plugin import inbox, storage
-from plugin.models import InboxEvent
-from plugin.queue import qualified
+from plugin.store import database as storage
+from plugin.store.models import InboxEvent
+from plugin.tasks.queue import qualified
+from plugin.web import inbox
 
 
 def inbox_count(app) -> int:
@@ -38,7 +39,7 @@ def test_verified_event_is_stored_raw_queued_and_accepted(app, client, clinic, r
         assert row.processed_at is None
     assert queued(app, redis_conn) == 1
     with app.app_context():
-        job_id = qualified(f"ingest-{response.json['id']}")
+        job_id = qualified(f"ingest_events-{response.json['id']}")
     assert redis_conn.exists(f"rq:job:{job_id}")
 
 
@@ -135,7 +136,7 @@ def test_timestamp_within_five_minutes_is_accepted(client, clinic):
 
 
 def test_any_of_several_secrets_verifies_during_rotation(app, client, clinic):
-    from plugin import clinics
+    from plugin.clinics import records as clinics
 
     new_secret = generic.new_secret()
     with app.app_context(), storage.session() as db:

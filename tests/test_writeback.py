@@ -11,9 +11,12 @@ import pytest
 from sqlalchemy import select
 from survey_client import answer, answers_for, survey_path
 
-from plugin import health, instruments, storage, writeback
-from plugin.models import Clinic, Invitation, WriteBack, WriteBackAttempt
-from plugin.queue import backoff_seconds
+from plugin.clinics import health
+from plugin.pipeline import instruments
+from plugin.pipeline import write_back as writeback
+from plugin.store import database as storage
+from plugin.store.models import CheckIn, Clinic, WriteBack, WriteBackAttempt
+from plugin.tasks.queue import backoff_seconds
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def answered(app, client, deliver, drain, mailbox):
     deliver("appointment.completed")
     drain()
     with app.app_context(), storage.session() as db:
-        instrument = instruments.get(db.scalar(select(Invitation.instrument_id)))
+        instrument = instruments.get(db.scalar(select(CheckIn.instrument_id)))
     answer(client, survey_path(mailbox.messages[0]), answers_for(instrument))
     return drain
 
@@ -68,7 +71,7 @@ def answered_with(app_factory, clinic_factory, mailbox):
     def build(callback_url: str | None = None, **settings):
         from conftest import event_body, signed, webhook_path
 
-        from plugin import worker
+        from plugin.tasks import worker
 
         app = app_factory(**settings)
         target = clinic_factory(callback_url=callback_url)
@@ -146,7 +149,7 @@ def test_a_delivery_cut_short_by_a_dead_worker_is_recorded_and_made_again(
 
     from sqlalchemy import update
 
-    from plugin import sweeper
+    from plugin.pipeline import sweeper
 
     with app.app_context(), storage.session() as db:  # claimed, then the worker died
         db.execute(update(WriteBack).values(

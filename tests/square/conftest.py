@@ -11,7 +11,7 @@ from sample_check_in import ANSWERS, VISIT
 
 from handlers import square
 from handlers.base import InboundRequest
-from plugin.writeback import note_of, wire_summary
+from plugin.pipeline.assessment import note_of, wire_summary
 from questionnaires import SHIPPED_DIR, InstrumentRegistry, PastResult, assess, render_note, score
 from questionnaires.note import note_parts
 

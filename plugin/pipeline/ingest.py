@@ -1,0 +1,126 @@
+"""Ingesting stored events: from the inbox to the appointments they describe.
+
+The receiver parsed each event at the door and kept what it read with the raw body
+(``InboxEvent.events``); this job acts on that, each event in its own transaction. For
+a platform whose events name the appointment and little else
+(``Capabilities.events_name_only``), the appointment is read from the platform first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from handlers.base import (
+    RECONNECT_ERRORS,
+    AppointmentEvent,
+    IgnoredEvent,
+    InboundRequest,
+    PayloadError,
+    PermanentError,
+    event_from_dict,
+)
+from plugin.clinics.platforms import credentials_for, platform_of, platform_refused
+from plugin.pipeline.appointments import apply_event
+from plugin.pipeline.check_ins import now
+from plugin.store import database
+from plugin.store.models import Clinic, InboxEvent
+from plugin.tasks.queue import enqueue
+from plugin.tasks.runtime import job
+
+log = logging.getLogger(__name__)
+
+
+class IngestError(RuntimeError):
+    """Some events of a batch could not be processed; the job is retried for them."""
+
+
+@job
+def ingest_events(inbox_ids: list[int]):
+    """Each event in its own transaction; a failed one is retried without the others."""
+    failures = []
+    for inbox_id in inbox_ids:
+        try:
+            ingest_event(inbox_id)
+        except Exception as error:  # noqa: BLE001 - recorded, then the job fails to retry
+            failures.append(inbox_id)
+            log.exception("ingest.failed: inbox %s", inbox_id)
+            _record_failure(inbox_id, error)
+    if failures:
+        raise IngestError(f"{len(failures)} of {len(inbox_ids)} events failed: {failures}")
+    return None
+
+
+def queue_ingest(inbox_ids: list[int], *, nudge: str | None = None) -> bool:
+    """Queue one job for these stored events, named after the first."""
+    return enqueue(ingest_events, inbox_ids, id_parts=(inbox_ids[0], *filter(None, [nudge])))
+
+
+def _record_failure(inbox_id: int, error: Exception) -> None:
+    with database.session() as db:
+        row = db.get(InboxEvent, inbox_id)
+        if row is not None:
+            row.last_error = f"{error.__class__.__name__}: {error}"[:2000]
+
+
+def _stored_events(row: InboxEvent) -> list[AppointmentEvent]:
+    """What the receiver read; an event stored before the receiver kept that is read
+    from its body."""
+    if row.events is not None:
+        return [event_from_dict(event) for event in row.events]
+    try:
+        return platform_of(row.clinic).parse(
+            InboundRequest(body=row.body or b"", headers=row.headers))
+    except IgnoredEvent as error:
+        log.info("ingest.ignored: inbox %s: %s", row.id, error)
+        return []
+
+
+def ingest_event(inbox_id: int):
+    with database.session() as db:
+        row = db.get(InboxEvent, inbox_id)
+        if row is None or row.processed_at is not None:
+            return None
+        clinic = row.clinic
+        try:
+            events = _stored_events(row)
+        except PayloadError as error:
+            # Verified and validated at the door, so only a changed parser gets here.
+            row.last_error, row.processed_at = str(error), now()
+            return None
+    if events and platform_of(clinic).capabilities.events_name_only:
+        events = _read_from_platform(clinic, events)
+        if events is None:
+            return None  # waits, unprocessed, for the clinic to reconnect
+    follow_ups: list = []
+    with database.session() as db:
+        # Locked, so a duplicate run waits and then finds the event processed.
+        row = db.get(InboxEvent, inbox_id, with_for_update=True)
+        if row is None or row.processed_at is not None:
+            return None
+        row.attempts += 1
+        for event in events:
+            follow_ups += apply_event(db, row.clinic, event)
+        row.processed_at = now()
+    for step in follow_ups:
+        step()
+    return None
+
+
+def _read_from_platform(clinic: Clinic,
+                        events: list[AppointmentEvent]) -> list[AppointmentEvent] | None:
+    """Each event as the platform describes its appointment now (None: the clinic must
+    reconnect first). A platform that is out of reach raises, and the job is retried."""
+    platform = platform_of(clinic)
+    read = []
+    for event in events:
+        try:
+            current = platform.fetch_appointment(credentials_for(clinic), event.appointment_id)
+        except RECONNECT_ERRORS as error:
+            platform_refused(clinic.id, error)
+            return None
+        except PermanentError as error:
+            log.warning("ingest.unreadable: appointment %s: %s", event.appointment_id, error)
+            continue
+        read.append(replace(current, event_id=event.event_id, occurred_at=event.occurred_at))
+    return read

@@ -1,0 +1,15 @@
+"""Rapport's periodic jobs, and how often each runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from plugin.clinics.platforms import refresh_tokens
+from plugin.pipeline.sweeper import sweep
+
+
+def schedule(register: Callable, *, queue_name: str, sweep_interval: int) -> None:
+    """Register each periodic job with ``register`` (RQ's cron registry, or a
+    ``CronScheduler``'s)."""
+    register(sweep, queue_name=queue_name, interval=sweep_interval)
+    register(refresh_tokens, queue_name=queue_name, cron="17 3 * * *")

@@ -1,0 +1,82 @@
+"""``/connect/<platform>/<clinic key>`` and its callback: a clinic admin connects a
+platform that has its own sign-in (``Connection.OAUTH``)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, redirect, render_template, request
+
+import handlers
+from handlers.base import AdapterError, Connection, Platform
+from plugin.clinics import oauth, records
+from plugin.pipeline import write_back
+from plugin.store import database
+
+log = logging.getLogger(__name__)
+bp = Blueprint("connect", __name__)
+
+
+def _page(status: int, title: str, message: str, clinic_name: str | None = None):
+    return render_template("connect/result.html", title=title, message=message,
+                           clinic_name=clinic_name, language="en"), status
+
+
+def _signed_in_platform(name: str) -> Platform:
+    if name not in handlers.REGISTRY:
+        abort(404)
+    platform = handlers.platform(name)
+    if Connection.OAUTH not in platform.capabilities.connections:
+        abort(404)
+    return platform
+
+
+@bp.get("/connect/<platform_name>/callback")
+def callback(platform_name: str):
+    platform = _signed_in_platform(platform_name)
+    failed = f"{platform.title} was not connected"
+    if request.args.get("error"):
+        detail = request.args.get("error_description") or request.args["error"]
+        return _page(400, failed,
+                     f"{platform.title} said: {detail}. Nothing was changed; you can open the "
+                     "connect link again whenever you are ready.")
+    code, state = request.args.get("code"), request.args.get("state")
+    if not code or not state:
+        return _page(400, failed, f"The link from {platform.title} is incomplete; open the "
+                     "connect link again.")
+    try:
+        clinic = oauth.finish(platform.name, code=code, state=state,
+                              nonce=request.cookies.get(oauth.nonce_cookie(platform)))
+    except oauth.NotConnectedThisWay as error:
+        return _page(409, "This clinic is connected by hand", str(error))
+    except oauth.ConnectError as error:
+        return _page(400, failed, str(error))
+    except AdapterError as error:
+        log.warning("connect.failed: %s: %s", platform.name, error)
+        return _page(502, failed, f"{platform.title} did not complete the connection "
+                     f"({error}). Try again in a few minutes.")
+    write_back.resume(clinic.id)
+    return _page(200, f"{platform.title} is connected",
+                 f"{platform.connected_message} Send yourself a test with "
+                 "`rapport clinic send-test`.", clinic.name)
+
+
+@bp.get("/connect/<platform_name>/<clinic_key>")
+def connect(platform_name: str, clinic_key: str):
+    platform = _signed_in_platform(platform_name)
+    with database.session() as db:
+        clinic = records.by_key(db, clinic_key)
+        if clinic is None or clinic.platform != platform.name:
+            return _page(404, "Unknown clinic", f"There is no {platform.title} clinic with "
+                         "this link. Check the link `rapport clinic list` printed.")
+        try:
+            url, nonce = oauth.start(clinic)
+        except oauth.NotConnectedThisWay as error:
+            return _page(409, "This clinic is connected by hand", str(error), clinic.name)
+        except (oauth.ConnectError, AdapterError) as error:
+            return _page(503, f"{platform.title} is not set up", str(error), clinic.name)
+    response = redirect(url)
+    response.set_cookie(oauth.nonce_cookie(platform), nonce, max_age=oauth.STATE_MAX_AGE,
+                        httponly=True, samesite="Lax", path=f"/connect/{platform.name}",
+                        secure=request.scheme == "https")
+    return response

@@ -1,0 +1,1 @@
+"""What the tests share: helpers importable as ``tests.support.<module>``."""
