@@ -156,6 +156,12 @@ def user_token(credentials: Mapping[str, Any], *, fresh: bool = False) -> tuple[
     return token, False
 
 
+def forget_tokens() -> None:
+    """Forget every token this process keeps (a stand-in restarted on the same port)."""
+    with _tokens_lock:
+        _tokens.clear()
+
+
 def forget_token(credentials: Mapping[str, Any]) -> None:
     with _tokens_lock:
         _tokens.pop(_token_key(credentials), None)
