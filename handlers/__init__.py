@@ -13,6 +13,7 @@ from handlers.base import Platform
 
 REGISTRY = {
     "generic": "handlers.generic",
+    "mindbody": "handlers.mindbody",
     "square": "handlers.square",
 }
 PLATFORMS = tuple(REGISTRY)
