@@ -63,10 +63,20 @@ def acuity_request():
     return make
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "acuity_refusals: the test makes the Acuity stand-in refuse requests")
+
+
 @pytest.fixture
-def acuity_stand_in():
+def acuity_stand_in(request):
+    """A running Acuity stand-in. Afterwards: no request Rapport sent was one the
+    specification refuses (unless the test is about refusals), and every answer the
+    stand-in gave was inside the specification (checked on leaving it)."""
     with AcuitySandbox() as stand_in:
         yield stand_in
+        if request.node.get_closest_marker("acuity_refusals") is None:
+            assert [(r.method, r.path, why) for r, why in stand_in.rejected] == []
 
 
 @pytest.fixture

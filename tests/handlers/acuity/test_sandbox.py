@@ -10,6 +10,8 @@ from handlers import acuity
 from handlers.base import InboundRequest
 from tests.sandboxes.acuity import AcuitySandbox
 
+pytestmark = pytest.mark.acuity_refusals
+
 
 def _put(stand_in, path, body=None, *, auth=None, params=None, data=None):
     return requests.put(stand_in.base_url + path, json=body, data=data, params=params,
