@@ -88,9 +88,9 @@ class _Appointment(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    id = _Text(required=True, validate=validate.Regexp(r"[1-9][0-9]{0,19}"))
+    id = _Text(required=True, validate=validate.Regexp(r"\A[1-9][0-9]{0,19}\Z"))
     datetime = fields.String(required=True)
-    duration = _Text(required=True, validate=validate.Regexp(r"[0-9]{1,5}"))
+    duration = _Text(required=True, validate=validate.Regexp(r"\A[0-9]{1,5}\Z"))
     canceled = fields.Boolean(load_default=False, allow_none=True)
     noShow = fields.Boolean(load_default=False, allow_none=True)
     firstName = fields.String(load_default=None, allow_none=True)

@@ -69,7 +69,7 @@ IGNORED_ACTIONS = ("order.completed",)
 # The documented body is four short fields; anything far larger is not Acuity's.
 MAX_BODY_BYTES = 8192
 MAX_FIELDS = 16
-_NUMBER = r"[1-9][0-9]{0,19}"
+_NUMBER = r"\A[1-9][0-9]{0,19}\Z"
 
 
 def sign(body: bytes, *, api_key: str) -> dict[str, str]:
