@@ -12,6 +12,7 @@ from functools import cache
 from handlers.base import Platform
 
 REGISTRY = {
+    "acuity": "handlers.acuity",
     "generic": "handlers.generic",
     "mindbody": "handlers.mindbody",
     "square": "handlers.square",
