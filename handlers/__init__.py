@@ -12,6 +12,7 @@ from functools import cache
 from handlers.base import Platform
 
 REGISTRY = {
+    "cliniko": "handlers.cliniko",
     "generic": "handlers.generic",
     "square": "handlers.square",
 }
