@@ -120,8 +120,15 @@ class ClinikoSandbox(ClinikoState):
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> ClinikoSandbox:
+        clock = self.clock
+
+        class Handler(_Quiet):
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                # Every answer's Date is the stand-in's time, as Cliniko's is its own.
+                return format_datetime(clock.now(), usegmt=True)
+
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_Quiet)
+                                   request_handler=Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
@@ -198,7 +205,6 @@ class ClinikoSandbox(ClinikoState):
         with self._lock:
             self.requests.append(recorded)
         response = self._respond(request, recorded)
-        response.headers["Date"] = format_datetime(self.clock.now(), usegmt=True)
         recorded.status = response.status_code
         return response(environ, start_response)
 
@@ -256,10 +262,10 @@ class ClinikoSandbox(ClinikoState):
             raise ClinikoError(401, "Unauthorized")
         return account
 
-    def _json_body(self, request: Request) -> dict[str, Any]:
+    def _json_body(self, request: Request, recorded: Recorded) -> dict[str, Any]:
         if "json" not in (request.content_type or ""):
             raise ClinikoError(415, "Content-Type must be application/json")
-        payload = request.get_json(silent=True)
+        payload = recorded.json
         if not isinstance(payload, dict):
             raise ClinikoError(400, "The body must be a JSON object")
         return payload
@@ -296,7 +302,7 @@ class ClinikoSandbox(ClinikoState):
         return 200, self.render_appointment(self.get_appointment(appointment_id))
 
     def _update_appointment(self, request, recorded, account, appointment_id):
-        updated = self.update_appointment(appointment_id, self._json_body(request))
+        updated = self.update_appointment(appointment_id, self._json_body(request, recorded))
         return 200, self.render_appointment(updated)
 
     def _patient(self, request, recorded, account, patient_id):
@@ -304,7 +310,7 @@ class ClinikoSandbox(ClinikoState):
 
     def _update_patient(self, request, recorded, account, patient_id):
         return 200, self.render_patient(self.update_patient(patient_id,
-                                                            self._json_body(request)))
+                                                            self._json_body(request, recorded)))
 
     # --- records as Cliniko writes them -------------------------------------------------
 
