@@ -31,9 +31,10 @@ there and how it is handled defensively). Cliniko's reference is
 https://docs.api.cliniko.com/; its GitHub predecessor, https://github.com/redguava/cliniko-api,
 is no longer updated since 15 November 2022 and is cited where its examples are used.
 
-- No webhooks: none are documented in either; polling with ``q[]=updated_at:>…`` is the
-  documented way to get "records that have been updated since a certain time".
-  https://docs.api.cliniko.com/ ("Filtering Tips")
+- No webhooks: none are documented in either, and "Add Webhooks" is an open request on the
+  API repository (https://github.com/redguava/cliniko-api/issues/150); polling with
+  ``q[]=updated_at:>…`` is the documented way to get "records that have been updated since
+  a certain time". https://docs.api.cliniko.com/ ("Filtering Tips")
 - The shard is the API key's suffix and chooses the host; Basic authentication with the key
   as user name; a User-Agent naming the application and a contact email; 200 requests a
   minute per user. https://docs.api.cliniko.com/, https://docs.api.cliniko.com/guides/sharding

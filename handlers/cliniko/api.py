@@ -21,16 +21,21 @@ reference, https://docs.api.cliniko.com/ — "Introduction", "Base URL and Shard
   Cliniko can reach; "requests that do not include a User-Agent that contains a name and
   valid contact email" may be blocked. ``Accept: application/json`` is to be sent too.
 - 200 requests a minute per user; beyond, 429 with ``X-RateLimit-Reset``: the UNIX time
-  (seconds, UTC) at which the limit resets.
+  (seconds, UTC) at which the limit resets. (The limit has changed before: 120 a minute,
+  then 60 a minute and 1000 a day in 2018, https://github.com/redguava/cliniko-api/pull/235;
+  the current reference states no daily limit.)
+- A 403 comes from the security role of the key's user: Cliniko's developers answer a 403
+  on patients with "double check the security role of the user associated with the api
+  key". https://github.com/redguava/cliniko-api/issues/143
 - 2xx success, 4xx "an error resulting from the provided information", 5xx Cliniko's.
 
 Not confirmed, and handled defensively:
 
 - The status Cliniko answers a request without a conforming User-Agent with. Rapport never
   sends one: no call is made until ``RAPPORT_CLINIKO_CONTACT_EMAIL`` holds an address.
-- The status for a key sent to the wrong shard (taken as 401, like any refused key), and
-  for a user whose role does not allow a call (a 403 is read as a missing permission: the
-  clinic gives a key of a user who may read and edit patients).
+- The status for a key sent to the wrong shard (taken as 401, like any refused key). A 403
+  is read as a missing permission: the clinic gives the key of a user who may see and edit
+  patients and appointments.
 - Whether a 429 carries ``Retry-After``: honoured when present, else ``X-RateLimit-Reset``
   measured against the answer's own ``Date`` (both from Cliniko's clock).
 - The shape of error bodies: a ``message`` or ``errors`` member is quoted when present.
