@@ -103,13 +103,15 @@ class Cursor:
 def poll(credentials: Mapping[str, Any], cursor: str | None, *, since: datetime,
          now: datetime | None = None) -> PollPage:
     """What changed after ``cursor`` (None: the first poll, for visits ending from
-    ``since``), at most :data:`MAX_CALLS` requests' worth."""
+    ``since``; later polls go by the ``since`` their cursor holds), at most
+    :data:`MAX_CALLS` requests' worth. A throttled or failing request after pages were
+    read returns those pages (``more``); before any, it raises."""
     now = _second(now or datetime.now(UTC))
     state = decode(cursor) if cursor else Cursor.first(_second(since))
     grace = grace_of(credentials)
     closes = {"ended": now - grace, "changed": now - SETTLE}
     found: dict[str, InboundRequest] = {}
-    calls = 0
+    calls = pages = 0
     while calls < MAX_CALLS:
         busy = [kind for kind in ("ended", "changed") if _due(getattr(state, kind), closes[kind])]
         if not busy:
@@ -122,12 +124,13 @@ def poll(credentials: Mapping[str, Any], cursor: str | None, *, since: datetime,
             try:
                 page = call(credentials, "GET", PATH, params=_params(kind, window, state.since))
             except TransientError:
-                if not found:
+                if not pages:
                     raise
                 # What was read stands; the caller comes back for the rest.
                 return PollPage(deliveries=list(found.values()), cursor=encode(state),
                                 more=True, calls=calls)
             items, more = _items(page)
+            pages += 1
             for item in items:
                 if _before(item, state.since):
                     continue

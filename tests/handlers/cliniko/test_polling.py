@@ -245,6 +245,22 @@ def test_a_throttled_poll_keeps_what_it_read_and_resumes(cliniko_sandbox, clinik
     assert seen == Counter({r["id"]: 1 for r in seeded})
 
 
+def test_a_failure_after_a_page_read_keeps_that_page_s_progress(cliniko_sandbox,
+                                                                cliniko_creds):
+    since = cliniko_sandbox.clock.now()
+    later(cliniko_sandbox, minutes=20)
+    now = cliniko_sandbox.clock.now()
+    cliniko_sandbox.fail_next("/individual_appointments", 503, after=1)
+    page = poll(cliniko_creds, None, since=since, now=now)
+    assert (page.calls, page.more, list(page.deliveries)) == (2, True, [])
+    again = poll(cliniko_creds, page.cursor, since=since, now=now)
+    assert again.calls == 1
+    ended_read, changed_failed, changed_read = cliniko_sandbox.requests
+    assert ended_read.filters()[0].startswith("ends_at:>=")
+    assert changed_failed.status == 503
+    assert changed_read.filters()[0].startswith("updated_at:<")
+
+
 def test_a_list_not_sorted_by_id_stops_the_poll_rather_than_skip(cliniko_sandbox, cliniko_creds,
                                                                 cliniko_patient):
     now = cliniko_sandbox.clock.now()
