@@ -13,6 +13,7 @@ from handlers.base import Platform
 
 REGISTRY = {
     "acuity": "handlers.acuity",
+    "cliniko": "handlers.cliniko",
     "generic": "handlers.generic",
     "mindbody": "handlers.mindbody",
     "square": "handlers.square",
