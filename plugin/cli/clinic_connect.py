@@ -116,7 +116,7 @@ def _credential_command(platform_name: str) -> click.Command:
                    + (f" Reconnected; {resumed} write-back(s) resumed."
                       if updated.reconnected else ""))
 
-    run.__doc__ = f"A {platform.title} clinic's new credentials (connected by hand)."
+    run.__doc__ = f"New credentials for a {platform.title} clinic connected by hand."
     command = click.argument("key")(run)
     for field in reversed(platform.update_fields):
         command = _option(field, field.help)(command)
