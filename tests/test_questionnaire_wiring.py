@@ -109,7 +109,7 @@ def test_early_visits_get_the_check_in_and_later_ones_the_pulse(app, client, vis
     pulse = last_instrument(app)
     assert pulse.id == "rapport-pulse"
     page = client.get(survey_path(mailbox.messages[-1])).get_data(as_text=True)
-    assert 'class="scale points-11 compact"' in page  # a 0–10 line, on one row
+    assert 'class="scale points-11 line"' in page  # a 0–10 line: one row, two on a phone
     for label in (pulse.localized("en").points[0].label, pulse.localized("en").points[-1].label):
         assert label in page
 
