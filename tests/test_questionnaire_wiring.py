@@ -92,7 +92,7 @@ def test_the_note_is_in_the_clinics_language(app, clinic, visits):
     visits.complete(locale="en")
     data = visits.answer(4)
     assert data["language"] == "fr"
-    assert "Global : 75,0/100" in data["note"]
+    assert "Global : 75/100" in data["note"]
     assert "Retour sur votre séance" in data["note"]  # the instrument's French title
     assert "Overall" not in data["note"]
     checkin = instrument(app, "rapport-checkin")
@@ -125,9 +125,14 @@ def test_history_raises_a_drop_flag_and_its_talking_point_comes_first(app, visit
     assert data["trend"]["values"][:3] == [100.0, 100.0, 100.0]
     assert data["trend"]["from_baseline"] < -10
     assert 1 <= len(data["talking_points"]) <= 3
+    # Every subscale fell by as much (100 → 40): the drop names the first, and its point
+    # is that subscale's.
+    drop = next(flag for flag in data["flags"] if flag["code"] == "drop")
+    assert drop["detail"]["subscale"] == "goal"
     pulse = instrument(app, "rapport-pulse")
-    drop_rules = [rule for rule in pulse.talking_points if rule.when.target == "drop"]
-    assert data["talking_points"][0] == drop_rules[0].text["en"]
+    narrowed = next(rule for rule in pulse.talking_points
+                    if rule.when.target == "drop" and rule.when.subscale == "goal")
+    assert data["talking_points"][0] == narrowed.text["en"]
     assert "Felt rushed today." in data["note"]
 
 
