@@ -32,12 +32,14 @@ def test_a_test_check_in_form_is_marked_as_one(app, language, marker):
     assert banner == translator(language)(
         "This is a test check-in: your answers are scored, nothing is written to the "
         "booking platform.")
+    assert "for your therapist to read" not in page  # a test is read by no one
 
 
 def test_a_clients_form_carries_no_test_marker(app):
     page = form_page(app, "en")
 
     assert "[Test]" not in page and "test-banner" not in page
+    assert "for your therapist to read before your next visit" in page
 
 
 def test_a_test_thank_you_page_says_one_thing(app):
