@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from . import labels
+from . import headline, labels
+from .concerns import LowAnswer, low_answers, low_subscales
 from .conditions import Facts
 from .flags import Flag, FlagSettings, changes_of, low_line, raise_flags
 from .history import HistorySummary, PastResult, summarize
 from .language import pick
 from .model import Instrument, TalkingPointRule
+from .rounding import rounded
 from .scoring import Answer, Score
 from .talking_points import localized_points, matching_rules
 
@@ -37,6 +39,15 @@ class Assessment:
     is_low: bool = False
     """Below this instrument's line for a low score (the top of its lowest band): what a
     later visit's ``first_low`` looks back on (``PastResult.low``)."""
+    low_answers: tuple[LowAnswer, ...] = ()
+    """Answers below the clinic's line (``FlagSettings.low_subscale_threshold``), lowest
+    first (see concerns.py)."""
+    low_subscales: tuple[str, ...] = ()
+    """Subscales below the same line, lowest first."""
+
+    @property
+    def has_low(self) -> bool:
+        return bool(self.low_answers or self.low_subscales)
 
     @property
     def trend(self) -> list[float]:
@@ -65,22 +76,45 @@ class Assessment:
     def at_ceiling(self) -> bool:
         return any(flag.code == "ceiling" for flag in self.flags)
 
-    def band_label_in(self, language: str) -> str | None:
-        """The band's label, except when every answer is at the top of the scale: then
-        the note says so, and to ask, rather than showing the top band as "perfect"
-        (ceiling effects are common; see CLINICAL.md)."""
+    @property
+    def band_caveat(self) -> str | None:
+        """Why the band's own label is not shown: ``ceiling`` when every answer is at the
+        top of the scale (ceiling effects are common, see CLINICAL.md: the note says to
+        ask rather than "perfect"); and in the top band while the note's first line says
+        something needs attention (the note never says "working well" then),
+        ``dropping`` when that is a drop alone, else ``weak_spot``."""
         if self.at_ceiling:
-            return labels.label(language, "ceiling_band")
+            return "ceiling"
+        bands, band = self.instrument.bands, self.score.band
+        if band is None or len(bands.ranges) < 2 or band != bands.ranges[-1]:
+            return None
+        flagged = {flag.code for flag in self.flags} - {"ceiling"}
+        if self.has_low or flagged - {"drop"}:
+            return "weak_spot"
+        return "dropping" if flagged else None
+
+    def band_label_in(self, language: str) -> str | None:
+        """The band's label, or what the note says instead (see ``band_caveat``)."""
+        caveat = self.band_caveat
+        if caveat is not None:
+            return labels.label(language, f"{caveat}_band")
         return pick(self.score.band.label, language) if self.score.band else None
+
+    def headline_in(self, language: str, most: int = headline.MAX_CONCERNS) -> str:
+        """The note's first line: the one thing to know, naming at most ``most`` concerns
+        (see headline.py)."""
+        return headline.first_line(self, language, most)
 
     @property
     def positive(self) -> str | None:
         return self.positive_in(self.language)
 
     def positive_in(self, language: str) -> str | None:
-        """The instrument's "all is well" line, only when nothing is flagged or suggested."""
+        """The instrument's "all is well" line, only when nothing is flagged, low or
+        suggested."""
         if (
             self.flags
+            or self.has_low
             or self.matched_rules
             or self.instrument.positive is None
             or not self.score.scored
@@ -93,10 +127,12 @@ class Assessment:
         score = self.score.to_dict(self.language)
         band = score["band"]
         if band is not None:
-            band = {**band, "label": self.band_label_in(self.language)}
+            band = {**band, "label": self.band_label_in(self.language),
+                    "caveat": self.band_caveat}
         return {
             "instrument": score["instrument"],
             "language": self.language,
+            "headline": self.headline_in(self.language),
             "scored": score["scored"],
             "reason": score["reason"],
             "overall": score["overall"],
@@ -126,6 +162,12 @@ class Assessment:
             "talking_points": self.talking_points,
             "positive": self.positive,
             "comment": self.comment,
+            "low_answers": [
+                {"item": low.item_id, "answer": low.given, "value": low.value,
+                 "normalized": rounded(low.normalized)}
+                for low in self.low_answers
+            ],
+            "low_subscales": list(self.low_subscales),
         }
 
 
@@ -147,6 +189,7 @@ def assess(
             f"not {instrument.id} v{instrument.version}"
         )
     settings = settings or FlagSettings()
+    line = float(settings.low_subscale_threshold)
     pair = summarize(history_pair, score.overall, score.at_ceiling, settings.trend_length)
     client = summarize(history_client, score.overall, score.at_ceiling, settings.trend_length)
     flags = raise_flags(instrument, score, answers, pair, client, settings)
@@ -163,4 +206,6 @@ def assess(
         matched_rules=matching_rules(instrument, facts),
         comment=(comment or "").strip() or None,
         is_low=score.scored and score.overall < low_line(instrument, settings),
+        low_answers=low_answers(instrument, answers, line),
+        low_subscales=low_subscales(score, line),
     )

@@ -28,7 +28,7 @@ def evaluate(condition: Condition, facts: Facts) -> dict | None:
         detail = facts.flags.get(target)
         if detail is None:
             return None
-        if condition.subscale is not None and condition.subscale not in detail.get("subscales", {}):
+        if condition.subscale is not None and condition.subscale not in _subscales_of(detail):
             return None
         return {"flag": target}
     if subject == "item":
@@ -53,6 +53,13 @@ def evaluate(condition: Condition, facts: Facts) -> dict | None:
     return _compared(
         condition, {"subscale": target}, subscale.raw if condition.raw else subscale.normalized
     )
+
+
+def _subscales_of(detail: Mapping) -> list[str]:
+    """The subscales a flag is about: the low ones, or the one that dropped the most."""
+    if "subscales" in detail:
+        return list(detail["subscales"])
+    return [detail["subscale"]] if detail.get("subscale") else []
 
 
 def _compared(condition: Condition, detail: dict, value: float | None) -> dict | None:

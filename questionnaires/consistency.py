@@ -42,10 +42,14 @@ def _localized(instrument: Instrument) -> Iterator[tuple[tuple, Texts]]:
         yield ("scale", "not_applicable"), instrument.scale.not_applicable
     for i, subscale in enumerate(instrument.subscales):
         yield ("subscales", i, "title"), subscale.title
+        if subscale.long_title is not None:
+            yield ("subscales", i, "long_title"), subscale.long_title
     for i, item in enumerate(instrument.items):
         yield ("items", i, "text"), item.text
         for value, label in (item.labels or {}).items():
             yield ("items", i, "labels", value), label
+        if item.concern is not None:
+            yield ("items", i, "concern"), item.concern
     for i, band in enumerate(instrument.bands.ranges if instrument.bands else ()):
         yield ("bands", "ranges", i, "label"), band.label
     for i, rule in enumerate(instrument.talking_points):
@@ -54,10 +58,12 @@ def _localized(instrument: Instrument) -> Iterator[tuple[tuple, Texts]]:
         yield ("flags", i, "message"), flag.message
 
 
-THERAPIST_FACING = ("talking_points", "flags", "positive", "bands")
+THERAPIST_FACING = ("talking_points", "flags", "positive", "bands", "long_title", "concern")
 """Parts only the therapist reads (in the note), in Rapport's own words rather than the
 instrument's: they may carry languages beyond `languages`, so an instrument licensed in
-one language still gives a French or Spanish clinic its talking points in its language."""
+one language still gives a French or Spanish clinic its talking points in its language.
+A part is named by its path's first field (``talking_points``) or, inside a subscale or
+an item, by its own (``items[4].concern``)."""
 
 
 def _language_problems(instrument: Instrument) -> Iterator[Problem]:
@@ -73,7 +79,7 @@ def _language_problems(instrument: Instrument) -> Iterator[Problem]:
                     (*path, language),
                     f"missing: every language in `languages` ({listed}) needs this text",
                 )
-        if path[0] in THERAPIST_FACING:
+        if path[0] in THERAPIST_FACING or path[-1] in THERAPIST_FACING:
             continue
         for language in texts:
             if language not in languages:

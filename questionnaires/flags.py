@@ -3,7 +3,8 @@
 Built in, for every instrument:
 - ``drop``: overall at least ``drop_threshold`` points below the baseline of this
   client–therapist pair (on a first visit with a new therapist, the client's own
-  baseline with other therapists);
+  baseline with other therapists); its detail names the subscale that dropped the most
+  against its own baseline, where past visits recorded their subscales;
 - ``low_subscale``: one or more subscales below ``low_subscale_threshold``;
 - ``ceiling``: every answer at the top of the scale, which says little (ceiling effects
   are common in alliance measures), so the therapist should ask rather than rejoice;
@@ -23,6 +24,7 @@ from .conditions import Facts, evaluate
 from .history import HistorySummary
 from .language import pick
 from .model import Instrument
+from .rounding import rounded
 from .scoring import Answer, Score
 
 
@@ -113,6 +115,7 @@ def _drop(
         "baseline": history.baseline,
         "change": change,
         "against": against,
+        **_most_dropped(score, history),
     }
     return Flag(
         "drop",
@@ -121,6 +124,25 @@ def _drop(
             f"flag.drop_{against}", current=score.overall, baseline=history.baseline, drop=-change
         ),
     )
+
+
+def _most_dropped(score: Score, history: HistorySummary) -> dict:
+    """The subscale that fell the most below its own baseline, if any fell."""
+    changes = {
+        sub_id: rounded(sub.normalized - history.subscale_baselines[sub_id])
+        for sub_id, sub in score.subscales.items()
+        if sub_id in history.subscale_baselines
+    }
+    fallen = [sub_id for sub_id, change in changes.items() if change < 0]
+    if not fallen:
+        return {}
+    # Ties go to the subscale listed first in the instrument.
+    sub_id = min(fallen, key=lambda key: changes[key])
+    return {
+        "subscale": sub_id,
+        "subscale_baseline": history.subscale_baselines[sub_id],
+        "subscale_change": changes[sub_id],
+    }
 
 
 def _low_subscale(instrument: Instrument, score: Score, settings: FlagSettings) -> Flag | None:
@@ -139,7 +161,7 @@ def _low_subscale(instrument: Instrument, score: Score, settings: FlagSettings) 
             threshold=labels.number(threshold, language),
             subscales=", ".join(
                 f"{pick(instrument.subscale(sub_id).title, language)} "
-                f"{labels.number(value, language)}"
+                f"{labels.number(value, language)}/100"
                 for sub_id, value in low.items()
             ),
         )

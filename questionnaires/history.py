@@ -55,6 +55,10 @@ class HistorySummary:
     """Every scored past overall value, oldest first."""
     past_low: tuple[bool | None, ...]
     """For each of ``past_overall``: whether it was low by its own instrument's line."""
+    subscale_baselines: Mapping[str, float] = field(default_factory=dict)
+    """Each subscale's baseline: its mean over the visits the overall baseline is taken
+    from, where they recorded it (visits on instruments with other subscales, or stored
+    without them, add nothing)."""
 
     @property
     def sparkline(self) -> str:
@@ -70,6 +74,10 @@ def summarize(
     previous = past_overall[-1] if past_overall else None
     first = past_overall[:BASELINE_VISITS]
     baseline = rounded(sum(first) / len(first)) if first else None
+    by_subscale: dict[str, list[float]] = {}
+    for result in scored[:BASELINE_VISITS]:
+        for sub_id, value in (result.subscales or {}).items():
+            by_subscale.setdefault(sub_id, []).append(value)
     values = past_overall + ((current,) if current is not None else ())
     streak = 0
     if at_ceiling:
@@ -87,6 +95,9 @@ def summarize(
         ceiling_streak=streak,
         past_overall=past_overall,
         past_low=tuple(result.low for result in scored),
+        subscale_baselines={
+            sub_id: rounded(sum(values) / len(values)) for sub_id, values in by_subscale.items()
+        },
     )
 
 

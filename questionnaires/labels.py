@@ -52,9 +52,11 @@ def plural(language: str, key: str, count: int, **values: object) -> str:
 
 
 def number(value: float, language: str) -> str:
-    """One decimal, with the language's decimal mark: 72.5 → '72,5' in French."""
-    # Adding 0.0 turns a rounded -0.0 into 0.0, so no "-0.0" is ever shown.
-    return f"{round(value, 1) + 0.0:.1f}".replace(".", _entry(language, "decimal"))
+    """At most one decimal, with the language's decimal mark and no trailing ".0":
+    72.5 → '72,5' in French, 50.0 → '50'."""
+    # Adding 0.0 turns a rounded -0.0 into 0.0, so no "-0" is ever shown.
+    text = f"{round(value, 1) + 0.0:.1f}".removesuffix(".0")
+    return text.replace(".", _entry(language, "decimal"))
 
 
 def change(value: float, language: str) -> str:

@@ -48,6 +48,13 @@ class Scale:
 class Subscale:
     id: str
     title: Texts
+    """The short name, a word or two: the note's score line ("Goals 50/100")."""
+    long_title: Texts | None = None
+    """The long name, saying what the subscale is about in plain words: the note's first
+    line when this subscale is the concern. Defaults to the short name."""
+
+    def long_in(self, language: str) -> str:
+        return pick(self.long_title or self.title, language)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,9 @@ class Item:
     reverse: bool = False
     labels: Mapping[int, Texts] | None = None
     """Point labels for this item alone (e.g. a line with its own two ends)."""
+    concern: Texts | None = None
+    """What a low answer means, in a few words for the note's first line ("felt unable to
+    say something")."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,8 @@ class Condition:
     comparisons: tuple[tuple[str, float], ...] = ()
     raw: bool = False
     subscale: str | None = None
-    """With ``flag: low_subscale``: only when this subscale is the low one."""
+    """With ``flag: low_subscale``: only when this subscale is a low one; with ``flag:
+    drop``: only when this subscale dropped the most."""
 
     def holds_for(self, value: float) -> bool:
         return all(COMPARATORS[name](value, line) for name, line in self.comparisons)

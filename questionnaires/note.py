@@ -6,11 +6,17 @@ block and leaves the therapist's own text alone. No other line can contain a mar
 the client's comment and the therapist's name are flattened to one line and any marker
 in them is unbracketed.
 
+A therapist reads it in ten seconds before a visit, so its first line says the one thing
+to know (headline.py); then the visit, the overall score, the subscales on one line on
+the same 0–100 scale, the trend, what to do next visit and the client's comment.
+
 Platforms cap note length (some in bytes), so the note shrinks to fit ``limit`` by
-dropping its least important parts first: the comment's tail, then subscale lines, the
-trend, lower-priority talking points, the date line, the last talking point, the band.
-The markers and the overall score always stay. Text is only ever cut between words,
-never inside a word or a character, and a cut is shown with "…".
+dropping its least important parts first: the comment's tail, then subscales, the
+trend, lower-priority talking points, the date line, the first line's second concern,
+the last talking point, the band. The markers, the first line and the overall score
+always stay; only when nothing else is left is the first line itself shortened. Text is
+only ever cut between words, never inside a word or a character, and a cut is shown
+with "…".
 
 A platform may need the same note shorter later (a booking's note shares its limit with
 the therapist's own text): ``note_parts`` gives the note's parts as JSON-ready data, kept
@@ -41,8 +47,17 @@ class _Note:
 
     overall: str
     overall_short: str
+    headline: str | None = None
+    """The first line; None in parts stored before notes had one."""
+    headline_short: str | None = None
+    """The first line naming its first concern only, when it names more."""
+    short_headline: bool = False
+    headline_words: int | None = None
+    """When set, the first line shows only this many words."""
     header: str | None = None
     subscales: tuple[str, ...] = ()
+    subscales_inline: bool = False
+    """One line for every subscale (parts stored before that have one line each)."""
     trend: str | None = None
     heading: str = ""
     points: tuple[str, ...] = ()
@@ -56,10 +71,18 @@ class _Note:
 
     def render(self) -> str:
         lines = [NOTE_BLOCK_START]
+        headline = self.headline_short if self.short_headline else self.headline
+        if headline:
+            words = headline.split()
+            kept = len(words) if self.headline_words is None else self.headline_words
+            lines.append(_words(words, kept))
         if self.header:
             lines.append(self.header)
         lines.append(self.overall_short if self.short_overall else self.overall)
-        lines += self.subscales
+        if self.subscales_inline and self.subscales:
+            lines.append(" · ".join(self.subscales))
+        else:
+            lines += self.subscales
         if self.trend:
             lines.append(self.trend)
         if self.points:
@@ -86,8 +109,8 @@ def render_note(
     limit_bytes: bool = False,
 ) -> str:
     """The note in ``language``, at most ``limit`` characters (and, with ``limit_bytes``,
-    at most ``limit`` bytes of UTF-8). Raises ``ValueError`` if even the markers and the
-    overall score do not fit."""
+    at most ``limit`` bytes of UTF-8). Raises ``ValueError`` if even the markers, the
+    first word of the first line and the overall score do not fit."""
     return _fit(_parts(assessment, language, visit_date, therapist_name), limit, limit_bytes)
 
 
@@ -101,7 +124,8 @@ def note_parts(
 def render_parts(parts: Mapping, limit: int | None = None, *, limit_bytes: bool = False) -> str:
     """The note :func:`note_parts` described, rendered as :func:`render_note` would: at
     most ``limit`` characters, least important parts dropped first; ``ValueError`` when
-    even the markers and the overall score do not fit."""
+    even the markers, the first word of the first line and the overall score do not fit.
+    Parts stored by an earlier version (without a first line) render as they did."""
     known = {f.name for f in fields(_Note)}
     values = {
         name: tuple(value) if isinstance(value, list) else value
@@ -120,7 +144,8 @@ def _fit(full: _Note, limit: int | None, limit_bytes: bool) -> str:
             return text
     unit = "bytes" if limit_bytes else "characters"
     raise ValueError(
-        f"a note cannot fit in {limit} {unit}: the markers and overall score need more"
+        f"a note cannot fit in {limit} {unit}: the markers, the first line and the overall "
+        "score need more"
     )
 
 
@@ -140,13 +165,21 @@ def _shrinking(note: _Note) -> Iterator[_Note]:
         yield note
     note = replace(note, header=None)
     yield note
+    if note.headline_short:
+        note = replace(note, short_headline=True)
+        yield note
     if note.points:
         for kept in range(len(note.points[-1].split()) - 1, 0, -1):
             note = replace(note, last_point_words=kept)
             yield note
     note = replace(note, points=(), positive=None)
     yield note
-    yield replace(note, short_overall=True)
+    note = replace(note, short_overall=True)
+    yield note
+    headline = note.headline_short if note.short_headline else note.headline
+    if headline:
+        for kept in range(len(headline.split()) - 1, 0, -1):
+            yield replace(note, headline_words=kept)
 
 
 def _parts(
@@ -162,6 +195,8 @@ def _parts(
     def number(value: float) -> str:
         return labels.number(value, language)
 
+    headline = assessment.headline_in(language)
+    headline_short = assessment.headline_in(language, most=1)
     header = " · ".join(
         part
         for part in (
@@ -177,19 +212,24 @@ def _parts(
         band = f" · {band_label}" if band_label else ""
         overall = overall_short + band
         subscales = tuple(
-            f"{pick(instrument.subscale(sub_id).title, language)}{colon}{number(sub.normalized)}"
+            f"{pick(instrument.subscale(sub_id).title, language)} {number(sub.normalized)}/100"
             for sub_id, sub in score.subscales.items()
         )
     else:
         overall_short = f"{label('overall')}{colon}{label('not_scored')}"
-        overall = f"{overall_short} ({score.reason_in(language)})"
+        # Why, unless the first line already says it.
+        reason = score.reason_in(language)
+        overall = overall_short if headline == reason else f"{overall_short} ({reason})"
         subscales = ()
     comment_words = tuple(_one_line(assessment.comment or "").split())
     return _Note(
         overall=overall,
         overall_short=overall_short,
+        headline=_one_line(headline),
+        headline_short=_one_line(headline_short) if headline_short != headline else None,
         header=header,
         subscales=subscales,
+        subscales_inline=True,
         trend=_trend(assessment, language),
         heading=label("next_visit") + colon.rstrip(),
         points=tuple(assessment.talking_points_in(language)),

@@ -36,6 +36,8 @@ LANGUAGE = validate.Regexp(
     r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="not a language code such as 'en' or 'fr-CA'"
 )
 SUBJECTS = ("flag", "subscale", "item", "any_item", "overall", "change")
+NARROWED_FLAGS = ("low_subscale", "drop")
+"""Built-in flags a condition may narrow to one subscale (``subscale: ID``)."""
 
 
 def _not_blank(value: str) -> None:
@@ -84,6 +86,7 @@ class ScaleSchema(Schema):
 class SubscaleSchema(Schema):
     id = fields.String(required=True, validate=ID)
     title = texts(required=True)
+    long_title = texts()
 
     @post_load
     def _build(self, data, **kwargs):
@@ -96,6 +99,7 @@ class ItemSchema(Schema):
     text = texts(required=True)
     reverse = fields.Boolean(load_default=False)
     labels = point_labels()
+    concern = texts()
 
     @post_load
     def _build(self, data, **kwargs):
@@ -153,7 +157,8 @@ class ConditionSchema(Schema):
     @staticmethod
     def _subjects(data: dict) -> list[str]:
         found = [name for name in SUBJECTS if name in data]
-        # `flag: low_subscale` may narrow to one subscale; then `subscale` is no subject.
+        # `flag: low_subscale` or `flag: drop` may narrow to one subscale; then `subscale`
+        # is no subject.
         return ["flag"] if found == ["flag", "subscale"] else found
 
     @validates_schema(skip_on_field_errors=True)
@@ -166,8 +171,9 @@ class ConditionSchema(Schema):
         if subject == "flag":
             if compared:
                 raise ValidationError("a flag condition takes no below/at_most/above/at_least")
-            if "subscale" in data and data["flag"] != "low_subscale":
-                raise ValidationError("'subscale' narrows only 'flag: low_subscale'", "subscale")
+            if "subscale" in data and data["flag"] not in NARROWED_FLAGS:
+                raise ValidationError(
+                    "'subscale' narrows only 'flag: low_subscale' and 'flag: drop'", "subscale")
         elif not compared:
             raise ValidationError(f"add at least one of {', '.join(COMPARATORS)}")
         if data["raw"] and subject not in ("subscale", "overall"):

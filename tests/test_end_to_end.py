@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,18 +24,7 @@ from survey_client import LINK, text_of
 from plugin.clinics import records as clinics
 from plugin.store import database as storage
 from tests.support import installs
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-def chromium() -> str | None:
-    for name in (os.environ.get("RAPPORT_TEST_CHROMIUM"), "chromium", "chromium-browser"):
-        found = name and shutil.which(name)
-        if found:
-            return found
-    return None
+from tests.support.browser import CHROMIUM_ARGS, require_chromium
 
 
 def wait_for(condition, timeout=30.0, what="condition"):
@@ -124,11 +112,7 @@ def test_unknown_event_is_acknowledged_and_logged_by_gunicorn(stack):
 
 
 def test_browser_fills_in_the_survey_and_the_callback_verifies(stack, mailbox, receiver):
-    executable = chromium()
-    if executable is None:
-        reason = "no Chromium found (install Debian's chromium, or set RAPPORT_TEST_CHROMIUM)"
-        print(f"\nSkipping the browser test: {reason}")
-        pytest.skip(reason)
+    executable = require_chromium()
     from playwright.sync_api import sync_playwright
 
     assert post_signed(stack, stack["clinic"]["webhook_secret"], event_body()).status_code == 202

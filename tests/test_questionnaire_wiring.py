@@ -95,7 +95,7 @@ def test_the_note_is_in_the_clinics_language(app, clinic, visits):
     visits.complete(locale="en")
     data = visits.answer(4)
     assert data["language"] == "fr"
-    assert "Global : 75,0/100" in data["note"]
+    assert "Global : 75/100" in data["note"]
     assert "Retour sur votre séance" in data["note"]  # the instrument's French title
     assert "Overall" not in data["note"]
     checkin = instrument(app, "rapport-checkin")
@@ -112,7 +112,7 @@ def test_early_visits_get_the_check_in_and_later_ones_the_pulse(app, client, vis
     pulse = last_instrument(app)
     assert pulse.id == "rapport-pulse"
     page = client.get(survey_path(mailbox.messages[-1])).get_data(as_text=True)
-    assert 'class="scale points-11 compact"' in page  # a 0–10 line, on one row
+    assert 'class="scale points-11 line"' in page  # a 0–10 line: one row, two on a phone
     for label in (pulse.localized("en").points[0].label, pulse.localized("en").points[-1].label):
         assert label in page
 
@@ -128,9 +128,14 @@ def test_history_raises_a_drop_flag_and_its_talking_point_comes_first(app, visit
     assert data["trend"]["values"][:3] == [100.0, 100.0, 100.0]
     assert data["trend"]["from_baseline"] < -10
     assert 1 <= len(data["talking_points"]) <= 3
+    # Every subscale fell by as much (100 → 40): the drop names the first, and its point
+    # is that subscale's.
+    drop = next(flag for flag in data["flags"] if flag["code"] == "drop")
+    assert drop["detail"]["subscale"] == "goal"
     pulse = instrument(app, "rapport-pulse")
-    drop_rules = [rule for rule in pulse.talking_points if rule.when.target == "drop"]
-    assert data["talking_points"][0] == drop_rules[0].text["en"]
+    narrowed = next(rule for rule in pulse.talking_points
+                    if rule.when.target == "drop" and rule.when.subscale == "goal")
+    assert data["talking_points"][0] == narrowed.text["en"]
     assert "Felt rushed today." in data["note"]
 
 

@@ -33,6 +33,7 @@ def test_send_test_emails_the_admin_and_shows_the_note(app, client, clinic, mail
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "This was a test" in html
+    assert "will read them" not in html  # one message: a test is written nowhere
     assert "[Rapport]" in html and "[/Rapport]" in html
     drain()
     assert receiver.received == []

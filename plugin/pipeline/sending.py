@@ -117,6 +117,7 @@ def _message(clinic: Clinic, check_in: CheckIn, contact: Client, token: str,
         timezone=clinic.timezone,
         language=pick_language(contact.locale, check_in.locale, clinic.language),
         reminder=reminder,
+        test=check_in.test,
     )
 
 

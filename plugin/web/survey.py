@@ -72,7 +72,7 @@ def _form_page(status: int, check_in: CheckIn, form, **context):
     chrome = _language(check_in)
     page = render_template("survey/form.html", _=translator(chrome), language=form.language,
                            chrome_language=chrome, clinic_name=check_in.clinic.name,
-                           form=form, **context)
+                           form=form, test=check_in.test, **context)
     return page, status
 
 
@@ -169,7 +169,7 @@ def check_in(token: str):
         note = assessment_for(db, response)["note"]
         if check_in.test:
             # An admin's test: show the note the therapist would read; write nothing back.
-            return _page("survey/thanks.html", 200, check_in, test_note=note)
+            return _page("survey/thanks.html", 200, check_in, test=True, test_note=note)
         write_back = WriteBack(response_id=response.id, clinic_id=check_in.clinic_id)
         db.add(write_back)
         db.flush()

@@ -25,8 +25,7 @@ CHECK_PRESSURE = (
     '"deeper" at any point.'
 )
 OPEN_QUESTION = (
-    'Top marks on everything: ask one open question, such as "What is one thing I could do '
-    'differently next time?"'
+    'Ask one open question, such as "What is one thing I could do differently next time?"'
 )
 ASK_LAST_VISIT = "Open the next visit by asking how the last one felt and what they would change."
 
@@ -51,7 +50,7 @@ def test_steady_high_raises_ceiling_and_asks_an_open_question(checkin, visits):
     assert result.sparkline == "████"
 
 
-def test_drop_of_12_against_baseline_suggests_revisiting_goals(pulse, visits):
+def test_drop_of_12_with_no_area_on_record_asks_what_changed(pulse, visits):
     history = visits(85.0, 84.0, 84.5)  # baseline 84.5
     answers = {"focus": 8, "approach": 7, "speak-up": 7, "respect": 7}  # 29/40 → 72.5
 
@@ -68,9 +67,10 @@ def test_drop_of_12_against_baseline_suggests_revisiting_goals(pulse, visits):
         "against": "pair",
     }
     assert result.flags[0].message_in("fr") == (
-        "Global 72,5 : 12,0 points de moins qu'aux premières visites de ce suivi (84,5)."
+        "Global 72,5 : 12 points de moins qu'aux premières visites de ce suivi (84,5)."
     )
-    assert result.talking_points == [REVISIT_GOALS]
+    # These visits recorded no subscales: no area can be named, so none is (goals least).
+    assert result.talking_points == [ASK_LAST_VISIT]
 
 
 def test_drop_threshold_is_configurable(pulse, visits):
@@ -102,12 +102,13 @@ def test_low_task_subscale_suggests_explaining_the_plan(checkin):
     # task (2 + 3 + reversed 2 → 4) / 3 = 3 → 50.0; overall 34/8 = 4.25 → 81.3
     assert [flag.code for flag in result.flags] == ["low_subscale"]
     assert result.flags[0].detail == {"subscales": {"task": 50.0}, "threshold": 60.0}
-    assert result.flags[0].message_in("es") == "Por debajo de 60,0: Forma de trabajar 50,0."
-    assert result.talking_points == [EXPLAIN_PLAN]
-    assert result.talking_points_in("fr") == [
+    assert result.flags[0].message_in("es") == "Por debajo de 60: Enfoque 50/100."
+    # The plan answered 2 and the pressure 3: both low, the plan the lower.
+    assert result.talking_points == [EXPLAIN_PLAN, CHECK_PRESSURE]
+    assert result.talking_points_in("fr")[0] == (
         "Avant de commencer, expliquez votre plan pour la séance (quelles zones, quelles "
         "techniques) et validez-le ensemble."
-    ]
+    )
 
 
 def test_low_subscale_threshold_is_configurable(checkin):
@@ -138,11 +139,12 @@ def test_first_low_score_with_a_new_therapist(pulse, visits):
     drop = result.flags[0]
     assert drop.detail["against"] == "client"
     assert drop.message_in("en") == (
-        "Overall 50.0 is 32.5 points below this client's first visits with other therapists (82.5)."
+        "Overall 50 is 32.5 points below this client's first visits with other therapists (82.5)."
     )
-    assert result.flags[2].message_in("en") == "First time this client has scored this low (50.0)."
-    # drop and low goals share one text: it counts once; three points at most.
-    assert result.talking_points == [REVISIT_GOALS, ASK_LAST_VISIT, PULSE_PLAN_AND_PRESSURE]
+    assert result.flags[2].message_in("en") == "First time this client has scored this low (50)."
+    # The drop and the first low share one text: it counts once. Then the weakest areas,
+    # goals (40) before the approach (50); three points at most.
+    assert result.talking_points == [ASK_LAST_VISIT, REVISIT_GOALS, PULSE_PLAN_AND_PRESSURE]
     assert result.trend == [50.0]
     assert result.change_from_baseline is None
 
@@ -245,11 +247,11 @@ def test_srs_flags_from_the_template(clinic_registry, visits):
     assert result.flags[1].detail == {"value": 35}
     assert result.flags[2].detail == {"items": {"srs-2": 8, "srs-4": 8}}
     assert result.flags[3].detail == {"change": "previous", "value": -5.0}
+    # The SRS has no goals subscale: no point tells to revisit goals.
     assert result.talking_points == [
         ASK_LAST_VISIT,
         "Go through the lines they marked below 9 with them, one at a time, and agree on one "
         "change for the next session.",
-        REVISIT_GOALS,
     ]
 
 
@@ -267,7 +269,7 @@ def test_texts_fall_back_to_english_where_the_instrument_lacks_the_language(clin
     )
     assert (
         result.flags[0].message_in(result.language)
-        == "Sous 60,0 : Goal 25,0, Task 25,0, Bond 25,0."
+        == "Sous 60 : Goal 25/100, Task 25/100, Bond 25/100."
     )
 
 
@@ -291,13 +293,15 @@ def test_to_dict_is_json_ready(pulse, visits):
     assert json.loads(json.dumps(data)) == data
     assert data["instrument"] == {"id": "rapport-pulse", "version": "1"}
     assert data["overall"] == 72.5
-    assert data["band"] == {"id": "some-concerns", "label": "Some concerns"}
+    assert data["band"] == {"id": "some-concerns", "label": "Some concerns", "caveat": None}
     assert data["trend"] == [85.0, 84.0, 84.5, 72.5]
     assert data["sparkline"] == "███▃"  # the 12-point drop shows
     assert data["change"] == {"from_previous": -12.0, "from_baseline": -12.0, "baseline": 84.5}
     assert [flag["code"] for flag in data["flags"]] == ["drop"]
-    assert data["talking_points"] == [REVISIT_GOALS]
+    assert data["talking_points"] == [ASK_LAST_VISIT]
     assert data["comment"] == "Lovely 🌿"
+    assert data["headline"] == "Needs attention: down 12 points since the first visits"
+    assert data["low_answers"] == [] and data["low_subscales"] == []
 
 
 def test_score_must_belong_to_the_instrument(checkin, pulse):
@@ -335,9 +339,9 @@ def test_low_task_and_low_pressure_give_two_different_things_to_do(
 @pytest.mark.parametrize(
     ("language", "label"),
     [
-        ("en", "Top of the scale — ask what could be better"),
-        ("fr", "Au maximum de l'échelle — demandez ce qui pourrait être mieux"),
-        ("es", "Al máximo de la escala — pregunte qué se podría mejorar"),
+        ("en", "Top of the scale"),
+        ("fr", "Au maximum de l'échelle"),
+        ("es", "Al máximo de la escala"),
     ],
 )
 def test_all_answers_at_the_top_are_not_labelled_as_the_best_band(checkin, language, label):
@@ -347,7 +351,7 @@ def test_all_answers_at_the_top_are_not_labelled_as_the_best_band(checkin, langu
 
     assert result.score.band.id == "working-well"
     assert result.band_label_in(language) == label
-    assert result.to_dict()["band"] == {"id": "working-well", "label": label}
+    assert result.to_dict()["band"] == {"id": "working-well", "label": label, "caveat": "ceiling"}
 
 
 def test_a_high_score_short_of_the_ceiling_keeps_its_band_label(checkin):
@@ -356,4 +360,5 @@ def test_a_high_score_short_of_the_ceiling_keeps_its_band_label(checkin):
     result = assessed(checkin, almost)
 
     assert result.band_label_in("en") == "Working well"
-    assert result.to_dict()["band"] == {"id": "working-well", "label": "Working well"}
+    assert result.to_dict()["band"] == {
+        "id": "working-well", "label": "Working well", "caveat": None}
