@@ -4,8 +4,8 @@ The shipped instruments live in ``questionnaires/instruments``; a clinic that ho
 licence for another instrument puts its file in the folder named by
 ``QUESTIONNAIRES_DIR`` (``RAPPORT_QUESTIONNAIRES_DIR`` or ``rapport.cfg``). By default a
 client answers ``rapport-checkin`` for the first three visits with a therapist, then the
-shorter ``rapport-pulse``; ``clinic.settings["instrument"]`` changes that (see README,
-"Per-clinic settings").
+shorter ``rapport-pulse``; ``clinic.settings["instrument"]`` changes that
+(``rapport clinic configure``; docs/configuration.md).
 
 A wrong or clashing file in the clinic's folder is skipped, logged once as
 ``instruments.file-skipped`` and listed by :func:`problems`: every other instrument,

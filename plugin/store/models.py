@@ -59,7 +59,7 @@ class Clinic(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     language: Mapped[str] = mapped_column(String(16), default="en")
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # The platform credentials and webhook secrets, sealed with plugin.crypto.
+    # The platform credentials and webhook secrets, sealed with plugin.store.sealing.
     credentials: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(32), default="active")
     status_detail: Mapped[str | None] = mapped_column(Text)

@@ -2,7 +2,7 @@
 
 A form whose CSRF check fails (the phone dropped its session cookie, the page was open
 too long) gets a friendly page in the reader's language, never Werkzeug's bare 400; the
-survey blueprint goes further and gives the client their form back (``plugin.survey``).
+survey blueprint goes further and gives the client their form back (``plugin.web.survey``).
 The session cookie is ``Secure`` when ``BASE_URL`` is https (``plugin.config``).
 """
 
