@@ -201,7 +201,10 @@ def _is_stale(appointment: Appointment, event: AppointmentEvent) -> bool:
     # Equal versions are re-applied: every action below is idempotent.
     if event.version is not None and appointment.version is not None:
         return event.version < appointment.version
-    return appointment.event_at is not None and event.occurred_at < appointment.event_at
+    # Platforms stamp their events to the second, while what Rapport read itself carries
+    # the fraction: an event within the second of that read may be the later fact.
+    return (appointment.event_at is not None
+            and event.occurred_at < appointment.event_at.replace(microsecond=0))
 
 
 def _after_booking(db, clinic: Clinic, appointment: Appointment) -> list:
