@@ -25,8 +25,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
-demo: install
-	$(BIN)/rapport demo
+# `make demo PLATFORM=mindbody` (acuity, cliniko, square): the loop against that platform's
+# local stand-in from tests/sandboxes, which needs the development dependencies.
+PLATFORM ?=
+demo: $(if $(PLATFORM),dev,install)
+	$(BIN)/python -m plugin demo $(if $(PLATFORM),--platform $(PLATFORM))
 
 test: dev test-support
 	$(BIN)/python -m pytest

@@ -25,10 +25,15 @@ What each declaration means for the pipeline:
   subscription for Rapport's whole application, verified with its key and routed to a
   clinic by the platform's account id, :meth:`Platform.account_id`).
 - ``token_refresh``: OAuth tokens Rapport renews before they expire.
-- ``subscription``: Rapport registers its webhook through the platform's API.
+- ``subscription``: Rapport registers its webhook through the platform's API: the
+  application's subscription on a platform with ``PER_APPLICATION`` webhooks
+  (:meth:`Platform.subscribe_application`), otherwise each clinic's own
+  (:meth:`Platform.subscribe_clinic`), as the clinic is added.
 - ``note_limit``: the longest note, in characters, the write-back target takes.
 - ``events_name_only``: events carry an id and an action only; Rapport reads the
   appointment before acting. ``requests_per_minute``: the documented rate limit.
+- ``reread_at_end``: a ``STATUS`` platform whose "completed" event may never come; the
+  appointment is also read at its end, as for ``END_TIME``.
 
 Every outbound call takes ``credentials``: the clinic's sealed values, opened, plus what
 :meth:`Platform.api_context` adds from the installation settings, ``timeout`` (seconds

@@ -53,7 +53,14 @@ class Capabilities:
     """Its events name the appointment and little else (no times, no client): Rapport
     reads the appointment (:meth:`Platform.fetch_appointment`) before acting on one."""
     requests_per_minute: int | None = None
-    """The platform's documented rate limit per account, which Rapport keeps well under."""
+    """The platform's documented rate limit (per account, or per IP address where the
+    platform says so), which Rapport keeps well under."""
+    reread_at_end: bool = False
+    """For a platform that says "completed" in its events (``Completion.STATUS``) but may
+    not send every such event: Rapport also reads the appointment once it has ended (plus
+    the clinic's grace), and later and later while it is not completed, as for
+    ``END_TIME``. :meth:`Platform.fetch_appointment` then answers ``completed`` only on the
+    platform's own word, never from the clock."""
 
 
 @dataclass(frozen=True)

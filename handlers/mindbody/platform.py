@@ -61,6 +61,10 @@ class MindbodyPlatform(Platform):
         token_refresh=True,
         subscription=True,
         note_limit=2000,
+        # Mindbody's documentation lists "Completed" among the statuses appointment events
+        # carry, but integrators disagree on whether a visit checked out at the front desk
+        # sends one; the appointment is also read at its end (webhooks.py, "Not confirmed").
+        reread_at_end=True,
     )
     settings = (
         Setting("API_KEY", "the Public API key of Rapport's Mindbody developer account"),
@@ -91,6 +95,9 @@ class MindbodyPlatform(Platform):
               label="Staff username", tried=True),
         Field("staff_password", "that staff member's password.", label="Staff password",
               secret=True, tried=True),
+        Field("reconnect", "the owner approved Rapport for the site again: try the site and "
+              "reconnect the clinic.", flag=True, tried=True,
+              label="The owner approved Rapport again"),
     )
     connected_message = (
         "Rapport will now follow this clinic's Mindbody appointments. After each visit "
@@ -157,7 +164,9 @@ class MindbodyPlatform(Platform):
         return [
             "",
             f"Mindbody site {site} has approved Rapport. Its appointment events reach",
-            "Rapport's application subscription (/webhooks/mindbody) and are routed by site ID.",
+            "Rapport's application subscription (/webhooks/mindbody) and are routed by site ID;",
+            "there is nothing to paste. Each visit the front desk marks Completed (checkout)",
+            "gets its check-in.",
             "Should the owner ever remove Rapport from the site, the activation link to approve",
             "it again is the answer to",
             "  " + ACTIVATION_CALL.format(base=api.PUBLIC_API, site=site),
@@ -169,14 +178,21 @@ class MindbodyPlatform(Platform):
         return ("have the business owner approve Rapport for the site again (its activation "
                 "link: " + ACTIVATION_CALL.format(base=api.PUBLIC_API,
                                                   site=credentials.get("site_id"))
-                + f"), or give a staff login: rapport clinic mindbody {clinic_key} "
+                + f"), then run: rapport clinic mindbody {clinic_key} --reconnect; or give a "
+                f"staff login: rapport clinic mindbody {clinic_key} "
                 "--staff-username USER --staff-password PASSWORD")
 
     def updated_credentials(self, credentials: Mapping[str, Any],
                             given: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
         username, password = given.get("staff_username"), given.get("staff_password")
+        if given.get("reconnect") and not (username or password):
+            # The same credentials, tried again: a token Mindbody refused is not kept.
+            kept = {key: value for key, value in credentials.items()
+                    if not key.startswith("user_token")}
+            return kept, f"Mindbody accepts Rapport for site {credentials.get('site_id')} again."
         if not (username and password):
-            raise ConnectProblem("give both --staff-username and --staff-password")
+            raise ConnectProblem("give both --staff-username and --staff-password, or "
+                                 "--reconnect once the owner approved Rapport again")
         values = {key: credentials[key] for key in ("site_id",) if key in credentials}
         values.update(staff_username=str(username), staff_password=str(password))
         return values, f"Rapport now writes to Mindbody as {username}."

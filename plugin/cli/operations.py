@@ -8,9 +8,10 @@ import sys
 
 import click
 
+import handlers
 from plugin import create_app
 from plugin.cli.base import app_or_exit
-from plugin.demo import run_demo
+from plugin.demo import SIMULATED, run_demo
 from plugin.pipeline import sweeper
 from plugin.store import database
 from plugin.tasks import worker as runner
@@ -54,6 +55,10 @@ def db_upgrade():
 @click.command()
 @click.option("--once", is_flag=True, help="Run one loop and exit (for CI).")
 @click.option("--port", default=5000, show_default=True, help="Port for Rapport's pages.")
-def demo(once, port):
+@click.option("--platform", default=SIMULATED, show_default=True,
+              help="The booking system: a simulated one speaking the generic platform, or a "
+              "platform's local stand-in from a source checkout's tests/sandboxes "
+              f"({', '.join(p for p in handlers.PLATFORMS if p != SIMULATED)}).")
+def demo(once, port, platform):
     """The whole loop on this machine: booking → email → answers → note."""
-    sys.exit(run_demo(once=once, port=port))
+    sys.exit(run_demo(once=once, port=port, platform=platform))

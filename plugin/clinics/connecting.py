@@ -5,8 +5,15 @@ add`` options, the console's form); the platform turns them into credentials
 (``Platform.credentials_from``), which are tried with it before anything is saved
 (``Platform.prepare_account``) unless the clinic connects later through the platform's
 sign-in. Where the platform lets Rapport register the clinic's webhook
-(``Capabilities.subscription`` with ``Webhooks.PER_CLINIC``), Rapport does. The admin
-gets back what to copy: the clinic key, its webhook URL, secrets, the connect link.
+(``Capabilities.subscription`` with ``Webhooks.PER_CLINIC``), Rapport does; a clinic whose
+events come on the application's subscription (``Webhooks.PER_APPLICATION``) is routed by
+its platform account (``Platform.account_id_of``), and that subscription is made sure of.
+When either cannot be done, nothing is saved and the admin is told why. The admin gets
+back what to copy: the clinic key, its webhook URL, secrets, the connect link, and whether
+Rapport registered the webhook itself (``webhook_registered``) or what to paste where.
+
+Clinics are not removed today; when they are, a per-clinic subscription Rapport
+registered (``webhook_ids`` and the like in its credentials) is to be ended with it.
 """
 
 from __future__ import annotations
@@ -17,12 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
 
 import handlers
 from handlers.base import AdapterError, Connection, ConnectProblem, Platform, Webhooks
 from plugin.clinics import records
 from plugin.clinics.oauth import adopt_business_locale, connect_url
 from plugin.clinics.platforms import call_context, platform_of, settings_of
+from plugin.clinics.subscriptions import ensure_application_webhook, notification_url
 from plugin.store import database
 from plugin.store.models import Clinic
 
@@ -72,9 +81,15 @@ def add(*, name: str, platform_name: str, given: dict[str, Any], timezone: str |
             raise InstallError(f"a clinic with the key {key!r} exists already")
     key = key or secrets.token_hex(8)  # hex: a key never reads as a command-line option
     later = platform.connection_of(credentials) is Connection.OAUTH
+    account = None if later else platform.account_id_of(credentials)
+    if account:
+        _account_free(platform, account)
+    registered = None
     if not later:
         _tried(platform, credentials)
-        credentials = _subscribed(platform, credentials, key)
+        registered = _application_webhook(platform, credentials)
+        credentials, subscribed = _subscribed(platform, credentials, key)
+        registered = registered or subscribed
     left_out = [field for field, value in (("timezone", timezone), ("language", language))
                 if not value]
     try:
@@ -85,6 +100,7 @@ def add(*, name: str, platform_name: str, given: dict[str, Any], timezone: str |
                 status="not_connected" if later else "active",
                 settings={records.FROM_PLATFORM: left_out}
                 if platform.capabilities.business_locale and left_out else None)
+            created.clinic.account_id = account
             clinic_id = created.clinic.id
     except records.ClinicError as error:
         raise InstallError(str(error)) from None
@@ -94,25 +110,62 @@ def add(*, name: str, platform_name: str, given: dict[str, Any], timezone: str |
         clinic = db.get(Clinic, clinic_id)
         shown, labels = describe(clinic, credentials)
         shown.update(timezone=clinic.timezone, language=clinic.language)
+        if registered is not None:
+            shown["webhook_registered"] = registered
         return Added(clinic_id=clinic_id, shown=shown, labels=labels,
                      next_steps=platform.next_steps(credentials, clinic.key),
                      from_platform=records.from_platform(clinic))
 
 
-def _subscribed(platform: Platform, credentials: dict[str, Any], key: str) -> dict[str, Any]:
-    """Register the clinic's webhook in its account where the platform lets Rapport; the
-    credentials with what the subscription gave. Where it cannot, the admin is told
-    where to paste the URL instead (``Platform.next_steps``)."""
-    if not (platform.capabilities.subscription
-            and platform.webhooks_of(credentials) is Webhooks.PER_CLINIC):
-        return credentials
-    url = f"{current_app.config['BASE_URL']}/webhooks/{platform.name}/{key}"
+def _account_free(platform: Platform, account: str) -> None:
+    """One platform account, one clinic: its deliveries are routed by the account."""
+    with database.session() as db:
+        taken = db.scalar(select(Clinic).where(Clinic.platform == platform.name,
+                                               Clinic.account_id == account))
+        if taken is not None:
+            raise InstallError(f"this {platform.title} account ({account}) is already "
+                               f"connected to the clinic {taken.name!r} ({taken.key})")
+
+
+def _application_webhook(platform: Platform, credentials: dict[str, Any]) -> bool | None:
+    """For a clinic whose events come on the application's subscription: make sure that
+    subscription exists (created through the platform's API the first time). True when
+    Rapport holds it; None when the clinic's events do not come that way."""
+    if platform.webhooks_of(credentials) is not Webhooks.PER_APPLICATION:
+        return None
     try:
-        added = platform.subscribe_clinic({**credentials, **call_context(platform)}, url)
+        ensure_application_webhook(platform)
+    except ConnectProblem as problem:
+        raise InstallError(f"{problem}; nothing was saved") from None
+    except AdapterError as error:
+        raise InstallError(f"{platform.title} did not create Rapport's webhook subscription "
+                           f"({error}); nothing was saved, try again later") from None
+    return True
+
+
+def _subscribed(platform: Platform, credentials: dict[str, Any],
+                key: str) -> tuple[dict[str, Any], bool | None]:
+    """Register the clinic's webhook in its account where the platform lets Rapport: the
+    credentials with what the subscription gave, and whether it registered one (False: the
+    admin pastes the URL, ``Platform.next_steps`` says where; None: no URL of its own).
+    A registration that fails saves nothing and says why."""
+    if platform.webhooks_of(credentials) is not Webhooks.PER_CLINIC:
+        return credentials, None
+    if not (platform.capabilities.subscription
+            and platform.capabilities.webhooks == {Webhooks.PER_CLINIC}):
+        # No API for it, or the one it has registers the application's subscription (a
+        # clinic on such a platform that takes its own URL set that up by hand).
+        return credentials, False
+    url = f"{current_app.config['BASE_URL']}/webhooks/{platform.name}/{key}"
+    calling = {**credentials, **call_context(platform)}
+    try:
+        added = platform.subscribe_clinic(calling, url)
+    except ConnectProblem as problem:
+        raise InstallError(f"{problem}; nothing was saved") from None
     except AdapterError as error:
         log.warning("connect.subscribe-failed: %s: %s", platform.name, error)
-        return {**credentials, "subscription_error": str(error)}
-    return {**credentials, **added}
+        raise InstallError(platform.explain_refusal(error, calling)) from None
+    return {**credentials, **added}, bool(added)
 
 
 def describe(clinic: Clinic, credentials: dict[str, Any]) -> tuple[dict, list[tuple[str, str]]]:
@@ -121,11 +174,17 @@ def describe(clinic: Clinic, credentials: dict[str, Any]) -> tuple[dict, list[tu
     shown: dict[str, Any] = {"key": clinic.key, "name": clinic.name,
                              "platform": clinic.platform}
     labels = [("Clinic key:", "key")]
-    if platform.webhooks_of(credentials) is Webhooks.PER_CLINIC:
+    routed = platform.webhooks_of(credentials)
+    if routed is Webhooks.PER_CLINIC:
         # A clinic whose events come on the application's subscription has no URL of its
         # own: its clinic URL would answer 401 to anything sent there.
         shown["webhook_url"] = records.webhook_url(clinic)
         labels.append(("Webhook URL:", "webhook_url"))
+    elif (routed is Webhooks.PER_APPLICATION
+          and platform.connection_of(credentials) is not Connection.OAUTH):
+        # The application's own URL, which every connected account's events reach.
+        shown["webhook_url"] = notification_url(platform)
+        labels.append(("Events arrive at:", "webhook_url"))
     for item in platform.shown(credentials):
         shown[item.key] = item.value
         labels.append((item.label, item.key))

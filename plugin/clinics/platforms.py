@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import select
 
 import handlers
-from handlers.base import AuthError, Capabilities, MissingPermission, Platform
+from handlers.base import RECONNECT_ERRORS, Capabilities, MissingPermission, Platform
 from plugin.clinics import records
 from plugin.store import database
 from plugin.store.models import Clinic
@@ -67,7 +67,7 @@ def credentials_for(clinic: Clinic) -> dict[str, Any]:
 
 
 def refresh(clinic_id: int) -> dict[str, Any]:
-    """Renew the clinic's OAuth token and store it; AuthError if the platform refuses.
+    """Renew the clinic's token and store it; AuthError if the platform refuses.
 
     Checked again once the clinic's row is locked: two jobs that both found the token
     due renew it once, and the second uses what the first stored."""
@@ -95,7 +95,7 @@ def refresh_tokens() -> int:
     for clinic_id in due:
         try:
             refresh(clinic_id)
-        except AuthError as error:
+        except RECONNECT_ERRORS as error:  # a site that withdrew its approval refuses so
             platform_refused(clinic_id, error)
         except Exception as error:  # noqa: BLE001 - one clinic must not stop the others
             # The platform out of reach: the token is renewed well before it expires;

@@ -3,9 +3,10 @@
 :func:`apply_event` is the one place an :class:`~handlers.base.AppointmentEvent` changes
 an appointment: completed → plan a check-in; cancelled or no-show → cancel the one
 waiting; booked → on platforms that never say "completed" (``Completion.END_TIME``, and
-``POLLING``), check at the end whether the visit took place (:func:`check_completion`),
-and put open talking points on the booking. Events older than what is stored are
-ignored, so events may come twice and in any order.
+``POLLING``) or may not say it every time (``Capabilities.reread_at_end``), check at the end
+whether the visit took place (:func:`check_completion`), and put open talking points on the
+booking. Events older than what is stored are ignored, so events may come twice and in any
+order. A visit the platform calls completed only long after it ended gets no check-in.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from handlers.base import (
     NO_SHOW,
     RECONNECT_ERRORS,
     AppointmentEvent,
+    Capabilities,
     Completion,
     PermanentError,
     TransientError,
@@ -37,6 +39,13 @@ from plugin.tasks.runtime import job
 log = logging.getLogger(__name__)
 
 CHECKED_AT_THE_END = (Completion.END_TIME, Completion.POLLING)
+
+
+def checked_at_the_end(capabilities: Capabilities) -> bool:
+    """Whether Rapport reads a booked visit again once it has ended."""
+    return capabilities.completion in CHECKED_AT_THE_END or capabilities.reread_at_end
+
+
 # How long after a visit ended Rapport still asks the platform whether it took place
 # (and so may send its check-in): the sweeper's catch-up, and every completion check.
 CHECK_HORIZON = timedelta(days=2)
@@ -107,7 +116,8 @@ def check_completion(appointment_id: int):
             delay = backoff_seconds(attempts + 1, base=RECHECK_BASE_SECONDS,
                                     cap=RECHECK_CAP_SECONDS)
             appointment.next_check_at = moment + timedelta(seconds=delay)
-            appointment.check_detail = "ended, but the platform has not accepted the booking"
+            appointment.check_detail = ("ended, but the platform has not said the visit "
+                                        "took place (accepted, completed)")
             follow_ups = []
     for step in follow_ups:
         step()
@@ -123,8 +133,18 @@ def queue_completion_check(appointment_id: int, end_at: datetime | None,
                    id_parts=(appointment_id, stamp, *filter(None, [nudge])), at=at)
 
 
-def apply_event(db, clinic: Clinic, event: AppointmentEvent) -> list:
-    """Apply one event to its appointment; returns what to queue once committed."""
+def told_long_after(event: AppointmentEvent, told_at: datetime | None = None) -> bool:
+    """Whether the platform calls a visit completed more than :data:`CHECK_HORIZON` after
+    it ended (``told_at``: when it said so, the event's own time by default): a front desk
+    tidying up old visits, not a visit to thank anyone for."""
+    told_at = told_at or event.occurred_at
+    return bool(event.status == COMPLETED and event.end and told_at > event.end + CHECK_HORIZON)
+
+
+def apply_event(db, clinic: Clinic, event: AppointmentEvent, *,
+                check_in: bool = True) -> list:
+    """Apply one event to its appointment; returns what to queue once committed.
+    ``check_in`` False: a completion is recorded without planning a check-in."""
     # Read afresh once locked: the session may hold the row as it was before another
     # worker's event changed it (check_completion reads it before asking the platform).
     appointment = db.scalar(select(Appointment).where(
@@ -159,10 +179,15 @@ def apply_event(db, clinic: Clinic, event: AppointmentEvent) -> list:
 
     if event.status == COMPLETED:
         appointment.completed_at = appointment.completed_at or event.occurred_at
-        check_in = check_ins.plan(db, appointment, event.client)
-        if check_in is None:
+        if not check_in:
+            log.info("completion.too-old: appointment %s", event.appointment_id)
+            appointment.check_detail = ("the platform called it completed more than two days "
+                                        "after it ended: too long past for a check-in")
             return []
-        check_in_id, send_at = check_in.id, check_in.send_at
+        planned = check_ins.plan(db, appointment, event.client)
+        if planned is None:
+            return []
+        check_in_id, send_at = planned.id, planned.send_at
         return [lambda: sending.queue_send(check_in_id, send_at)]
     if event.status in (CANCELLED, NO_SHOW):
         check_ins.cancel_pending(db, appointment, reason=f"the appointment was {event.status}")
@@ -176,12 +201,15 @@ def _is_stale(appointment: Appointment, event: AppointmentEvent) -> bool:
     # Equal versions are re-applied: every action below is idempotent.
     if event.version is not None and appointment.version is not None:
         return event.version < appointment.version
-    return appointment.event_at is not None and event.occurred_at < appointment.event_at
+    # Platforms stamp their events to the second, while what Rapport read itself carries
+    # the fraction: an event within the second of that read may be the later fact.
+    return (appointment.event_at is not None
+            and event.occurred_at < appointment.event_at.replace(microsecond=0))
 
 
 def _after_booking(db, clinic: Clinic, appointment: Appointment) -> list:
     steps = []
-    if platform_of(clinic).capabilities.completion in CHECKED_AT_THE_END and appointment.end_at:
+    if checked_at_the_end(platform_of(clinic).capabilities) and appointment.end_at:
         at = appointment.end_at + timedelta(minutes=timing_for(clinic).completion_grace_minutes)
         # What the sweeper goes by if the scheduled check below is lost.
         appointment.next_check_at, appointment.check_attempts = at, 0

@@ -3,13 +3,18 @@
 The receiver parsed each event at the door and kept what it read with the raw body
 (``InboxEvent.events``); this job acts on that, each event in its own transaction. For
 a platform whose events name the appointment and little else
-(``Capabilities.events_name_only``), the appointment is read from the platform first.
+(``Capabilities.events_name_only``), the appointment is read from the platform first, and
+what the platform answers, as of that read, is what is applied: an event's own
+placeholder status (a "changed" reported as booked) never is. A visit the platform calls
+completed more than two days after it ended (an old booking tidied up) is recorded
+without a check-in.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 
 from handlers.base import (
     RECONNECT_ERRORS,
@@ -21,7 +26,7 @@ from handlers.base import (
     event_from_dict,
 )
 from plugin.clinics.platforms import credentials_for, platform_of, platform_refused
-from plugin.pipeline.appointments import apply_event
+from plugin.pipeline.appointments import apply_event, told_long_after
 from plugin.pipeline.check_ins import now
 from plugin.store import database
 from plugin.store.models import Clinic, InboxEvent
@@ -88,9 +93,13 @@ def ingest_event(inbox_id: int):
             # Verified and validated at the door, so only a changed parser gets here.
             row.last_error, row.processed_at = str(error), now()
             return None
+    # Each event, and when the platform told of it (a read's own time is when Rapport asked).
+    told = [(event, event.occurred_at) for event in events]
     if events and platform_of(clinic).capabilities.events_name_only:
-        events = _read_from_platform(clinic, events)
-        if events is None:
+        if clinic.status != "active":
+            return None  # waits, unprocessed, for the clinic to reconnect: no call meanwhile
+        told = _read_from_platform(clinic, told)
+        if told is None:
             return None  # waits, unprocessed, for the clinic to reconnect
     follow_ups: list = []
     with database.session() as db:
@@ -99,21 +108,27 @@ def ingest_event(inbox_id: int):
         if row is None or row.processed_at is not None:
             return None
         row.attempts += 1
-        for event in events:
-            follow_ups += apply_event(db, row.clinic, event)
+        for event, told_at in told:
+            follow_ups += apply_event(db, row.clinic, event,
+                                      check_in=not told_long_after(event, told_at))
         row.processed_at = now()
     for step in follow_ups:
         step()
     return None
 
 
-def _read_from_platform(clinic: Clinic,
-                        events: list[AppointmentEvent]) -> list[AppointmentEvent] | None:
-    """Each event as the platform describes its appointment now (None: the clinic must
-    reconnect first). A platform that is out of reach raises, and the job is retried."""
+def _read_from_platform(clinic: Clinic, told: list[tuple[AppointmentEvent, datetime]]
+                        ) -> list[tuple[AppointmentEvent, datetime]] | None:
+    """Each event as the platform describes its appointment now, with when the platform
+    told of it (None: the clinic must reconnect first). A platform that is out of reach
+    raises, and the job is retried.
+
+    The read keeps its own time: it says how the appointment stands as of the read, so it
+    is ordered against what Rapport learnt meanwhile (a completion check that ran while this
+    delivery waited) by when it was read, not by when the delivery came."""
     platform = platform_of(clinic)
     read = []
-    for event in events:
+    for event, told_at in told:
         try:
             current = platform.fetch_appointment(credentials_for(clinic), event.appointment_id)
         except RECONNECT_ERRORS as error:
@@ -122,5 +137,5 @@ def _read_from_platform(clinic: Clinic,
         except PermanentError as error:
             log.warning("ingest.unreadable: appointment %s: %s", event.appointment_id, error)
             continue
-        read.append(replace(current, event_id=event.event_id, occurred_at=event.occurred_at))
+        read.append((replace(current, event_id=event.event_id), told_at))
     return read

@@ -18,7 +18,7 @@ from plugin.clinics.platforms import names_where
 from plugin.pipeline import booking_notes
 from plugin.pipeline.appointments import (
     CHECK_HORIZON,
-    CHECKED_AT_THE_END,
+    checked_at_the_end,
     queue_completion_check,
 )
 from plugin.pipeline.ingest import queue_ingest
@@ -113,7 +113,7 @@ def _unchecked_bookings(db, stale: datetime) -> list[tuple[int, datetime]]:
     """Booked visits on platforms checked at the end whose check is due and was lost, or
     is due again (``next_check_at``: the end plus the clinic's grace, then later and later
     while the platform cannot say; see ``appointments.check_completion``)."""
-    platforms = names_where(lambda caps: caps.completion in CHECKED_AT_THE_END)
+    platforms = names_where(checked_at_the_end)
     # Older than that, a booking still marked booked was checked and moved, or is beyond
     # a useful check-in.
     horizon = stale - CHECK_HORIZON

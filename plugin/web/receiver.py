@@ -4,11 +4,14 @@ store, enqueue, answer.
 A clinic's own URL (``Webhooks.PER_CLINIC``) is verified with the clinic's secrets; the
 platform's URL (``Webhooks.PER_APPLICATION``: one subscription for Rapport's whole
 application) with the application's key, and routed to the clinic by the platform's
-account id. The order of checks is fixed: unknown platform or clinic → 404; body too
-large → 413; bad or missing signature → 401 (nothing stored); malformed body → 400
-naming the field; an event type Rapport does not act on → 200 and a log line; a delivery
-seen before → 200; otherwise the verified raw event, and the events the adapter read in
-it, are stored in the inbox and 202 is answered. Everything else happens in jobs.
+account id. A ``HEAD`` request on a webhook address is answered 200 with no body: some
+platforms check a URL that way before they deliver to it (as a subscription is created),
+even before Rapport holds the subscription's key. The order of checks for a ``POST`` is
+fixed: unknown platform or clinic → 404; body too large → 413; bad or missing signature →
+401 (nothing stored); malformed body → 400 naming the field; an event type Rapport does
+not act on → 200 and a log line; a delivery seen before → 200; otherwise the verified raw
+event, and the events the adapter read in it, are stored in the inbox and 202 is answered.
+Everything else happens in jobs.
 
 The webhook paths are served by ``WebhookReceiver``, a plain WSGI application in front
 of Flask, which serves every other path. Webhooks are machine-to-machine and the
@@ -78,6 +81,8 @@ class WebhookReceiver:
             route.pop()
         status, payload = self._answer(environ, route)
         body = json.dumps(payload, separators=(",", ":")).encode()
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            body = b""
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                    *self.always_headers]
         if status == 405:
@@ -94,6 +99,9 @@ class WebhookReceiver:
                              else Webhooks.PER_APPLICATION)
         if platform is None:
             return _problem(404, "no webhook endpoint at this address")
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            # The platform checking the address answers: it takes POSTs.
+            return 200, {"status": "ready"}
         if environ.get("REQUEST_METHOD") != "POST":
             return _problem(405, "webhooks are delivered with POST")
         try:

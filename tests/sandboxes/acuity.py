@@ -116,6 +116,9 @@ class AcuitySandbox(AcuityState):
         self._server = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
+        # Webhooks the admin pasted in Acuity (Integrations → API → Webhooks), by action.
+        self.static_webhooks: dict[str, str] = {}
+        self._routes_out: dict[str, str] = {}
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -182,23 +185,48 @@ class AcuitySandbox(AcuityState):
         key = (api_key or self.api_key).encode("utf-8")
         return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode("ascii")
 
+    def route(self, prefix: str, to: str) -> None:
+        """Deliver what is addressed under ``prefix`` to ``to`` instead, as a proxy in front
+        of Rapport would: Acuity delivers only to port 443 or 80, while tests and the demo
+        serve Rapport on a free port."""
+        with self._lock:
+            self._routes_out[prefix.rstrip("/")] = to.rstrip("/")
+
+    def paste_webhook_url(self, url: str,
+                          actions: Iterable[str] = ("scheduled", "rescheduled", "canceled")
+                          ) -> None:
+        """The main admin pastes ``url`` into Acuity's static webhook fields for
+        ``actions`` (signed, like every delivery, with the main admin's API key)."""
+        with self._lock:
+            for action in actions:
+                self.static_webhooks[action] = url
+
     def deliver(self, url: str, body: bytes, *, api_key: str | None = None,
                 timeout: float = 10.0) -> requests.Response:
         """POST ``body`` to ``url`` as Acuity does: form-encoded, signed with the API key."""
         headers = {"Content-Type": FORM, SIGNATURE_HEADER: self.signature(body, api_key)}
+        with self._lock:
+            for prefix, to in self._routes_out.items():
+                if url == prefix or url.startswith(prefix + "/"):
+                    url = to + url[len(prefix):]
+                    break
         return requests.post(url, data=body, headers=headers, timeout=timeout)
 
     def notify(self, action: str, appointment_id: int) -> list[requests.Response]:
         """Deliver ``action`` (``scheduled``, ``rescheduled``, ``canceled``) about the
         appointment to every webhook registered for it, and ``changed`` to those registered
-        for any change."""
+        for any change; then to the URLs pasted for it (and for ``changed``)."""
         with self._lock:
             hooks = [dict(w) for w in self.webhooks if w["status"] == "active"]
+            pasted = dict(self.static_webhooks)
         sent = []
         for hook in hooks:
             if hook["event"] in (f"appointment.{action}", "appointment.changed"):
                 short = hook["event"].removeprefix("appointment.")
                 sent.append(self.deliver(hook["target"], self.form_body(short, appointment_id)))
+        for short in (action, "changed"):
+            if short in pasted:
+                sent.append(self.deliver(pasted[short], self.form_body(short, appointment_id)))
         return sent
 
     # --- the server --------------------------------------------------------------------

@@ -50,7 +50,7 @@ import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.sandboxes.mindbody_state import MindbodyError, MindbodyState
+from tests.sandboxes.mindbody_state import MindbodyError, MindbodyState, invalid
 
 SIGNATURE_HEADER = "X-Mindbody-Signature"
 # Query parameters each read takes (case-insensitive, with or without ``request.``).
@@ -96,8 +96,12 @@ class MindbodySandbox(MindbodyState):
     ``deliveries``; ``settings()`` and ``credentials()`` for the adapter.
     """
 
-    def __init__(self, *, site_id: int | str = -99, **options: Any):
+    def __init__(self, *, site_id: int | str = -99, check_urls: bool = False, **options: Any):
         super().__init__(**options)
+        # Integrators report that Mindbody sends HEAD to a subscription's webhookUrl when it
+        # is created and refuses it without a 2xx; ``check_urls`` does the same.
+        self.check_urls = check_urls
+        self.url_checks: list[tuple[str, int | None]] = []
         self.requests: list[Recorded] = []
         self.rejected: list[tuple[Recorded, dict[str, Any]]] = []
         self.deliveries: list[tuple[str, bytes, int]] = []
@@ -221,6 +225,20 @@ class MindbodySandbox(MindbodyState):
                          signature_key=subscription["messageSignatureKey"])
             sent.append(event)
         return sent
+
+    def create_subscription(self, body: Any) -> dict[str, Any]:
+        url = body.get("webhookUrl") if isinstance(body, dict) else None
+        if self.check_urls and isinstance(url, str):
+            try:
+                status: int | None = requests.head(url, timeout=5).status_code
+            except requests.RequestException:
+                status = None
+            with self._lock:
+                self.url_checks.append((url, status))
+            if status is None or not 200 <= status < 300:
+                raise invalid(f"webhookUrl {url} answered HEAD with {status}, not 2xx",
+                              webhooks=True)
+        return super().create_subscription(body)
 
     # --- the server -------------------------------------------------------------------
 

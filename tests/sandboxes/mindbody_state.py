@@ -107,6 +107,12 @@ class MindbodyState:
         with self._lock:
             self._site(site_id)["activated"] = True
 
+    def deactivate(self, site_id: int | str) -> None:
+        """The owner removes the developer account's access to the site (Mindbody then
+        refuses every call for it but the activation code)."""
+        with self._lock:
+            self._site(site_id)["activated"] = False
+
     def add_staff_login(self, site_id: int | str, username: str, password: str) -> None:
         with self._lock:
             self._site(site_id)["staff_logins"][username] = password
