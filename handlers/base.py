@@ -48,6 +48,7 @@ from typing import Any, ClassVar
 
 import requests
 
+from handlers.bounds import MAX_MINUTES, Instant, in_utc, json_document, json_object
 from handlers.declarations import (
     BusinessLocale,
     Capabilities,
@@ -90,7 +91,7 @@ from handlers.shapes import (
     event_from_dict,
     event_to_dict,
 )
-from handlers.text import parse_instant, replace_block, retry_after_seconds
+from handlers.text import RETRY_AFTER_LIMIT, parse_instant, replace_block, retry_after_seconds
 
 __all__ = [
     "BOOKED", "CANCELLED", "COMPLETED", "NO_SHOW", "RECONNECT_ERRORS", "STATUSES",
@@ -101,6 +102,7 @@ __all__ = [
     "Setting", "Shown", "SignatureError", "Subscription", "TransientError", "Webhooks",
     "WriteBackResult", "WriteBackTarget", "event_from_dict", "event_to_dict", "http",
     "parse_instant", "replace_block", "retry_after_seconds",
+    "MAX_MINUTES", "RETRY_AFTER_LIMIT", "Instant", "in_utc", "json_document", "json_object",
 ]
 
 
@@ -203,6 +205,23 @@ class Platform:
         """A fresh inbound secret, for a shared-secret connection (kept, several while
         rotating, as ``credentials["inbound_secrets"]``)."""
         raise self._refuse("shared secrets")
+
+    # Callbacks (NotePlace.CALLBACK): a URL of the clinic's own that Rapport posts to,
+    # signed with a secret Rapport keeps for it.
+
+    def callback_url(self, credentials: Mapping[str, Any]) -> str | None:
+        """The clinic's callback URL (None: it has none)."""
+        return None
+
+    def with_callback_url(self, credentials: Mapping[str, Any], url: str) -> dict[str, Any]:
+        """The credentials with a new callback URL (already checked by the caller)."""
+        raise self._refuse("callback")
+
+    def with_new_callback_secret(self, credentials: Mapping[str, Any], *,
+                                 retire_old: bool) -> tuple[dict[str, Any], str | None]:
+        """The credentials with a new callback signing secret, the older ones still
+        signing until retired; and the new secret (None when ``retire_old``)."""
+        raise self._refuse("callback")
 
     def business_locale(self, credentials: Mapping[str, Any]) -> BusinessLocale:
         raise self._refuse("business locale")

@@ -3,6 +3,7 @@ note, ``Retry-After``."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -50,19 +51,29 @@ def replace_block(existing: str | None, note: Note) -> str:
     return existing + gap + note.text
 
 
+RETRY_AFTER_LIMIT = 86400.0  # a day: a longer wait asked for is waited as a day
+
+
 def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a ``Retry-After`` header given in seconds or as an HTTP date."""
+    """Parse a ``Retry-After`` header given in seconds or as an HTTP date; at most a
+    day, and None for what is not a number of seconds or a date (``inf``, ``nan``)."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return min(max(0.0, seconds), RETRY_AFTER_LIMIT) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    try:
+        wait = (when - datetime.now(timezone.utc)).total_seconds()
+    except OverflowError:
+        return None
+    return min(max(0.0, wait), RETRY_AFTER_LIMIT)

@@ -21,7 +21,7 @@ from plugin.pipeline.appointments import (
     CHECKED_AT_THE_END,
     queue_completion_check,
 )
-from plugin.pipeline.ingest import queue_ingest
+from plugin.pipeline.ingest import give_up, queue_ingest
 from plugin.pipeline.sending import queue_reminder, queue_send
 from plugin.pipeline.write_back import queue_write_back
 from plugin.store import database
@@ -69,14 +69,19 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             .values(status="expired", email=None, first_name=None)).rowcount
         # A worker died while delivering: the attempt is recorded as such (the receiver
         # may have had it; the next one carries the same webhook-id), then retried.
-        cut_short = db.execute(select(WriteBack.id, WriteBack.claimed_at).where(
-            WriteBack.status == "delivering", WriteBack.claimed_at <= stale)).all()
-        for write_back_id, claimed_at in cut_short:
+        cut_short = db.execute(select(WriteBack.id, WriteBack.claimed_at, WriteBack.attempts)
+                               .where(WriteBack.status == "delivering",
+                                      WriteBack.claimed_at <= stale)).all()
+        for write_back_id, claimed_at, attempts in cut_short:
             # Only if still that same claim: a run that finished meanwhile keeps its result.
+            # The attempt counted itself when it began: at the limit, this was the last.
+            last = attempts >= config["WRITE_BACK_MAX_ATTEMPTS"]
             reset = db.execute(update(WriteBack).where(
                 WriteBack.id == write_back_id, WriteBack.status == "delivering",
                 WriteBack.claimed_at == claimed_at)
-                .values(status="pending", claimed_at=None)).rowcount
+                .values(status="failed" if last else "pending", claimed_at=None,
+                        last_error=f"gave up after {attempts} attempts, the last one cut "
+                        "short" if last else WriteBack.last_error)).rowcount
             if reset:
                 db.add(WriteBackAttempt(write_back_id=write_back_id, at=claimed_at,
                                         outcome="interrupted",
@@ -87,6 +92,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         ).limit(BATCH)).all()
         unchecked = _unchecked_bookings(db, stale)
         notes = booking_notes.lost(db, moment, BATCH)
+        counts["inbox_given_up"] = _give_up_old_events(db, moment)
         counts.update(_retention(db, moment))
 
     for start in range(0, len(inbox), 50):
@@ -123,6 +129,18 @@ def _unchecked_bookings(db, stale: datetime) -> list[tuple[int, datetime]]:
         Appointment.end_at <= stale, Appointment.end_at >= horizon,
         or_(Appointment.next_check_at.is_(None), Appointment.next_check_at <= stale),
     ).limit(BATCH)).all())
+
+
+def _give_up_old_events(db, moment: datetime) -> int:
+    """Events still not processed after the inbox's retention period (their platform out
+    of reach all along, a clinic that never reconnected) are given up: their bodies, and
+    the personal data in them, are not kept longer than processed events' are."""
+    cutoff = moment - timedelta(days=current_app.config["INBOX_RETENTION_DAYS"])
+    old = db.scalars(select(InboxEvent).where(
+        InboxEvent.processed_at.is_(None), InboxEvent.received_at <= cutoff).limit(BATCH)).all()
+    for row in old:
+        give_up(row, f"not processed within {current_app.config['INBOX_RETENTION_DAYS']} days")
+    return len(old)
 
 
 def _retention(db, moment: datetime) -> dict[str, int]:
