@@ -91,7 +91,14 @@ from handlers.shapes import (
     event_from_dict,
     event_to_dict,
 )
-from handlers.text import RETRY_AFTER_LIMIT, parse_instant, replace_block, retry_after_seconds
+from handlers.text import (
+    RETRY_AFTER_LIMIT,
+    parse_instant,
+    reason_phrase,
+    replace_block,
+    retry_after_seconds,
+    shown_url,
+)
 
 __all__ = [
     "BOOKED", "CANCELLED", "COMPLETED", "NO_SHOW", "RECONNECT_ERRORS", "STATUSES",
@@ -103,6 +110,7 @@ __all__ = [
     "WriteBackResult", "WriteBackTarget", "event_from_dict", "event_to_dict", "http",
     "parse_instant", "replace_block", "retry_after_seconds",
     "MAX_MINUTES", "RETRY_AFTER_LIMIT", "Instant", "in_utc", "json_document", "json_object",
+    "reason_phrase", "shown_url",
 ]
 
 

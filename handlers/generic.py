@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlparse
 
 import requests
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -59,7 +59,9 @@ from handlers.base import (
     WriteBackTarget,
     http,
     json_document,
+    reason_phrase,
     retry_after_seconds,
+    shown_url,
 )
 
 CALLBACK_EVENT = "client.alliance_updated"
@@ -269,14 +271,14 @@ def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: No
             timestamp=_timestamp(headers))["webhook-signature"]
     headers["content-type"] = "application/json; charset=utf-8"
     headers["user-agent"] = "Rapport/0.1 (+alliance check-ins)"
-    where = _shown(url)
+    where = shown_url(url)
     try:
         # The status says all Rapport needs: of the answer's body, at most
         # ANSWER_LIMIT bytes are read (an answer that breaks off is a failed exchange),
         # and none of it is kept.
         with http(credentials).post(url, data=body, headers=headers, timeout=timeout,
                                     allow_redirects=False, stream=True) as response:
-            status, reason = response.status_code, _phrase(response.reason)
+            status, reason = response.status_code, reason_phrase(response.reason)
             retry_after = response.headers.get("Retry-After")
             read = 0
             for chunk in response.iter_content(8192):
@@ -301,21 +303,6 @@ def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: No
 
 def _timestamp(headers: Mapping[str, str]) -> datetime:
     return datetime.fromtimestamp(int(headers["webhook-timestamp"]), timezone.utc)
-
-
-def _phrase(reason: object) -> str:
-    """The answer's reason phrase as Rapport keeps and prints it: printable ASCII, short."""
-    text = reason.decode("latin-1") if isinstance(reason, bytes) else str(reason or "")
-    return "".join(char for char in text if " " <= char <= "~")[:60].strip()
-
-
-def _shown(url: str) -> str:
-    """The URL as shown in errors: no credentials, query or fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _http_url(value: str | None, option: str) -> str:

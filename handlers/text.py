@@ -7,6 +7,7 @@ import math
 import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from handlers.shapes import Note
 
@@ -77,3 +78,22 @@ def retry_after_seconds(value: str | None) -> float | None:
     except OverflowError:
         return None
     return min(max(0.0, wait), RETRY_AFTER_LIMIT)
+
+
+def reason_phrase(reason: object) -> str:
+    """An HTTP answer's reason phrase as Rapport keeps and prints it: printable ASCII,
+    60 characters at most (never anything else the answer said)."""
+    text = reason.decode("latin-1") if isinstance(reason, bytes) else str(reason or "")
+    return "".join(char for char in text if " " <= char <= "~")[:60].strip()
+
+
+def shown_url(url: str) -> str:
+    """``url`` as shown in errors and logs: without credentials, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

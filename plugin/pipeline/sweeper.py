@@ -21,6 +21,7 @@ from plugin.pipeline.appointments import (
     CHECKED_AT_THE_END,
     queue_completion_check,
 )
+from plugin.pipeline.check_ins import claim
 from plugin.pipeline.ingest import give_up, queue_ingest
 from plugin.pipeline.sending import queue_reminder, queue_send
 from plugin.pipeline.write_back import queue_write_back
@@ -54,13 +55,17 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             InboxEvent.processed_at.is_(None), InboxEvent.received_at <= stale).limit(BATCH)).all()
         scheduled = db.scalars(select(CheckIn.id).where(
             CheckIn.status == "scheduled", CheckIn.send_at <= stale).limit(BATCH)).all()
-        # A worker died between claiming and sending: the message may or may not have
-        # gone out, so it is never sent again (the link works if it did).
+        # A worker died between claiming and sending. Once the mail server had agreed to
+        # take the message it may have it, so it is never sent again (the link works if
+        # it arrived); before that, it provably never had it, and it is sent again.
         interrupted = db.execute(update(CheckIn).where(
-            CheckIn.status == "sending", CheckIn.claimed_at <= stale).values(
+            CheckIn.status == "sending", CheckIn.claimed_at <= stale,
+            or_(CheckIn.smtp_stage.is_(None), CheckIn.smtp_stage == "data")).values(
             status="interrupted",
-            reason="the worker stopped while sending; not sent again, to never email twice",
+            reason="the worker stopped once the mail server could have the message; not "
+                   "sent again, to never email twice",
         )).rowcount
+        unsent = _never_handed_over(db, stale)
         reminders = db.scalars(select(CheckIn.id).where(
             CheckIn.status == "sent", CheckIn.reminded_at.is_(None),
             CheckIn.remind_at <= stale).limit(BATCH)).all()
@@ -97,7 +102,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
 
     for start in range(0, len(inbox), 50):
         queue_ingest(list(inbox[start:start + 50]), nudge=tag)
-    for check_in_id in scheduled:
+    for check_in_id in [*scheduled, *unsent]:
         queue_send(check_in_id, None, nudge=tag)
     for check_in_id in reminders:
         queue_reminder(check_in_id, None, nudge=tag)
@@ -108,6 +113,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     queued_notes = sum(1 for step in notes if step())
 
     counts.update(inbox=len(inbox), check_ins=len(scheduled), interrupted=interrupted,
+                  sent_again=len(unsent),
                   reminders=len(reminders), expired=expired, write_backs=len(write_backs),
                   completions=len(unchecked), booking_notes=queued_notes)
     if any(counts.values()):
@@ -129,6 +135,26 @@ def _unchecked_bookings(db, stale: datetime) -> list[tuple[int, datetime]]:
         Appointment.end_at <= stale, Appointment.end_at >= horizon,
         or_(Appointment.next_check_at.is_(None), Appointment.next_check_at <= stale),
     ).limit(BATCH)).all())
+
+
+def _never_handed_over(db, stale: datetime) -> list[int]:
+    """Check-ins whose worker died before the mail server agreed to take the message:
+    scheduled again, to be sent now; failed once ``SEND_MAX_ATTEMPTS`` began."""
+    limit = current_app.config["SEND_MAX_ATTEMPTS"]
+    cut_short = db.execute(select(CheckIn.id, CheckIn.send_attempts).where(
+        CheckIn.status == "sending", CheckIn.claimed_at <= stale,
+        CheckIn.smtp_stage == "claimed").limit(BATCH)).all()
+    again = []
+    for check_in_id, attempts in cut_short:
+        if attempts >= limit:
+            claim(db, check_in_id, "sending", "failed",
+                  reason=f"gave up after {attempts} attempts to send, each cut short before "
+                         "the mail server had the message")
+        elif claim(db, check_in_id, "sending", "scheduled", smtp_stage=None,
+                   reason="the worker stopped before the mail server had the message; "
+                          "sent again"):
+            again.append(check_in_id)
+    return again
 
 
 def _give_up_old_events(db, moment: datetime) -> int:

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plugin.i18n import pick_language, render_localized, supported_languages, translator
-from plugin.pipeline import instruments
+from plugin.pipeline import addresses, instruments
 from plugin.pipeline.assessment import assessment_for
 from plugin.pipeline.write_back import queue_write_back
 from plugin.store import database, sealing
@@ -208,9 +208,13 @@ def unsubscribe(token: str):
     with database.session() as db:
         check_in = _check_in(db, token)
         dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
+        moment = datetime.now(timezone.utc)
         db.execute(dialect.insert(OptOut).values(
             clinic_id=check_in.clinic_id, client_external_id=check_in.client_external_id,
-            created_at=datetime.now(timezone.utc)).on_conflict_do_nothing())
+            created_at=moment).on_conflict_do_nothing())
+        # And the person, whatever profile the clinic's platform files them under next.
+        addresses.opt_out(db, check_in.clinic_id, check_in.address_hash
+                          or addresses.address_hash(check_in.email), moment)
         # Honoured at once: nothing more is sent, and no address is kept.
         db.execute(update(CheckIn).where(
             CheckIn.clinic_id == check_in.clinic_id,
