@@ -182,6 +182,8 @@ EVENT_SCHEMA = EventSchema()
 def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
     if isinstance(messages, dict):
         key, value = next(iter(messages.items()))
+        if key == "_schema":  # marshmallow's name for "this object itself"
+            return _first_error(value, path)
         return _first_error(value, f"{path}.{key}" if path else str(key))
     if isinstance(messages, list) and messages:
         return _first_error(messages[0], path)

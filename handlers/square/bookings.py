@@ -138,7 +138,8 @@ def _first_error(messages: Any) -> tuple[str, str]:
     if isinstance(messages, Mapping):
         name, inner = next(iter(messages.items()))
         path, message = _first_error(inner)
-        return ".".join(filter(None, [str(name), path])), message
+        name = "" if name == "_schema" else str(name)  # marshmallow's "this object itself"
+        return ".".join(filter(None, [name, path])), message
     if isinstance(messages, list) and messages:
         return "", str(messages[0])
     return "", str(messages)
