@@ -97,6 +97,8 @@ def _erase_jobs(job_ids: dict[str, set[str]], addresses: set[str]) -> int:
             except NoSuchJobError:
                 continue
             if _about_client(job, job_ids, addresses):
+                for registry in registries:
+                    registry.remove(job_id)
                 job.delete()
                 deleted += 1
         return deleted

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select, update
 
 from handlers.base import retry_after_seconds
 from plugin.pipeline import sweeper
+from plugin.pipeline.ingest import IngestError
 from plugin.store import database
 from plugin.store.models import Clinic, InboxEvent, WriteBack
 from plugin.tasks.queue import backoff_seconds
@@ -98,10 +100,8 @@ def test_an_event_whose_processing_always_fails_is_given_up(app_factory, clinic_
         inbox_id = row.id
     with app.app_context():
         for _ in range(2):
-            try:
+            with pytest.raises(IngestError):  # the job fails, to be retried
                 ingest_events([inbox_id])
-            except Exception:  # noqa: BLE001 - the job fails, to be retried
-                pass
         with database.session() as db:
             row = db.get(InboxEvent, inbox_id)
             assert (row.attempts, row.processed_at) == (2, None)
