@@ -72,8 +72,8 @@ CORE_DEFAULTS: dict[str, object] = {
     # allows them (a receiver on this machine or network): the default in development,
     # refused in production, where callbacks must also be https.
     "ALLOW_PRIVATE_CALLBACKS": None,
-    # One address gets at most this many check-ins per period from one clinic, whatever
-    # client profiles it appears under (0: no cap).
+    # One address gets at most this many unanswered check-ins per period from one clinic,
+    # whatever client profiles it appears under (0: no cap).
     "ADDRESS_CHECK_IN_LIMIT": 4,
     "ADDRESS_CHECK_IN_PERIOD_DAYS": 30,
     # A stored event whose processing failed this many times is given up (its body is

@@ -7,9 +7,9 @@ person is keyed to their address instead, and never keeps it (docs/security.md):
 - opting out records a keyed hash of the address (HMAC-SHA256, keyed by a key derived
   from ``SECRET_KEY``, of the address trimmed and lower-cased) for the clinic, and no
   check-in goes to that address from that clinic again, under any profile;
-- one address gets at most ``ADDRESS_CHECK_IN_LIMIT`` check-ins from one clinic in
-  ``ADDRESS_CHECK_IN_PERIOD_DAYS`` days, whatever the profiles and whatever the events
-  say: whoever holds a clinic's webhook secret cannot mail an address in the clinic's
+- one address gets at most ``ADDRESS_CHECK_IN_LIMIT`` unanswered check-ins from one
+  clinic in ``ADDRESS_CHECK_IN_PERIOD_DAYS`` days, whatever the profiles and whatever the
+  events say: whoever holds a clinic's webhook secret cannot mail an address in the clinic's
   name more often than that.
 
 Both are checked when a check-in is planned (where the event gives the address) and
@@ -64,7 +64,9 @@ def opt_out(db: Session, clinic_id: int, hashed: str | None, at: datetime) -> No
 def over_limit(db: Session, clinic_id: int, hashed: str | None, now: datetime, *,
                check_in_id: int | None = None) -> str | None:
     """Why the address may not get another check-in now (its limit for the period is
-    reached), or None. Counts the check-ins whose sending began in the period."""
+    reached), or None. Counts the check-ins whose sending began in the period and that
+    were not answered: a client who answers is glad of them; an address mailed by
+    someone abusing a clinic's secret answers none."""
     limit = current_app.config["ADDRESS_CHECK_IN_LIMIT"]
     if hashed is None or not limit:
         return None
@@ -72,8 +74,9 @@ def over_limit(db: Session, clinic_id: int, hashed: str | None, now: datetime, *
     sent = db.scalar(select(func.count(CheckIn.id)).where(
         CheckIn.clinic_id == clinic_id, CheckIn.address_hash == hashed,
         CheckIn.test.is_(False), CheckIn.claimed_at >= now - timedelta(days=days),
+        CheckIn.answered_at.is_(None),
         CheckIn.id != (check_in_id or 0)))
     if sent >= limit:
-        return (f"this address already had {sent} check-in(s) in the last {days} days "
+        return (f"this address already had {sent} unanswered check-in(s) in the last {days} days "
                 f"(at most {limit}: ADDRESS_CHECK_IN_LIMIT)")
     return None
