@@ -53,6 +53,7 @@ from typing import Any, ClassVar
 
 import requests
 
+from handlers.bounds import MAX_MINUTES, Instant, in_utc, json_document, json_object
 from handlers.declarations import (
     BusinessLocale,
     Capabilities,
@@ -95,7 +96,14 @@ from handlers.shapes import (
     event_from_dict,
     event_to_dict,
 )
-from handlers.text import parse_instant, replace_block, retry_after_seconds
+from handlers.text import (
+    RETRY_AFTER_LIMIT,
+    parse_instant,
+    reason_phrase,
+    replace_block,
+    retry_after_seconds,
+    shown_url,
+)
 
 __all__ = [
     "BOOKED", "CANCELLED", "COMPLETED", "NO_SHOW", "RECONNECT_ERRORS", "STATUSES",
@@ -106,6 +114,8 @@ __all__ = [
     "Setting", "Shown", "SignatureError", "Subscription", "TransientError", "Webhooks",
     "WriteBackResult", "WriteBackTarget", "event_from_dict", "event_to_dict", "http",
     "parse_instant", "replace_block", "retry_after_seconds",
+    "MAX_MINUTES", "RETRY_AFTER_LIMIT", "Instant", "in_utc", "json_document", "json_object",
+    "reason_phrase", "shown_url",
 ]
 
 
@@ -208,6 +218,23 @@ class Platform:
         """A fresh inbound secret, for a shared-secret connection (kept, several while
         rotating, as ``credentials["inbound_secrets"]``)."""
         raise self._refuse("shared secrets")
+
+    # Callbacks (NotePlace.CALLBACK): a URL of the clinic's own that Rapport posts to,
+    # signed with a secret Rapport keeps for it.
+
+    def callback_url(self, credentials: Mapping[str, Any]) -> str | None:
+        """The clinic's callback URL (None: it has none)."""
+        return None
+
+    def with_callback_url(self, credentials: Mapping[str, Any], url: str) -> dict[str, Any]:
+        """The credentials with a new callback URL (already checked by the caller)."""
+        raise self._refuse("callback")
+
+    def with_new_callback_secret(self, credentials: Mapping[str, Any], *,
+                                 retire_old: bool) -> tuple[dict[str, Any], str | None]:
+        """The credentials with a new callback signing secret, the older ones still
+        signing until retired; and the new secret (None when ``retire_old``)."""
+        raise self._refuse("callback")
 
     def business_locale(self, credentials: Mapping[str, Any]) -> BusinessLocale:
         raise self._refuse("business locale")

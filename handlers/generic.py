@@ -44,6 +44,7 @@ from handlers.base import (
     Field,
     IgnoredEvent,
     InboundRequest,
+    Instant,
     Note,
     NotePlace,
     PayloadError,
@@ -56,10 +57,15 @@ from handlers.base import (
     Webhooks,
     WriteBackResult,
     WriteBackTarget,
+    http,
+    json_document,
+    reason_phrase,
     retry_after_seconds,
+    shown_url,
 )
 
 CALLBACK_EVENT = "client.alliance_updated"
+ANSWER_LIMIT = 64 * 1024  # bytes of a callback's answer read before it is let go
 
 EVENT_STATUS = {
     "appointment.booked": BOOKED,
@@ -139,8 +145,8 @@ class _Strict(Schema):
 
 class AppointmentSchema(_Strict):
     id = Identifier(required=True, validate=validate.Length(min=1, max=255))
-    start = fields.AwareDateTime(load_default=None, allow_none=True)
-    end = fields.AwareDateTime(load_default=None, allow_none=True)
+    start = Instant(load_default=None, allow_none=True)
+    end = Instant(load_default=None, allow_none=True)
     service = fields.String(load_default=None, allow_none=True)
 
 
@@ -165,7 +171,7 @@ class DataSchema(_Strict):
 
 class EventSchema(_Strict):
     type = fields.String(required=True)
-    timestamp = fields.AwareDateTime(required=True)
+    timestamp = Instant(required=True)
     data = fields.Nested(DataSchema, required=True)
 
 
@@ -176,6 +182,8 @@ EVENT_SCHEMA = EventSchema()
 def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
     if isinstance(messages, dict):
         key, value = next(iter(messages.items()))
+        if key == "_schema":  # marshmallow's name for "this object itself"
+            return _first_error(value, path)
         return _first_error(value, f"{path}.{key}" if path else str(key))
     if isinstance(messages, list) and messages:
         return _first_error(messages[0], path)
@@ -183,10 +191,7 @@ def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
 
 
 def parse(request: InboundRequest) -> list[AppointmentEvent]:
-    try:
-        document = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PayloadError("body", f"not valid JSON ({error})")
+    document = json_document(request.body)
     if not isinstance(document, dict):
         raise PayloadError("body", "must be a JSON object")
     event_type = document.get("type")
@@ -260,27 +265,46 @@ def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: No
         raise PermanentError("the clinic has no callback URL")
     body = json.dumps(callback_body(target, note, occurred_at), ensure_ascii=False).encode()
     headers = sign(body, secret=credentials["outbound_secret"], msg_id=delivery_id)
+    # While the secret is being rotated, a signature with each older one too (Standard
+    # Webhooks takes several, space-separated): the receiver verifies with either.
+    for older in credentials.get("previous_outbound_secrets") or ():
+        headers["webhook-signature"] += " " + sign(
+            body, secret=older, msg_id=delivery_id,
+            timestamp=_timestamp(headers))["webhook-signature"]
     headers["content-type"] = "application/json; charset=utf-8"
     headers["user-agent"] = "Rapport/0.1 (+alliance check-ins)"
+    where = shown_url(url)
     try:
-        response = requests.post(url, data=body, headers=headers, timeout=timeout,
-                                 allow_redirects=False)
+        # The status says all Rapport needs: of the answer's body, at most
+        # ANSWER_LIMIT bytes are read (an answer that breaks off is a failed exchange),
+        # and none of it is kept.
+        with http(credentials).post(url, data=body, headers=headers, timeout=timeout,
+                                    allow_redirects=False, stream=True) as response:
+            status, reason = response.status_code, reason_phrase(response.reason)
+            retry_after = response.headers.get("Retry-After")
+            read = 0
+            for chunk in response.iter_content(8192):
+                read += len(chunk)
+                if read >= ANSWER_LIMIT:
+                    break
     except requests.Timeout:
-        raise TransientError(f"{url} did not answer within {timeout} s")
+        raise TransientError(f"{where} did not answer within {timeout} s")
     except requests.ConnectionError as error:
-        raise TransientError(f"cannot connect to {url}: {error.__class__.__name__}")
+        raise TransientError(f"cannot connect to {where}: {error.__class__.__name__}")
     except requests.RequestException as error:
         # The answer could not be read (a broken body, a bad header): the receiver may
         # have the event; the next attempt carries the same webhook-id.
-        raise TransientError(f"the exchange with {url} failed: {error.__class__.__name__}")
-    status = response.status_code
+        raise TransientError(f"the exchange with {where} failed: {error.__class__.__name__}")
     if 200 <= status < 300:
-        return WriteBackResult(target="callback", detail={"status": status, "url": url})
-    summary = f"{url} answered {status}"
+        return WriteBackResult(target="callback", detail={"status": status, "url": where})
+    summary = f"{where} answered {status}{' ' + reason if reason else ''}"
     if status == 429 or status >= 500:
-        raise TransientError(summary, retry_after=retry_after_seconds(
-            response.headers.get("Retry-After")))
-    raise PermanentError(f"{summary}: {response.text[:200]}")
+        raise TransientError(summary, retry_after=retry_after_seconds(retry_after))
+    raise PermanentError(summary)
+
+
+def _timestamp(headers: Mapping[str, str]) -> datetime:
+    return datetime.fromtimestamp(int(headers["webhook-timestamp"]), timezone.utc)
 
 
 def _http_url(value: str | None, option: str) -> str:
@@ -338,6 +362,21 @@ class GenericPlatform(Platform):
 
     def reconnect_hint(self, credentials, clinic_key):
         return f"rotate its webhook secret: rapport clinic rotate-secret {clinic_key}"
+
+    def callback_url(self, credentials):
+        return credentials.get("callback_url")
+
+    def with_callback_url(self, credentials, url):
+        return {**credentials, "callback_url": _http_url(url, "--callback-url")}
+
+    def with_new_callback_secret(self, credentials, *, retire_old):
+        if retire_old:
+            return {**credentials, "previous_outbound_secrets": []}, None
+        secret = new_secret()
+        older = [credentials["outbound_secret"],
+                 *(credentials.get("previous_outbound_secrets") or ())]
+        return {**credentials, "outbound_secret": secret,
+                "previous_outbound_secrets": older}, secret
 
     def verify(self, request, credentials):
         verify(request, credentials)

@@ -3,9 +3,11 @@ note, ``Retry-After``."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from handlers.shapes import Note
 
@@ -50,19 +52,48 @@ def replace_block(existing: str | None, note: Note) -> str:
     return existing + gap + note.text
 
 
+RETRY_AFTER_LIMIT = 86400.0  # a day: a longer wait asked for is waited as a day
+
+
 def retry_after_seconds(value: str | None) -> float | None:
-    """Parse a ``Retry-After`` header given in seconds or as an HTTP date."""
+    """Parse a ``Retry-After`` header given in seconds or as an HTTP date; at most a
+    day, and None for what is not a number of seconds or a date (``inf``, ``nan``)."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return min(max(0.0, seconds), RETRY_AFTER_LIMIT) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    try:
+        wait = (when - datetime.now(timezone.utc)).total_seconds()
+    except OverflowError:
+        return None
+    return min(max(0.0, wait), RETRY_AFTER_LIMIT)
+
+
+def reason_phrase(reason: object) -> str:
+    """An HTTP answer's reason phrase as Rapport keeps and prints it: printable ASCII,
+    60 characters at most (never anything else the answer said)."""
+    text = reason.decode("latin-1") if isinstance(reason, bytes) else str(reason or "")
+    return "".join(char for char in text if " " <= char <= "~")[:60].strip()
+
+
+def shown_url(url: str) -> str:
+    """``url`` as shown in errors and logs: without credentials, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

@@ -16,7 +16,7 @@ from flask import Flask
 from plugin import config, i18n, logs
 from plugin.store import database
 from plugin.tasks import queue, runtime
-from plugin.web import connect, health, inbox, receiver, security, survey
+from plugin.web import connect, health, inbox, limits, receiver, security, survey
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -29,11 +29,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     inbox.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    limits.init_app(app)
 
     app.register_blueprint(survey.bp)
     app.register_blueprint(connect.bp)
     app.register_blueprint(health.bp)
     receiver.init_app(app)
+    security.trust_proxies(app)  # outermost: the receiver sees the client's address too
     return app
 
 

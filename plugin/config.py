@@ -33,7 +33,8 @@ import handlers
 
 CORE_DEFAULTS: dict[str, object] = {
     # "production" refuses to start without a secret key and a base URL;
-    # "development" generates a secret key in the instance folder.
+    # "development" generates a secret key in the instance folder. Exactly one of the
+    # two (in any case): anything else refuses to start, rather than guessing.
     "ENV": "production",
     "SECRET_KEY": None,
     "BASE_URL": None,
@@ -66,6 +67,34 @@ CORE_DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SECURE": None,  # None: Secure when BASE_URL is https
+    # Callback URLs (docs/security.md). Loopback, private, link-local, multicast and
+    # reserved addresses are refused, at configuration and again at each delivery; true
+    # allows them (a receiver on this machine or network): the default in development,
+    # refused in production, where callbacks must also be https.
+    "ALLOW_PRIVATE_CALLBACKS": None,
+    # One address gets at most this many unanswered check-ins per period from one clinic,
+    # whatever client profiles it appears under (0: no cap).
+    "ADDRESS_CHECK_IN_LIMIT": 4,
+    "ADDRESS_CHECK_IN_PERIOD_DAYS": 30,
+    # A stored event whose processing failed this many times is given up (its body is
+    # dropped; the error is kept and shown by `rapport clinic list`).
+    "INBOX_MAX_ATTEMPTS": 10,
+    # A check-in whose sending was cut short before the mail server had the message is
+    # sent again, at most this many times in all.
+    "SEND_MAX_ATTEMPTS": 5,
+    # Requests per minute from one client address to the pages anyone can open (/s/…,
+    # /connect/…, /healthz), per web process (0: no limit).
+    "RATE_LIMIT_PAGES": 120,
+    # Refused webhook requests (bad signature, unknown clinic) per minute from one
+    # address, per web process; past it that address gets 429 until the minute is over
+    # (0: no limit). Accepted deliveries never count.
+    "RATE_LIMIT_WEBHOOK_REFUSALS": 60,
+    # /healthz answers {"ok": …} to anyone; with ?token=<this> (or the header
+    # X-Health-Token) it also gives the detail (database, Redis, queue, skipped files).
+    "HEALTH_TOKEN": None,
+    # How many reverse proxies in front of Rapport set X-Forwarded-For/-Proto/-Host
+    # (0: none; their headers are then ignored).
+    "PROXY_COUNT": 0,
 }
 
 PLATFORM_SETTINGS = {
@@ -83,13 +112,18 @@ DEFAULTS: dict[str, object] = {
 TEXT_SETTINGS = frozenset({
     "ENV", "SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "QUEUE_NAME",
     "SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD", "MAIL_FROM", "QUESTIONNAIRES_DIR",
-    "SESSION_COOKIE_SAMESITE",
+    "SESSION_COOKIE_SAMESITE", "HEALTH_TOKEN",
     *(name for name, (_, setting) in PLATFORM_SETTINGS.items() if not setting.keys),
 })
 ENV_PREFIX = "RAPPORT"
 # On or off: "true"/"false" in any case, also yes/no, on/off, 1/0.
 BOOLEAN_SETTINGS = ("SMTP_STARTTLS", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY",
-                    "AUTO_MIGRATE")
+                    "AUTO_MIGRATE", "ALLOW_PRIVATE_CALLBACKS")
+# Whole numbers, zero or more.
+COUNT_SETTINGS = ("ADDRESS_CHECK_IN_LIMIT", "ADDRESS_CHECK_IN_PERIOD_DAYS", "INBOX_MAX_ATTEMPTS",
+                  "SEND_MAX_ATTEMPTS", "RATE_LIMIT_PAGES", "RATE_LIMIT_WEBHOOK_REFUSALS",
+                  "PROXY_COUNT")
+ENVIRONMENTS = ("production", "development")
 TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 FALSE_WORDS = frozenset({"false", "no", "off", "0", ""})
 
@@ -137,6 +171,7 @@ def load_config(app: Flask, overrides: dict | None = None) -> None:
     instance = Path(app.instance_path)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'rapport.db'}"
+    app.config["ENV"] = _environment(app.config["ENV"])
     if app.config["ENV"] == "production":
         _require_production_settings(app)
     else:
@@ -161,7 +196,44 @@ def load_config(app: Flask, overrides: dict | None = None) -> None:
             "as a number, e.g. 587.") from None
     for name in BOOLEAN_SETTINGS:
         app.config[name] = _boolean(name, app.config[name])
+    for name in COUNT_SETTINGS:
+        app.config[name] = _count(name, app.config[name])
+    _check_callback_policy(app)
     _check_platform_settings(app)
+
+
+def _environment(value: object) -> str:
+    """``production`` or ``development``, in any case; anything else (``prod``, a typo)
+    refuses to start: guessing would start a production server in development mode,
+    with a generated key, no Secure cookie and no HSTS."""
+    word = str(value or "").strip().lower()
+    if word not in ENVIRONMENTS:
+        raise ConfigurationError(
+            f"RAPPORT_ENV is {value!r}: use production (the default) or development.")
+    return word
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        value = repr(value)
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ConfigurationError(f"RAPPORT_{name} is {value!r}: give a whole number, 0 or more.")
+    return number
+
+
+def _check_callback_policy(app: Flask) -> None:
+    production = app.config["ENV"] == "production"
+    if app.config["ALLOW_PRIVATE_CALLBACKS"] is None:
+        app.config["ALLOW_PRIVATE_CALLBACKS"] = not production
+    elif app.config["ALLOW_PRIVATE_CALLBACKS"] and production:
+        raise ConfigurationError(
+            "RAPPORT_ALLOW_PRIVATE_CALLBACKS is on in production: callbacks to this machine "
+            "or its private network would let anyone who can set a clinic's callback URL "
+            "reach them. Remove the setting (it is for development and tests only).")
 
 
 def _boolean(name: str, value: object) -> object:

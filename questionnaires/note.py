@@ -260,7 +260,10 @@ def _trend(assessment: Assessment, language: str) -> str | None:
 def _one_line(text: str) -> str:
     """Client or platform text made safe for one line of the note."""
     text = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
-    text = _MARKERS.sub(lambda match: match.group(0)[1:-1], text)
+    # Until none is left: removing the brackets of one marker can make another, as in
+    # "[[/Rapport]]" (each pass makes the text shorter, so this ends).
+    while _MARKERS.search(text):
+        text = _MARKERS.sub(lambda match: match.group(0)[1:-1], text)
     return " ".join(text.split())
 
 

@@ -124,7 +124,7 @@ def database_url(request, tmp_path):
 
 def make_config(tmp_path: Path, redis_url: str, smtp_port: int, **extra) -> dict:
     return {
-        "ENV": "production",
+        "ENV": "development",  # loopback callbacks (ALLOW_PRIVATE_CALLBACKS)
         "SECRET_KEY": "test-secret-key-0123456789abcdef",
         "BASE_URL": "http://rapport.test",
         "INSTANCE_PATH": str(tmp_path / "instance"),

@@ -106,8 +106,8 @@ def test_a_broken_clinic_file_does_not_stop_shipped_check_ins(
 
 
 def test_health_names_the_skipped_files_and_stays_up(app_factory, broken_folder):
-    app = app_factory(QUESTIONNAIRES_DIR=str(broken_folder))
-    response = app.test_client().get("/healthz")
+    app = app_factory(QUESTIONNAIRES_DIR=str(broken_folder), HEALTH_TOKEN="operator-token")
+    response = app.test_client().get("/healthz", headers={"X-Health-Token": "operator-token"})
     assert response.status_code == 200  # still serving: clinics fall back to shipped ones
     skipped = response.get_json()["instrument_files_skipped"]
     assert [line.split(":")[0] for line in skipped] == [

@@ -66,6 +66,7 @@ from handlers.base import (
     PermanentError,
     Person,
 )
+from handlers.base import Instant as BoundedInstant
 from handlers.cliniko.api import NotFound, call, segment
 
 NAME = "cliniko"
@@ -89,8 +90,8 @@ class Identifier(fields.Field):
         raise ValidationError("Not a Cliniko id (digits).")
 
 
-class Instant(fields.AwareDateTime):
-    """A UTC time; an empty string is read as null."""
+class Instant(BoundedInstant):
+    """A UTC time within the years a booking can have; an empty string is read as null."""
 
     def __init__(self, **kwargs):
         super().__init__(default_timezone=UTC, **kwargs)
@@ -100,8 +101,6 @@ class Instant(fields.AwareDateTime):
             value = None
         return super().deserialize(value, attr, data, **kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
 
 
 class _SelfLink(_Lenient):

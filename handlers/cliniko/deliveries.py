@@ -30,10 +30,12 @@ from typing import Any
 
 from handlers.base import (
     COMPLETED,
+    MAX_MINUTES,
     AppointmentEvent,
     IgnoredEvent,
     InboundRequest,
     PayloadError,
+    json_document,
     parse_instant,
 )
 from handlers.cliniko.appointments import RECORD, completed_at, event, load, stamp, status_of
@@ -83,11 +85,7 @@ def _judge(request: InboundRequest) -> tuple[dict[str, Any], str, datetime | Non
     fetched_at = _time_header(request, FETCHED_AT, required=True)
     since = _time_header(request, SINCE, required=False)
     grace = _grace(request)
-    try:
-        payload = json.loads(request.body)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise PayloadError("body", f"not valid JSON ({error})") from None
-    record = load(payload)
+    record = load(json_document(request.body))
     reason = None
     status = status_of(record, fetched_at, grace)
     if not record["patient_id"]:
@@ -118,6 +116,6 @@ def _grace(request: InboundRequest) -> timedelta:
     value = request.header(GRACE_MINUTES)
     if value is None:
         return timedelta(0)
-    if not value.strip().isdigit():
-        raise PayloadError(GRACE_MINUTES, "not a whole number of minutes")
+    if not value.strip().isdigit() or int(value) > MAX_MINUTES:
+        raise PayloadError(GRACE_MINUTES, f"not a whole number of minutes up to {MAX_MINUTES}")
     return timedelta(minutes=int(value))

@@ -26,9 +26,11 @@ from handlers.base import (
     BOOKED,
     CANCELLED,
     COMPLETED,
+    MAX_MINUTES,
     NO_SHOW,
     AppointmentEvent,
     Client,
+    Instant,
     PayloadError,
     PermanentError,
     Person,
@@ -57,8 +59,10 @@ class _Lenient(Schema):
 class _Segment(_Lenient):
     # Nullable in Square's specification; a segment without one adds no time.
     duration_minutes = fields.Integer(strict=True, allow_none=True, load_default=None,
-                                      validate=validate.Range(min=0))
-    intermission_minutes = fields.Integer(strict=True, allow_none=True, load_default=None)
+                                      validate=validate.Range(min=0, max=MAX_MINUTES))
+    intermission_minutes = fields.Integer(strict=True, allow_none=True, load_default=None,
+                                          validate=validate.Range(min=-MAX_MINUTES,
+                                                                  max=MAX_MINUTES))
     team_member_id = fields.String(required=True, validate=validate.Length(min=1))
     service_variation_id = fields.String(allow_none=True, load_default=None)
 
@@ -68,8 +72,8 @@ class _Booking(_Lenient):
     version = fields.Integer(required=True, strict=True)
     # Any text: a status Square adds later is acknowledged and ignored (unusable()).
     status = fields.String(required=True, validate=validate.Length(min=1))
-    start_at = fields.AwareDateTime(required=True, default_timezone=UTC)
-    updated_at = fields.AwareDateTime(allow_none=True, load_default=None, default_timezone=UTC)
+    start_at = Instant(required=True, default_timezone=UTC)
+    updated_at = Instant(allow_none=True, load_default=None, default_timezone=UTC)
     customer_id = fields.String(allow_none=True, load_default=None)  # nullable in the spec
     location_id = fields.String(allow_none=True, load_default=None)
     seller_note = fields.String(allow_none=True, load_default=None)
@@ -134,7 +138,8 @@ def _first_error(messages: Any) -> tuple[str, str]:
     if isinstance(messages, Mapping):
         name, inner = next(iter(messages.items()))
         path, message = _first_error(inner)
-        return ".".join(filter(None, [str(name), path])), message
+        name = "" if name == "_schema" else str(name)  # marshmallow's "this object itself"
+        return ".".join(filter(None, [name, path])), message
     if isinstance(messages, list) and messages:
         return "", str(messages[0])
     return "", str(messages)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -35,8 +34,11 @@ from handlers.base import (
     AppointmentEvent,
     IgnoredEvent,
     InboundRequest,
+    Instant,
     PayloadError,
     SignatureError,
+    in_utc,
+    json_object,
     parse_instant,
 )
 from handlers.square.bookings import _appointment, _Booking, _Lenient, _load, unusable
@@ -110,9 +112,25 @@ def revocation(request: InboundRequest) -> tuple[str, datetime | None] | None:
     merchant = payload.get("merchant_id")
     if not isinstance(merchant, str) or not merchant:
         raise PayloadError("merchant_id", "missing or not a string")
-    revoked = ((payload.get("data") or {}).get("object") or {}).get("revocation") or {}
-    when = parse_instant(revoked.get("revoked_at")) or parse_instant(payload.get("created_at"))
+    revoked = _member(_member(_member(payload, "data"), "object"), "revocation")
+    when = _instant(revoked.get("revoked_at")) or _instant(payload.get("created_at"))
     return merchant, when
+
+
+def _member(value: Any, name: str) -> dict[str, Any]:
+    """``value[name]`` when both are objects, else an empty one: a revocation is acted on
+    by its merchant id, whatever else its body holds."""
+    inner = value.get(name) if isinstance(value, dict) else None
+    return inner if isinstance(inner, dict) else {}
+
+
+def _instant(value: Any) -> datetime | None:
+    """A time Rapport can use, else None."""
+    when = parse_instant(value) if isinstance(value, str) else None
+    try:
+        return in_utc(when) if when is not None else None
+    except ValueError:
+        return None
 
 
 def parse(request: InboundRequest) -> list[AppointmentEvent]:
@@ -138,7 +156,7 @@ class _BookingEvent(_Lenient):
     event_id = fields.String(required=True, validate=validate.Length(min=1))
     type = fields.String(required=True)
     location_id = fields.String(allow_none=True, load_default=None)
-    created_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    created_at = Instant(required=True, default_timezone=UTC)
     data = fields.Nested(_EventData, required=True)
 
 
@@ -168,10 +186,4 @@ def _signature(body: bytes, key: str, notification_url: str) -> str:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise PayloadError("body", f"not valid JSON ({error})") from None
-    if not isinstance(payload, dict):
-        raise PayloadError("body", "expected a JSON object")
-    return payload
+    return json_object(body)

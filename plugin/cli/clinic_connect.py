@@ -14,7 +14,7 @@ import click
 import handlers
 from handlers.base import Field
 from plugin.cli.base import app_or_exit
-from plugin.clinics import connecting
+from plugin.clinics import callbacks, connecting
 from plugin.pipeline import write_back
 
 
@@ -85,9 +85,26 @@ def add(name, platform_name, timezone_name, language, as_json, **given):
 @click.argument("key")
 @click.option("--retire-old", is_flag=True,
               help="Stop accepting every secret but the newest (after the sender switched).")
-def rotate_secret(key, retire_old):
+@click.option("--callback", is_flag=True,
+              help="The secret Rapport signs its callbacks with, rather than the webhook "
+              "secret: each callback is signed with the old and the new until retired.")
+def rotate_secret(key, retire_old, callback):
     """A new inbound webhook secret; the old ones keep working until retired."""
     app = app_or_exit()
+    if callback:
+        with app.app_context():
+            try:
+                changed = callbacks.rotate_secret(key, retire_old=retire_old)
+            except callbacks.CallbackError as error:
+                raise click.ClickException(str(error))
+        if changed.new_secret is None:
+            click.echo("Callbacks are signed with the newest secret only now.")
+            return
+        click.echo(f"New callback signing secret: {changed.new_secret}\nCallbacks carry a "
+                   "signature with it and one with each older secret. Once your receiver "
+                   f"verifies with the new one, run:\n"
+                   f"  rapport clinic rotate-secret {key} --callback --retire-old")
+        return
     with app.app_context():
         try:
             secret = connecting.rotate_secret(key, retire_old=retire_old)

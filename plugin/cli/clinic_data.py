@@ -33,8 +33,11 @@ def erase_client(key, client_id):
         click.echo("Their opt-out is kept (the platform's client id only), so no check-in "
                    "goes out again.")
     if counts["events_pending"]:
-        click.echo(f"{counts['events_pending']} event(s) naming the client are still being "
-                   "processed; run this command again once the worker has run.")
+        click.echo(f"{counts['events_pending']} of those webhook event(s) had not been "
+                   "processed yet; the client's part of them never will be.")
+    if counts["jobs"]:
+        click.echo(f"{counts['jobs']} finished or failed job(s) about the client were "
+                   "deleted from the queue.")
     click.echo("Remove Rapport's note from the client's profile in the booking platform "
                "yourself.")
 

@@ -8,7 +8,7 @@ import json
 import click
 
 from plugin.cli.base import app_or_exit, clinic_or_exit
-from plugin.clinics import records, settings
+from plugin.clinics import callbacks, records, settings
 from plugin.pipeline import instruments, sending
 from plugin.store import database
 
@@ -33,10 +33,11 @@ SEND_TIMING = frozenset({"send_delay_minutes", "window_start", "window_end"})
 @click.option("--low-subscale-threshold", type=float, help="A subscale under this flags (60).")
 @click.option("--timezone", "timezone_name", help="IANA time zone, e.g. Europe/Paris.")
 @click.option("--language", help="Language of the therapist's note (en, fr, es).")
+@click.option("--callback-url", help="A new callback URL (clinics whose notes go to one).")
 def configure(key, send_delay_minutes, window, reminder_after_hours, expire_after_days,
               quiet_days, grace_minutes, instrument, early_instrument, early_visits,
               later_instrument, drop_threshold, low_subscale_threshold, timezone_name,
-              language):
+              language, callback_url):
     """Change a clinic's sending rules, instruments or flags; prints every setting.
 
     A new delay, window or time zone also moves the check-ins still waiting to be sent."""
@@ -58,6 +59,12 @@ def configure(key, send_delay_minutes, window, reminder_after_hours, expire_afte
 
     app = app_or_exit()
     with app.app_context():
+        if callback_url is not None:
+            try:
+                callbacks.change_url(key, callback_url)
+            except callbacks.CallbackError as error:
+                raise click.ClickException(str(error))
+            click.echo(f"Callbacks now go to {callback_url}.", err=True)
         with database.session() as db:
             found = clinic_or_exit(db, key)
             try:

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 import handlers
 from handlers.base import AdapterError, Connection, ConnectProblem, Platform, Webhooks
-from plugin.clinics import records
+from plugin.clinics import callbacks, records
 from plugin.clinics.oauth import adopt_business_locale, connect_url
 from plugin.clinics.platforms import call_context, platform_of, settings_of
 from plugin.clinics.subscriptions import ensure_application_webhook, notification_url
@@ -74,7 +74,8 @@ def add(*, name: str, platform_name: str, given: dict[str, Any], timezone: str |
     try:
         credentials = platform.credentials_from(given, settings_of(platform))
         key = platform.clinic_key(credentials)
-    except ConnectProblem as error:
+        callbacks.checked_credentials(platform, credentials)
+    except (ConnectProblem, callbacks.CallbackError) as error:
         raise InstallError(str(error)) from None
     with database.session() as db:
         if key and records.by_key(db, key) is not None:

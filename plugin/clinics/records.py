@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,8 +41,7 @@ def create(db: Session, *, name: str, platform: str, timezone: str = "UTC",
            status: str = "active") -> NewClinic:
     if platform not in PLATFORMS:
         raise ClinicError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORMS)}")
-    if not name.strip():
-        raise ClinicError("the clinic needs a name")
+    check_name(name)
     _check_timezone(timezone)
     _check_language(language)
     if key and by_key(db, key) is not None:
@@ -60,6 +60,17 @@ def create(db: Session, *, name: str, platform: str, timezone: str = "UTC",
     db.add(clinic)
     db.flush()
     return NewClinic(clinic=clinic, webhook_url=webhook_url(clinic), credentials=credentials)
+
+
+def check_name(name: str) -> None:
+    """A clinic's name goes into email subjects and pages: one line of text."""
+    if not name.strip():
+        raise ClinicError("the clinic needs a name")
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+        raise ClinicError("the clinic's name must be one line of text, without line breaks "
+                          "or other control characters")
+    if len(name.strip()) > 200:
+        raise ClinicError("the clinic's name is longer than 200 characters")
 
 
 def _check_timezone(name: str) -> None:

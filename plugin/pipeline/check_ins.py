@@ -17,7 +17,7 @@ from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from handlers.base import Client
-from plugin.pipeline import instruments
+from plugin.pipeline import addresses, instruments
 from plugin.pipeline.timing import Timing, eligibility, send_time
 from plugin.store import sealing
 from plugin.store.models import Appointment, CheckIn, Clinic, OptOut, SurveyLink
@@ -57,8 +57,10 @@ def plan(db: Session, appointment: Appointment, client: Client) -> CheckIn | Non
         CheckIn.status.in_(OPEN_STATUSES))))
     last_answered = db.scalar(select(func.max(CheckIn.answered_at)).where(
         CheckIn.clinic_id == clinic.id, CheckIn.client_external_id == client.id))
+    hashed = addresses.address_hash(client.email)
     verdict = eligibility(
-        opted_out=is_opted_out(db, clinic.id, client.id),
+        opted_out=is_opted_out(db, clinic.id, client.id)
+        or addresses.opted_out(db, clinic.id, hashed),
         has_open_check_in=bool(still_open),
         last_answered_at=last_answered, now=moment, rules=rules)
     check_in = CheckIn(
@@ -66,13 +68,15 @@ def plan(db: Session, appointment: Appointment, client: Client) -> CheckIn | Non
         appointment_id=appointment.id,
         client_external_id=client.id,
         therapist_id=appointment.therapist_id,
+        address_hash=hashed,
     )
-    if not verdict.eligible:
+    too_many = verdict.eligible and addresses.over_limit(db, clinic.id, hashed, moment)
+    if not verdict.eligible or too_many:
         check_in.status = "skipped"
-        check_in.reason = verdict.reason
+        check_in.reason = verdict.reason if not verdict.eligible else too_many
         db.add(check_in)
         log.info("check-in.skipped: appointment %s: %s", appointment.external_id,
-                 verdict.reason)
+                 check_in.reason)
         return None
     check_in.status = "scheduled"
     check_in.send_at = send_time(appointment.end_at or moment, now=moment, rules=rules,

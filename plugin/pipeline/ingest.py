@@ -16,6 +16,8 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
+from flask import current_app
+
 from handlers.base import (
     RECONNECT_ERRORS,
     AppointmentEvent,
@@ -23,6 +25,7 @@ from handlers.base import (
     InboundRequest,
     PayloadError,
     PermanentError,
+    TransientError,
     event_from_dict,
 )
 from plugin.clinics.platforms import credentials_for, platform_of, platform_refused
@@ -48,9 +51,9 @@ def ingest_events(inbox_ids: list[int]):
         try:
             ingest_event(inbox_id)
         except Exception as error:  # noqa: BLE001 - recorded, then the job fails to retry
-            failures.append(inbox_id)
             log.exception("ingest.failed: inbox %s", inbox_id)
-            _record_failure(inbox_id, error)
+            if not _record_failure(inbox_id, error):
+                failures.append(inbox_id)
     if failures:
         raise IngestError(f"{len(failures)} of {len(inbox_ids)} events failed: {failures}")
     return None
@@ -61,11 +64,45 @@ def queue_ingest(inbox_ids: list[int], *, nudge: str | None = None) -> bool:
     return enqueue(ingest_events, inbox_ids, id_parts=(inbox_ids[0], *filter(None, [nudge])))
 
 
-def _record_failure(inbox_id: int, error: Exception) -> None:
+def _record_failure(inbox_id: int, error: Exception) -> bool:
+    """Keep the error with the event; True when the event was given up on. A platform
+    out of reach (TransientError) does not count as an attempt: the event waits for it,
+    up to the inbox's retention (the sweeper)."""
     with database.session() as db:
         row = db.get(InboxEvent, inbox_id)
-        if row is not None:
-            row.last_error = f"{error.__class__.__name__}: {error}"[:2000]
+        if row is None:
+            return True
+        row.last_error = f"{error.__class__.__name__}: {error}"[:2000]
+        if isinstance(error, TransientError):
+            row.attempts = max(0, row.attempts - 1)
+            return False
+        if row.attempts >= current_app.config["INBOX_MAX_ATTEMPTS"]:
+            give_up(row, f"gave up after {row.attempts} attempts")
+            return True
+        return False
+
+
+def give_up(row: InboxEvent, why: str) -> None:
+    """Stop trying to process a stored event: it counts as processed (so it is deleted
+    with the others after the retention period), its body and what was read in it go at
+    once, and why stays, with the last error, for the admin (``rapport clinic list``)."""
+    log.error("ingest.given-up: inbox %s: %s: %s", row.id, why, row.last_error)
+    row.last_error = f"{why}: {row.last_error or 'no error recorded'}"[:2000]
+    row.processed_at, row.body, row.events = now(), None, None
+
+
+def _count_attempt(inbox_id: int) -> bool:
+    """Count this attempt before making it, so that one cut short (a killed worker, the
+    job's timeout) counts too; False when the event is given up on (past the limit)."""
+    with database.session() as db:
+        row = db.get(InboxEvent, inbox_id)
+        if row is None or row.processed_at is not None:
+            return False
+        if row.attempts >= current_app.config["INBOX_MAX_ATTEMPTS"]:
+            give_up(row, f"gave up after {row.attempts} attempts, the last one cut short")
+            return False
+        row.attempts += 1
+        return True
 
 
 def _stored_events(row: InboxEvent) -> list[AppointmentEvent]:
@@ -82,6 +119,8 @@ def _stored_events(row: InboxEvent) -> list[AppointmentEvent]:
 
 
 def ingest_event(inbox_id: int):
+    if not _count_attempt(inbox_id):
+        return None
     with database.session() as db:
         row = db.get(InboxEvent, inbox_id)
         if row is None or row.processed_at is not None:
@@ -97,9 +136,11 @@ def ingest_event(inbox_id: int):
     told = [(event, event.occurred_at) for event in events]
     if events and platform_of(clinic).capabilities.events_name_only:
         if clinic.status != "active":
+            _uncount_attempt(inbox_id)  # waiting for the clinic is not a failed attempt
             return None  # waits, unprocessed, for the clinic to reconnect: no call meanwhile
         told = _read_from_platform(clinic, told)
         if told is None:
+            _uncount_attempt(inbox_id)
             return None  # waits, unprocessed, for the clinic to reconnect
     follow_ups: list = []
     with database.session() as db:
@@ -107,7 +148,6 @@ def ingest_event(inbox_id: int):
         row = db.get(InboxEvent, inbox_id, with_for_update=True)
         if row is None or row.processed_at is not None:
             return None
-        row.attempts += 1
         for event, told_at in told:
             follow_ups += apply_event(db, row.clinic, event,
                                       check_in=not told_long_after(event, told_at))
@@ -115,6 +155,13 @@ def ingest_event(inbox_id: int):
     for step in follow_ups:
         step()
     return None
+
+
+def _uncount_attempt(inbox_id: int) -> None:
+    with database.session() as db:
+        row = db.get(InboxEvent, inbox_id)
+        if row is not None and row.attempts > 0:
+            row.attempts -= 1
 
 
 def _read_from_platform(clinic: Clinic, told: list[tuple[AppointmentEvent, datetime]]

@@ -9,7 +9,9 @@ offer one-click unsubscribing.
 from __future__ import annotations
 
 import smtplib
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -36,11 +38,17 @@ class MailError(RuntimeError):
 class _Connection(smtplib.SMTP):
     """An SMTP connection that knows whether the message itself was handed over: the
     server agreed to take it (354 to DATA) and it was sent whole. A server that fails
-    before that cannot have it, so trying again emails no one twice."""
+    before that cannot have it, so trying again emails no one twice.
+
+    ``on_handover`` is called once the server has agreed to take the message and before
+    a byte of it is sent: the caller records that, from then on, the server may have it
+    (a check-in's ``smtp_stage``). If the process dies before that call, the server
+    provably never had the message; if recording fails, the message is not sent."""
 
     handed_over = False
     _in_data = False
     _body_next = False
+    on_handover: Callable[[], None] | None = None
 
     def data(self, msg):
         self._in_data = True
@@ -56,6 +64,8 @@ class _Connection(smtplib.SMTP):
         return reply
 
     def send(self, s):
+        if self._body_next and not self.handed_over and self.on_handover is not None:
+            self.on_handover()
         super().send(s)
         if self._body_next:
             self.handed_over = True
@@ -83,6 +93,11 @@ def compose(check_in: CheckInEmail) -> EmailMessage:
     _ = translator(check_in.language)
     expires = format_date(check_in.expires_at.astimezone(ZoneInfo(check_in.timezone)),
                           format="long", locale=check_in.language)
+    # A clinic name that came with a line break (set before names were checked) must
+    # not break the headers: it reads as one line.
+    check_in = replace(check_in, clinic_name=one_line(check_in.clinic_name),
+                       therapist_name=one_line(check_in.therapist_name),
+                       first_name=one_line(check_in.first_name))
     if check_in.test:
         marker = _("Test")
         subject = f"[{marker}] " + _("The check-in your clients receive from %(clinic)s",
@@ -110,6 +125,14 @@ def compose(check_in: CheckInEmail) -> EmailMessage:
     return message
 
 
+def one_line(text: str | None) -> str | None:
+    """``text`` with every line break and other control character turned into a space."""
+    if text is None:
+        return None
+    return " ".join("".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
+                            for char in text).split())
+
+
 def _sender_domain() -> str:
     address = parseaddr(current_app.config["MAIL_FROM"])[1]
     try:
@@ -118,13 +141,15 @@ def _sender_domain() -> str:
         return "localhost"
 
 
-def send(message: EmailMessage) -> None:
-    """Hand ``message`` to the configured SMTP server, or raise :class:`MailError`."""
+def send(message: EmailMessage, *, on_handover: Callable[[], None] | None = None) -> None:
+    """Hand ``message`` to the configured SMTP server, or raise :class:`MailError`.
+    ``on_handover``: see :class:`_Connection`."""
     config = current_app.config
     smtp = None
     try:
         smtp = _Connection(config["SMTP_HOST"], config["SMTP_PORT"],
                            timeout=config["SMTP_TIMEOUT"])
+        smtp.on_handover = on_handover
         if config["SMTP_STARTTLS"]:
             smtp.starttls()
         if config["SMTP_USERNAME"]:

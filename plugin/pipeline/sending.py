@@ -2,8 +2,15 @@
 re-timing the ones still waiting when a clinic changes its rules.
 
 A check-in is marked ``sending`` before the message goes to the SMTP server and ``sent``
-after: a worker that dies in between leaves it ``interrupted`` (see the sweeper), never
-re-sent, so a client is never emailed twice for one visit.
+after. In between, ``smtp_stage`` records how far the exchange got: ``claimed`` until the
+server agrees to take the message, ``data`` from the moment before its first byte is
+sent. A worker that dies at ``claimed`` provably never gave the server the message, so
+the sweeper sends it again (up to ``SEND_MAX_ATTEMPTS`` attempts in all); one that dies
+at ``data`` may have, so the check-in ends ``interrupted`` and is never sent again: a
+client is never emailed twice for one visit.
+
+Before sending, the address itself is checked too (:mod:`plugin.pipeline.addresses`):
+not opted out under any profile, and under the clinic's limit per address.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from handlers.base import (
 )
 from plugin.clinics.platforms import credentials_for, platform_of, platform_refused
 from plugin.i18n import pick_language
-from plugin.pipeline import instruments, mail
+from plugin.pipeline import addresses, instruments, mail
 from plugin.pipeline.check_ins import claim, is_opted_out, new_link, now, timing_for
 from plugin.pipeline.timing import expiry_time, reminder_time, send_time
 from plugin.store import database
@@ -163,15 +170,24 @@ def send(check_in_id: int) -> None:
             claim(db, check_in_id, "scheduled", "skipped", reason=reason)
         return
     rules = timing_for(clinic)
+    hashed = addresses.address_hash(contact.email)
     with database.session() as db:
+        refusal = ("the client's address opted out"
+                   if addresses.opted_out(db, clinic.id, hashed) else
+                   addresses.over_limit(db, clinic.id, hashed, moment,
+                                        check_in_id=check_in_id))
+        if refusal:
+            claim(db, check_in_id, "scheduled", "skipped", reason=refusal)
+            return
         if not claim(db, check_in_id, "scheduled", "sending", claimed_at=moment,
-                     expires_at=expiry_time(moment, rules=rules)):
+                     expires_at=expiry_time(moment, rules=rules), address_hash=hashed,
+                     smtp_stage="claimed", send_attempts=CheckIn.send_attempts + 1):
             return
         check_in = db.get(CheckIn, check_in_id)
         token = new_link(db, check_in)
         message = mail.compose(_message(clinic, check_in, contact, token, reminder=False))
     try:
-        mail.send(message)
+        mail.send(message, on_handover=lambda: _handing_over(check_in_id))
     except mail.MailError as error:
         with database.session() as db:
             if error.uncertain:
@@ -179,7 +195,9 @@ def send(check_in_id: int) -> None:
                 # if the message arrived, until it expires.
                 claim(db, check_in_id, "sending", "interrupted", reason=str(error))
             elif error.temporary:
-                claim(db, check_in_id, "sending", "scheduled", reason=str(error))
+                # Said plainly by the server: not an attempt cut short.
+                claim(db, check_in_id, "sending", "scheduled", reason=str(error),
+                      send_attempts=CheckIn.send_attempts - 1)
             else:
                 claim(db, check_in_id, "sending", "failed", reason=str(error))
         log.warning("check-in.send-failed: check-in %s: %s", check_in_id, error)
@@ -200,6 +218,14 @@ def send(check_in_id: int) -> None:
     if remind_at < expires_at:
         queue_reminder(check_in_id, remind_at)
     queue_expiry(check_in_id, expires_at)
+
+
+def _handing_over(check_in_id: int) -> None:
+    """The mail server agreed to take the message: from now on it may have it. Committed
+    before the first byte of the message is sent (mail._Connection)."""
+    with database.session() as db:
+        db.execute(update(CheckIn).where(CheckIn.id == check_in_id, CheckIn.status == "sending")
+                   .values(smtp_stage="data"))
 
 
 def remind(check_in_id: int) -> None:

@@ -24,7 +24,7 @@ from handlers.base import (
     TransientError,
     WriteBackTarget,
 )
-from plugin.clinics import records
+from plugin.clinics import callbacks, records
 from plugin.clinics.platforms import credentials_for, platform_of, refusal_detail
 from plugin.pipeline import booking_notes
 from plugin.pipeline.assessment import assessment_for, note_of
@@ -67,6 +67,13 @@ def deliver(write_back_id: int):
         if clinic.status != "active":
             row.status = "paused"
             return None
+        if row.attempts >= max_attempts:
+            # Every attempt so far was cut short (a worker killed, the job's timeout)
+            # before it could count itself: give up here rather than start one more.
+            row.status, row.claimed_at = "failed", None
+            row.last_error = (f"gave up after {row.attempts} attempts, the last one cut "
+                              "short before it finished")
+            return None
         result = assessment_for(db, response)
         appointment: Appointment = response.check_in.appointment
         target = WriteBackTarget(client_id=response.client_external_id,
@@ -78,21 +85,28 @@ def deliver(write_back_id: int):
     started, started_at = time.monotonic(), datetime.now(timezone.utc)
     outcome, detail, retry_in = "delivered", "", None
     try:
-        written = platform_of(clinic).write_back(
-            credentials_for(clinic), target, note_of(result),
-            delivery_id=delivery_id(write_back_id), occurred_at=submitted_at)
+        platform = platform_of(clinic)
+        written = platform.write_back(
+            callbacks.for_delivery(platform, credentials_for(clinic)), target,
+            note_of(result), delivery_id=delivery_id(write_back_id), occurred_at=submitted_at)
         detail = f"{written.target}: {dict(written.detail)}"
     except (TransientError, ConflictError) as error:
         outcome, detail = "retry", str(error)
         retry_in = backoff_seconds(attempt, getattr(error, "retry_after", None),
                                    base=current_app.config["WRITE_BACK_BACKOFF_SECONDS"])
-        if attempt >= max_attempts:
-            outcome = "failed"
-            detail += f" (gave up after {attempt} attempts)"
     except RECONNECT_ERRORS as error:
         outcome, detail = "paused", refusal_detail(error)
     except PermanentError as error:
         outcome, detail = "failed", str(error)
+    except Exception as error:  # noqa: BLE001 - recorded and retried, never left 'delivering'
+        # Not foreseen (the job's timeout among them): the row must not be left claimed;
+        # it is retried like a passing failure, within the same limit of attempts.
+        log.exception("write-back.error: %s", write_back_id)
+        outcome, detail = "retry", f"the attempt failed: {error.__class__.__name__}"
+        retry_in = backoff_seconds(attempt, base=current_app.config["WRITE_BACK_BACKOFF_SECONDS"])
+    if outcome == "retry" and attempt >= max_attempts:
+        outcome = "failed"
+        detail += f" (gave up after {attempt} attempts)"
     elapsed = int((time.monotonic() - started) * 1000)
     _record(write_back_id, clinic.id, attempt, outcome, detail, started_at, elapsed, retry_in)
     if outcome == "retry":

@@ -1,8 +1,16 @@
-"""The database: one engine per app, short sessions, migrations run under a lock."""
+"""The database: one engine per app, short sessions, migrations run under a lock.
+
+On SQLite, a session that may write takes the write lock when it begins (``BEGIN
+IMMEDIATE``), so that concurrent writers queue instead of failing. What only reads —
+every request anyone can send without credentials: a survey page, ``/healthz``, finding
+a webhook's clinic before its signature is checked — runs in :func:`reading`, which
+takes no lock and so can never make a writer wait.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from plugin.store.identity import installation_id
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# Set while a block only reads: its SQLite transactions begin without the write lock.
+_READ_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("rapport_read_only",
+                                                                 default=False)
 
 
 def init_app(app: Flask) -> None:
@@ -58,8 +69,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def _sqlite_begin_immediate(connection) -> None:
     # Taking the write lock at BEGIN makes concurrent writers wait for each other
-    # instead of failing on lock upgrade, the way PostgreSQL's row locks would.
-    connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
+    # instead of failing on lock upgrade, the way PostgreSQL's row locks would. A block
+    # that only reads takes no lock (reading()).
+    connection.connection.driver_connection.execute(
+        "BEGIN" if _READ_ONLY.get() else "BEGIN IMMEDIATE")
 
 
 def engine() -> Engine:
@@ -71,6 +84,28 @@ def session() -> Iterator[Session]:
     """A session whose transaction commits when the block ends without error."""
     with current_app.extensions["rapport.sessions"].begin() as db:
         yield db
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Within this block, transactions begin without SQLite's write lock (for reads
+    through the engine, such as ``engine().connect()``)."""
+    token = _READ_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
+
+
+@contextlib.contextmanager
+def reading() -> Iterator[Session]:
+    """A session for a block that only reads: no write lock is taken, nothing is
+    committed (its transaction is rolled back at the end)."""
+    with read_only(), current_app.extensions["rapport.sessions"]() as db:
+        try:
+            yield db
+        finally:
+            db.rollback()
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

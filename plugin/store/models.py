@@ -150,6 +150,13 @@ class CheckIn(Base):
     reminded_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
+    # The keyed hash of the address it went to (plugin.pipeline.addresses), kept after
+    # the address itself is dropped: for unsubscribing and the cap per address.
+    address_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # How far sending got (plugin.pipeline.mail.Stage): whether the mail server could
+    # have the message, should the worker die before it is marked sent.
+    smtp_stage: Mapped[str | None] = mapped_column(String(16))
+    send_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Contact details kept only until the check-in is answered, closes or is cancelled.
     email: Mapped[str | None] = mapped_column(String(320))
     first_name: Mapped[str | None] = mapped_column(String(200))
@@ -254,6 +261,19 @@ class OptOut(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     client_external_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OptOutAddress(Base):
+    """An address whose owner opted out of a clinic's check-ins, by its keyed hash only."""
+
+    __tablename__ = "opt_out_addresses"
+    __table_args__ = (UniqueConstraint("clinic_id", "address_hash",
+                                       name="uq_opt_out_addresses_clinic_address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    address_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

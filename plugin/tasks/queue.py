@@ -9,6 +9,7 @@ step that does run twice is harmless. Each job has one helper, beside it, that q
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from handlers.base import RETRY_AFTER_LIMIT
 from plugin.store.identity import installation_id
 from plugin.tasks.embedded_redis import EmbeddedRedis
 
@@ -60,9 +62,11 @@ def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: flo
     drawn between half and all of that step so that many jobs throttled together do not
     come back together.
     """
-    step = min(cap, base * 2 ** max(0, attempt - 1))
+    step = min(cap, base * 2 ** max(0, min(attempt, 64) - 1))
     delay = step * (0.5 + random.random() / 2)
-    return int(max(delay, retry_after or 0, 1))
+    asked = retry_after if retry_after is not None and math.isfinite(retry_after) else 0
+    # Never sooner than asked, and never later than a day (RQ schedules by the second).
+    return int(min(max(delay, asked, 1), RETRY_AFTER_LIMIT))
 
 
 def retry_later(retry_after: float | None = None) -> Retry:

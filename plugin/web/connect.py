@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, redirect, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request
 
 import handlers
 from handlers.base import AdapterError, Connection, Platform
@@ -78,5 +78,6 @@ def connect(platform_name: str, clinic_key: str):
     response = redirect(url)
     response.set_cookie(oauth.nonce_cookie(platform), nonce, max_age=oauth.STATE_MAX_AGE,
                         httponly=True, samesite="Lax", path=f"/connect/{platform.name}",
-                        secure=request.scheme == "https")
+                        secure=request.scheme == "https" or bool(
+                            current_app.config["SESSION_COOKIE_SECURE"]))
     return response

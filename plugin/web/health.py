@@ -1,8 +1,17 @@
-"""``/healthz``: is this Rapport installation healthy? For load balancers and operators."""
+"""``/healthz``: is this Rapport installation healthy? For load balancers and operators.
+
+Anyone gets ``{"ok": true}`` (200) or ``{"ok": false}`` (503): enough for a load
+balancer, and nothing about the installation. With the ``HEALTH_TOKEN`` setting, a
+request carrying it (``X-Health-Token`` header, or ``?token=``) also gets the detail:
+whether the database and Redis answer, how many jobs wait, which licensed instrument
+files were skipped. Only reads: it never takes the database's write lock.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import hmac
+
+from flask import Blueprint, current_app, jsonify, request
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,7 +28,7 @@ def check() -> dict:
     licensed instrument files were skipped as broken."""
     report: dict = {"ok": True}
     try:
-        with database.session() as db:
+        with database.reading() as db:
             db.execute(text("SELECT 1"))
         report["database"] = "ok"
     except SQLAlchemyError as error:
@@ -36,8 +45,14 @@ def check() -> dict:
     return report
 
 
+def _may_see_detail() -> bool:
+    expected = current_app.config["HEALTH_TOKEN"]
+    given = request.headers.get("X-Health-Token") or request.args.get("token") or ""
+    return bool(expected) and hmac.compare_digest(given.encode(), str(expected).encode())
+
 
 @bp.get("/healthz")
 def healthz():
     report = check()
-    return jsonify(report), 200 if report["ok"] else 503
+    answer = report if _may_see_detail() else {"ok": report["ok"]}
+    return jsonify(answer), 200 if report["ok"] else 503

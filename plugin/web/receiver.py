@@ -13,6 +13,14 @@ not act on → 200 and a log line; a delivery seen before → 200; otherwise the
 event, and the events the adapter read in it, are stored in the inbox and 202 is answered.
 Everything else happens in jobs.
 
+A verified body is never answered 500, which platforms retry for days: one the adapter
+failed to read in a way it did not foresee (a bug, or garbage it did not expect) gets
+400 and a logged traceback, and one whose times are out of any booking's range (year 1,
+year 9999) gets 400 naming the time. An address whose requests keep being refused (bad
+signatures, unknown clinics) is answered 429 for the rest of the minute, before its body
+is read (``plugin.web.limits``). Nothing before the signature check takes the database's
+write lock.
+
 The webhook paths are served by ``WebhookReceiver``, a plain WSGI application in front
 of Flask, which serves every other path. Webhooks are machine-to-machine and the
 busiest path Rapport has; they need nothing Flask adds to a request (request and
@@ -44,7 +52,8 @@ from handlers.base import (
     event_to_dict,
 )
 from plugin.clinics import records, subscriptions
-from plugin.web import inbox
+from plugin.store import database
+from plugin.web import inbox, limits
 from plugin.web.security import every_answer_headers
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,12 @@ log = logging.getLogger(__name__)
 PREFIX = "/webhooks/"
 # Headers worth keeping with the raw event; cookies and credentials never are.
 DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
+# Answers that count against an address's refusals (limits.RATE_LIMIT_WEBHOOK_REFUSALS):
+# what an unsigned request gets. A 400 comes after the signature verified: never counted.
+REFUSALS = frozenset({401, 404, 405, 413})
+# No booking happens outside these years: a time outside them is a malformed body, not
+# something to compute a send time from.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -79,12 +94,22 @@ class WebhookReceiver:
             # A URL registered with a trailing slash is delivered to with it (and signed
             # with it, where the platform signs the URL): it is the same endpoint.
             route.pop()
-        status, payload = self._answer(environ, route)
+        refusals = limits.limits(self.app)["webhook_refusals"]
+        address = limits.client_address(environ)
+        extra_headers = []
+        if refusals.exceeded(address):
+            status, payload = _problem(429, "too many refused requests from this address; "
+                                       "try again shortly")
+            extra_headers.append(("Retry-After", str(refusals.retry_after())))
+        else:
+            status, payload = self._answer(environ, route)
+            if status in REFUSALS:
+                refusals.hit(address)
         body = json.dumps(payload, separators=(",", ":")).encode()
         if environ.get("REQUEST_METHOD") == "HEAD":
             body = b""
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                   *self.always_headers]
+                   *self.always_headers, *extra_headers]
         if status == 405:
             headers.append(("Allow", "POST"))
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
@@ -110,8 +135,10 @@ class WebhookReceiver:
                     return receive_for_application(environ, platform)
                 return receive(environ, platform, route[1])
         except Exception:  # noqa: BLE001 - an answer, never a dropped connection
+            # Not the body (a verified one Rapport cannot read gets 400 in _read): the
+            # database or the clinic's record out of reach. The platform retries.
             log.exception("webhooks.failed: POST %s", environ.get("PATH_INFO"))
-            return _problem(500, "the event could not be handled; please retry")
+            return _problem(503, "the event could not be handled; please retry")
 
 
 def _inbound(environ: dict) -> tuple[InboundRequest | None, Answer | None]:
@@ -141,7 +168,8 @@ def _platform(name: str, route: Webhooks) -> Platform | None:
 
 
 def receive(environ: dict, platform: Platform, clinic_key: str) -> Answer:
-    target = records.webhook_target(clinic_key, platform.name)
+    with database.read_only():
+        target = records.webhook_target(clinic_key, platform.name)
     if target is None:
         return _problem(404, "no clinic with this key")
     inbound, refusal = _inbound(environ)
@@ -158,7 +186,8 @@ def receive(environ: dict, platform: Platform, clinic_key: str) -> Answer:
 def receive_for_application(environ: dict, platform: Platform) -> Answer:
     """The application-wide subscription: every connected account's events, told apart
     by the platform's account id."""
-    verifying = subscriptions.application_webhook(platform)
+    with database.read_only():
+        verifying = subscriptions.application_webhook(platform)
     if verifying is None:
         return _problem(404, f"no {platform.title} application webhook is configured")
     inbound, refusal = _inbound(environ)
@@ -170,11 +199,12 @@ def receive_for_application(environ: dict, platform: Platform) -> Answer:
     except SignatureError as error:
         return _unsigned(error, extra)
     try:
-        account = platform.account_id(inbound)
-        revoked = platform.revocation(inbound)
-    except PayloadError as error:
-        return _problem(400, f"{error.field}: {error.message}", field=error.field)
-    clinic_id = records.clinic_for_account(platform.name, account) if account else None
+        account, revoked = _read(extra, lambda: (platform.account_id(inbound),
+                                                 platform.revocation(inbound)))
+    except _Unreadable as refusal:
+        return refusal.answer
+    with database.read_only():
+        clinic_id = records.clinic_for_account(platform.name, account) if account else None
     if clinic_id is None:
         # An account that disconnected, or one of the application's other accounts.
         log.info("webhooks.unknown-account: %s", account, extra=extra)
@@ -209,15 +239,9 @@ def dedupe_key(delivery_id: str) -> str:
 def _store(platform: Platform, inbound: InboundRequest, clinic_id: int, extra: dict) -> Answer:
     """Read the verified body, keep it and what was read in the inbox, answer."""
     try:
-        delivery = platform.delivery_id(inbound)
-        events = [event_to_dict(event) for event in platform.parse(inbound)]
-    except PayloadError as error:
-        log.warning("webhooks.malformed-body: %s", error, extra=extra)
-        return _problem(400, f"{error.field}: {error.message}", field=error.field)
-    except IgnoredEvent as error:
-        log.info("webhooks.ignored-event: %s: %s", error.event_type, error, extra=extra)
-        answer = {"status": "ignored", "type": error.event_type}
-        return 200, answer | ({"reason": error.reason} if error.reason else {})
+        delivery, events = _read(extra, lambda: _events(platform, inbound))
+    except _Unreadable as refusal:
+        return refusal.answer
     try:
         inbox_id = inbox.inbox(current_app).store(
             clinic_id=clinic_id, delivery_id=dedupe_key(delivery), body=inbound.body,
@@ -231,6 +255,46 @@ def _store(platform: Platform, inbound: InboundRequest, clinic_id: int, extra: d
         log.info("webhooks.duplicate: %s", delivery, extra=extra)
         return 200, {"status": "duplicate"}
     return 202, {"status": "accepted", "id": inbox_id}
+
+
+class _Unreadable(Exception):
+    """A verified body that gives Rapport nothing to store; ``answer`` says why."""
+
+    def __init__(self, answer: Answer):
+        super().__init__(answer)
+        self.answer = answer
+
+
+def _read(extra: dict, reading: Callable):
+    """What ``reading`` reads from a verified body, or :class:`_Unreadable` with the
+    answer: 400 naming the field, 200 for an event Rapport does not act on, and 400 for
+    anything else the adapter raised (logged with its traceback), never 500."""
+    try:
+        return reading()
+    except PayloadError as error:
+        log.warning("webhooks.malformed-body: %s", error, extra=extra)
+        raise _Unreadable(_problem(400, f"{error.field}: {error.message}", field=error.field))
+    except IgnoredEvent as error:
+        log.info("webhooks.ignored-event: %s: %s", error.event_type, error, extra=extra)
+        answer = {"status": "ignored", "type": error.event_type}
+        raise _Unreadable((200, answer | ({"reason": error.reason} if error.reason else {})))
+    except Exception as error:  # noqa: BLE001 - the body is signed: never a 500 retried for days
+        log.exception("webhooks.unreadable-body: %s", error.__class__.__name__, extra=extra)
+        raise _Unreadable(_problem(400, "body: Rapport could not read this body "
+                                   f"({error.__class__.__name__})", field="body"))
+
+
+def _events(platform: Platform, inbound: InboundRequest) -> tuple[str, list[dict]]:
+    """The delivery id and the events read in the body, their times checked."""
+    delivery = platform.delivery_id(inbound)
+    events = platform.parse(inbound)
+    for event in events:
+        for name in ("occurred_at", "start", "end"):
+            moment = getattr(event, name)
+            if moment is not None and not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+                raise PayloadError(name, f"the year {moment.year} is outside "
+                                   f"{EARLIEST_YEAR}–{LATEST_YEAR}")
+    return delivery, [event_to_dict(event) for event in events]
 
 
 def init_app(app: Flask) -> None:

@@ -12,6 +12,7 @@ import logging
 
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from plugin.i18n import pick_language, render_localized, supported_languages
 
@@ -32,6 +33,17 @@ def every_answer_headers(app: Flask) -> list[tuple[str, str]]:
     if app.config["BASE_URL"].startswith("https:"):
         headers.append(("Strict-Transport-Security", "max-age=31536000"))
     return headers
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind ``PROXY_COUNT`` reverse proxies, read the client's address, the scheme and
+    the host from their ``X-Forwarded-*`` headers: the request is https when the proxy
+    says so (Secure cookies, Flask-WTF's strict Referer check), and rate limits count
+    the client rather than the proxy. With no proxy configured those headers are
+    ignored, since anyone can send them."""
+    count = app.config["PROXY_COUNT"]
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def init_app(app: Flask) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plugin.i18n import pick_language, render_localized, supported_languages, translator
-from plugin.pipeline import instruments
+from plugin.pipeline import addresses, instruments
 from plugin.pipeline.assessment import assessment_for
 from plugin.pipeline.write_back import queue_write_back
 from plugin.store import database, sealing
@@ -106,7 +106,7 @@ def session_lost(error: CSRFError):
     if request.endpoint != "survey.check_in" or not token:
         return form_expired(error)
     log.info("survey.csrf-failed: %s", error.description)
-    with database.session() as db:
+    with database.reading() as db:
         check_in = _find(db, token)
         if check_in is None:
             return _page("survey/unknown.html", 404, None)
@@ -128,7 +128,19 @@ def _valid_answers(instrument, submitted: dict[str, str]) -> dict[str, str]:
     return {name: str(value) for name, value in valid.items() if value is not None}
 
 
-@bp.route("/s/<token>", methods=["GET", "POST"])
+@bp.get("/s/<token>")
+def check_in_form(token: str):
+    # Only reads: a link anyone can try never takes the database's write lock.
+    with database.reading() as db:
+        check_in = _check_in(db, token)
+        refusal = _unanswerable_page(check_in)
+        if refusal is not None:
+            return refusal
+        _instrument, form = _instrument_and_form(check_in)
+        return _form_page(200, check_in, form, token=token, errors={}, values={})
+
+
+@bp.post("/s/<token>")
 def check_in(token: str):
     with database.session() as db:
         check_in = _check_in(db, token)
@@ -136,8 +148,6 @@ def check_in(token: str):
         if refusal is not None:
             return refusal
         instrument, form = _instrument_and_form(check_in)
-        if request.method == "GET":
-            return _form_page(200, check_in, form, token=token, errors={}, values={})
         try:
             submitted = answer_schema(instrument).load(request.form.to_dict())
         except ValidationError as error:
@@ -187,7 +197,7 @@ def check_in(token: str):
 
 @bp.get("/s/<token>/unsubscribe")
 def unsubscribe_page(token: str):
-    with database.session() as db:
+    with database.reading() as db:
         check_in = _check_in(db, token)
         return _page("survey/unsubscribe.html", 200, check_in, token=token)
 
@@ -198,9 +208,13 @@ def unsubscribe(token: str):
     with database.session() as db:
         check_in = _check_in(db, token)
         dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
+        moment = datetime.now(timezone.utc)
         db.execute(dialect.insert(OptOut).values(
             clinic_id=check_in.clinic_id, client_external_id=check_in.client_external_id,
-            created_at=datetime.now(timezone.utc)).on_conflict_do_nothing())
+            created_at=moment).on_conflict_do_nothing())
+        # And the person, whatever profile the clinic's platform files them under next.
+        addresses.opt_out(db, check_in.clinic_id, check_in.address_hash
+                          or addresses.address_hash(check_in.email), moment)
         # Honoured at once: nothing more is sent, and no address is kept.
         db.execute(update(CheckIn).where(
             CheckIn.clinic_id == check_in.clinic_id,
