@@ -56,6 +56,7 @@ from handlers.base import (
     Webhooks,
     WriteBackResult,
     WriteBackTarget,
+    http,
     retry_after_seconds,
 )
 
@@ -253,7 +254,8 @@ def callback_body(target: WriteBackTarget, note: Note, occurred_at: datetime) ->
 
 def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: Note, *,
                delivery_id: str, occurred_at: datetime) -> WriteBackResult:
-    """POST the signed ``client.alliance_updated`` event to the clinic's callback URL."""
+    """POST the signed ``client.alliance_updated`` event to the clinic's callback URL
+    (through :func:`handlers.base.http`, which counts the clinic's calls)."""
     url = credentials.get("callback_url")
     timeout = float(credentials.get("timeout") or 10)
     if not url:
@@ -263,8 +265,8 @@ def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: No
     headers["content-type"] = "application/json; charset=utf-8"
     headers["user-agent"] = "Rapport/0.1 (+alliance check-ins)"
     try:
-        response = requests.post(url, data=body, headers=headers, timeout=timeout,
-                                 allow_redirects=False)
+        response = http(credentials).post(url, data=body, headers=headers, timeout=timeout,
+                                          allow_redirects=False)
     except requests.Timeout:
         raise TransientError(f"{url} did not answer within {timeout} s")
     except requests.ConnectionError as error:
