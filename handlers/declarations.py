@@ -54,6 +54,12 @@ class Capabilities:
     reads the appointment (:meth:`Platform.fetch_appointment`) before acting on one."""
     requests_per_minute: int | None = None
     """The platform's documented rate limit per account, which Rapport keeps well under."""
+    poll_requests_per_minute: int | None = None
+    """``POLLING``: the most requests one clinic's polling may make in a minute. After a
+    poll that left more waiting (:attr:`PollPage.more`), Rapport polls again
+    ``PollPage.calls × 60 / poll_requests_per_minute`` seconds later, rather than at the
+    next round; None: at once. Set it well under :attr:`requests_per_minute`, leaving room
+    for the calls each visit makes."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,9 @@ class BusinessLocale:
 @dataclass(frozen=True)
 class PollPage:
     """What one poll found: deliveries to store in the inbox as if they had been sent,
-    the cursor to poll from next, and whether more is waiting right now."""
+    the cursor to poll from next (text, a few hundred characters at most, opaque to
+    Rapport), whether more is waiting right now, and how many requests the poll made
+    (the pace of the next one, :attr:`Capabilities.poll_requests_per_minute`)."""
 
     deliveries: Sequence[InboundRequest] = ()
     cursor: str | None = None
