@@ -19,7 +19,6 @@ webhook used (bench/ingest.py).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -38,17 +37,14 @@ from handlers.base import (
     Platform,
     SignatureError,
     Webhooks,
-    event_to_dict,
 )
 from plugin.clinics import records, subscriptions
-from plugin.web import inbox
+from plugin.web import deliveries, inbox
 from plugin.web.security import every_answer_headers
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/webhooks/"
-# Headers worth keeping with the raw event; cookies and credentials never are.
-DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -190,19 +186,10 @@ def _unsigned(error: SignatureError, extra: dict) -> Answer:
     return _problem(401, "the signature does not verify", reason=str(error))
 
 
-def dedupe_key(delivery_id: str) -> str:
-    """The delivery id as the inbox keeps it (255 characters at most): a longer one by its
-    SHA-256, so two ids that differ only past the 255th character stay two events."""
-    if len(delivery_id) <= 255:
-        return delivery_id
-    return "sha256:" + hashlib.sha256(delivery_id.encode()).hexdigest()
-
-
 def _store(platform: Platform, inbound: InboundRequest, clinic_id: int, extra: dict) -> Answer:
     """Read the verified body, keep it and what was read in the inbox, answer."""
     try:
-        delivery = platform.delivery_id(inbound)
-        events = [event_to_dict(event) for event in platform.parse(inbound)]
+        entry = deliveries.entry(platform, inbound)
     except PayloadError as error:
         log.warning("webhooks.malformed-body: %s", error, extra=extra)
         return _problem(400, f"{error.field}: {error.message}", field=error.field)
@@ -211,16 +198,13 @@ def _store(platform: Platform, inbound: InboundRequest, clinic_id: int, extra: d
         answer = {"status": "ignored", "type": error.event_type}
         return 200, answer | ({"reason": error.reason} if error.reason else {})
     try:
-        inbox_id = inbox.inbox(current_app).store(
-            clinic_id=clinic_id, delivery_id=dedupe_key(delivery), body=inbound.body,
-            headers={k: v for k, v in inbound.headers.items() if k not in DROPPED_HEADERS},
-            events=events)
+        inbox_id = inbox.inbox(current_app).store(clinic_id=clinic_id, entry=entry)
     except inbox.InboxUnavailable as error:
         # Not stored, so not acknowledged: the platform will deliver it again.
         log.error("webhooks.store-failed: %s", error, extra=extra)
         return _problem(503, "the event could not be stored; please retry")
     if inbox_id is None:
-        log.info("webhooks.duplicate: %s", delivery, extra=extra)
+        log.info("webhooks.duplicate: %s", entry.delivery_id, extra=extra)
         return 200, {"status": "duplicate"}
     return 202, {"status": "accepted", "id": inbox_id}
 
