@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alembic import command
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from plugin.store.identity import installation_id
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# Per thread: how many sessions are open, and what waits for the last one to end.
+_open = threading.local()
 
 
 def init_app(app: Flask) -> None:
@@ -69,8 +72,27 @@ def engine() -> Engine:
 @contextlib.contextmanager
 def session() -> Iterator[Session]:
     """A session whose transaction commits when the block ends without error."""
-    with current_app.extensions["rapport.sessions"].begin() as db:
-        yield db
+    depth = getattr(_open, "depth", 0)
+    _open.depth = depth + 1
+    try:
+        with current_app.extensions["rapport.sessions"].begin() as db:
+            yield db
+    finally:
+        _open.depth = depth
+        if depth == 0:
+            for action in _open.__dict__.pop("waiting", []):
+                action()
+
+
+def outside_transactions(action: Callable[[], None]) -> None:
+    """Run ``action`` (a small write of its own) now, or, while this thread has a session
+    open, as soon as the last one ends: the open transaction may hold a lock the write
+    would wait on forever (SQLite's write lock, taken at BEGIN; a row the write's foreign
+    key points to). ``action`` handles its own errors."""
+    if getattr(_open, "depth", 0):
+        _open.__dict__.setdefault("waiting", []).append(action)
+        return
+    action()
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
