@@ -2,10 +2,15 @@
 
 :func:`apply_event` is the one place an :class:`~handlers.base.AppointmentEvent` changes
 an appointment: completed → plan a check-in; cancelled or no-show → cancel the one
-waiting; booked → on platforms that never say "completed" (``Completion.END_TIME``, and
-``POLLING``), check at the end whether the visit took place (:func:`check_completion`),
-and put open talking points on the booking. Events older than what is stored are
-ignored, so events may come twice and in any order.
+waiting; booked → on platforms that never say "completed" (``Completion.END_TIME``),
+check at the end whether the visit took place (:func:`check_completion`), and put open
+talking points on the booking. Events older than what is stored are ignored, so events
+may come twice and in any order.
+
+A polled platform (``Completion.POLLING``) gets no check at the end: its poll reads what
+ended and reports ``completed`` itself, in the list requests it makes anyway, so a check
+would cost one more request per visit, and could answer before the poll's own grace for
+marking "did not arrive" has passed.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from plugin.tasks.runtime import job
 
 log = logging.getLogger(__name__)
 
-CHECKED_AT_THE_END = (Completion.END_TIME, Completion.POLLING)
+CHECKED_AT_THE_END = (Completion.END_TIME,)
 # How long after a visit ended Rapport still asks the platform whether it took place
 # (and so may send its check-in): the sweeper's catch-up, and every completion check.
 CHECK_HORIZON = timedelta(days=2)
