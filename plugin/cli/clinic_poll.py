@@ -50,12 +50,15 @@ def _lines(outcome: polling.Outcome, title: str, zone: str) -> list[str]:
     if outcome.problem and not outcome.read:
         return [f"{title} was asked, and nothing was read: {outcome.problem}",
                 f"Next poll: {_when(outcome.next_poll_at, zone)}."]
+    if not outcome.calls:
+        return [f"{title} was asked moments ago: nothing to ask for yet.",
+                f"Next poll {_when(outcome.next_poll_at, zone)}."]
     found = ", ".join(f"{count} {status.replace('_', '-')}"
                       for status, count in sorted(outcome.statuses.items()))
+    queued = (" — queued for processing (a running worker handles them; "
+              "`rapport worker --burst` runs them now)") if outcome.stored else ""
     lines = [f"{title}: {outcome.calls} request(s), {outcome.read} appointment change(s) "
-             f"read{f' ({found})' if found else ''}; {outcome.stored} new, queued for "
-             "processing (a running worker handles them; `rapport worker --burst` runs them "
-             "now)."]
+             f"read{f' ({found})' if found else ''}; {outcome.stored} new{queued}."]
     for reason, count in sorted(outcome.ignored.items()):
         lines.append(f"  {count} left alone: {reason}")
     if outcome.problem:
