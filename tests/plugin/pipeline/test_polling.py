@@ -203,3 +203,30 @@ def test_a_refused_poll_keeps_the_cursor_and_says_why_until_one_succeeds(
         assert db.scalars(select(Appointment.external_id).join(
             CheckIn, CheckIn.appointment_id == Appointment.id)).all() == [visit["id"]]
     assert state(cliniko_app, cliniko_clinic).last_problem is None
+
+
+def test_what_a_poll_read_is_stored_once_with_its_cursor_on_either_database(
+        app_factory, database_url, cliniko):
+    app = app_factory(**cliniko_config(cliniko), DATABASE_URL=database_url)
+    clinic = connect(app, cliniko)
+    patient = cliniko.seed_patient()
+    booked = [cliniko.seed_appointment(patient=patient,
+                                       starts_at=cliniko.clock.now() + timedelta(days=n))
+              for n in (1, 2, 3)]
+    cliniko.clock.advance(minutes=2)
+    before = state(app, clinic)
+
+    first = poll(app, cliniko, clinic, force=True)
+    saved = state(app, clinic)
+    with app.app_context(), database.session() as db:  # as if that poll had not saved
+        db.get(PollState, clinic["id"]).cursor = before.cursor if before else None
+    again = poll(app, cliniko, clinic, force=True)
+    drain(app)
+
+    assert (first.stored, again.stored, again.read) == (3, 0, 3)
+    assert saved.cursor and state(app, clinic).cursor == saved.cursor
+    with app.app_context(), database.session() as db:
+        rows = db.execute(select(InboxEvent.delivery_id, InboxEvent.processed_at)).all()
+        ids = set(db.scalars(select(Appointment.external_id)))
+    assert len(rows) == 3 and all(processed for _, processed in rows)
+    assert ids == {record["id"] for record in booked}
