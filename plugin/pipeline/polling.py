@@ -215,7 +215,7 @@ def _poll_claimed(outcome: Outcome, clinic: Clinic, state: _Claim) -> None:
                                 base=current_app.config["JOB_RETRY_INTERVALS"][0],
                                 cap=current_app.config["POLL_INTERVAL_SECONDS"])
         _failed(outcome, state, f"{platform.title} did not answer: {error}",
-                next_poll_at=moment + timedelta(seconds=delay))
+                next_poll_at=_whole_second(moment + timedelta(seconds=delay)))
     except AdapterError as error:
         _failed(outcome, state, f"{platform.title} refused the poll: {error}",
                 next_poll_at=_regular(moment))
@@ -301,8 +301,15 @@ def _paced(platform: Platform, page: PollPage, moment: datetime) -> datetime:
         return _regular(moment)
     per_minute = platform.capabilities.poll_requests_per_minute
     wait = page.calls * 60 / per_minute if per_minute else 0
-    return moment + timedelta(seconds=max(1.0, wait))
+    return _whole_second(moment + timedelta(seconds=max(1.0, wait)))
 
 
 def _regular(moment: datetime) -> datetime:
-    return moment + timedelta(seconds=current_app.config["POLL_INTERVAL_SECONDS"])
+    return _whole_second(moment + timedelta(seconds=current_app.config["POLL_INTERVAL_SECONDS"]))
+
+
+def _whole_second(moment: datetime) -> datetime:
+    """``moment``, rounded up to the second: RQ schedules to the second, and a poll it ran
+    in the second before its time would find itself not due yet."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)

@@ -17,7 +17,7 @@ from plugin.config import ConfigurationError
 from plugin.pipeline import polling
 from plugin.store import database
 from plugin.store.models import Appointment, CheckIn, Clinic, InboxEvent, PollState
-from plugin.tasks import queue
+from plugin.tasks import queue, worker
 from tests.sandboxes.cliniko import ClinikoSandbox
 from tests.support import cliniko as support
 from tests.support.cliniko import cliniko_config, connect, drain, poll, state
@@ -230,3 +230,27 @@ def test_what_a_poll_read_is_stored_once_with_its_cursor_on_either_database(
         ids = set(db.scalars(select(Appointment.external_id)))
     assert len(rows) == 3 and all(processed for _, processed in rows)
     assert ids == {record["id"] for record in booked}
+
+
+def test_a_worker_carries_the_polls_on_at_the_pace_until_nothing_more_is_waiting(
+        app_factory, live_cliniko):
+    """The real queue and scheduler, on the real clock: the poll that left more waiting
+    is run again when its time comes (RQ schedules to the second), and no sooner."""
+    app = app_factory(**cliniko_config(live_cliniko))
+    clinic = connect(app, live_cliniko)
+    # Appointments with no patient: read, and left alone, so that nothing slows the worker.
+    live_cliniko.seed_appointments(600, patient=None, first_start=utcnow() + timedelta(days=1),
+                                   updated_at=utcnow() - timedelta(minutes=5))
+    started = utcnow()
+    with app.app_context():
+        assert polling.poll_due() == 1
+        worker.drain(forking=False, wait_for_scheduled=5 * 60 / PACE + 2)
+
+    lists = live_cliniko.requests_to("GET", "/individual_appointments")
+    assert len(lists) >= 6 and any(f.startswith("id:>") for f in lists[5].filters())
+    done = state(app, clinic)
+    assert done.last_polled_at - started >= timedelta(seconds=5 * 60 / PACE)
+    assert json.loads(done.cursor)["changed"]["after"] is None  # read to its end
+    assert done.next_poll_at - done.last_polled_at >= timedelta(
+        seconds=app.config["POLL_INTERVAL_SECONDS"])
+    assert inbox_rows(app) == []
