@@ -58,7 +58,7 @@ class Capabilities:
     """``POLLING``: the most requests one clinic's polling may make in a minute. After a
     poll that left more waiting (:attr:`PollPage.more`), Rapport polls again
     ``PollPage.calls × 60 / poll_requests_per_minute`` seconds later, rather than at the
-    next round; None: at once. Set it well under :attr:`requests_per_minute`, leaving room
+    next round; None: a second later. Set it well under :attr:`requests_per_minute`, leaving room
     for the calls each visit makes."""
 
 
