@@ -43,8 +43,9 @@ default); a visit that ended before it never gets a check-in. Each
 :meth:`Platform.parse`, never verified: Rapport made the call) and the cursor is saved
 in the same transaction, so a poll cut short starts again from the last saved cursor
 and a delivery read twice is stored once. A delivery ``parse`` ignores is left, as a
-webhook's would be; one it cannot read is left too, and shown as the poll's problem. When ``more`` is set, the next poll follows
-at the declared pace. One clinic is never polled twice at once. What ``poll`` raises:
+webhook's would be; one it cannot read is left too, and shown as the poll's problem.
+When ``more`` is set, the next poll follows at the declared pace. One clinic is never
+polled twice at once. What ``poll`` raises:
 :class:`TransientError`, polled again after ``retry_after`` (or a backoff);
 :class:`AuthError` or :class:`MissingPermission`, the clinic needs reconnecting and is
 not polled until it is; :class:`PermanentError`, the cursor stays, the problem is shown

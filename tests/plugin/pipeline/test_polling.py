@@ -254,3 +254,25 @@ def test_a_worker_carries_the_polls_on_at_the_pace_until_nothing_more_is_waiting
     assert done.next_poll_at - done.last_polled_at >= timedelta(
         seconds=app.config["POLL_INTERVAL_SECONDS"])
     assert inbox_rows(app) == []
+
+
+def test_what_the_platform_lists_and_rapport_cannot_read_is_left_and_shown(
+        cliniko_app, cliniko, cliniko_clinic):
+    patient = cliniko.seed_patient()
+    start = cliniko.clock.now() + timedelta(days=1)
+    fine = cliniko.seed_appointment(patient=patient, starts_at=start)
+    cliniko.seed_appointment(patient=patient, starts_at=start, minutes=-30)  # ends first
+    cliniko.seed_appointment(patient=None, starts_at=start)
+    cliniko.clock.advance(minutes=2)
+
+    outcome = poll(cliniko_app, cliniko, cliniko_clinic)
+
+    assert (outcome.read, outcome.stored) == (3, 1)
+    assert outcome.ignored == {"the appointment has no patient": 1}
+    assert "1 of what Cliniko listed could not be read" in outcome.problem
+    assert "ends_at" in outcome.problem
+    assert [d.split(":")[1] for d in inbox_rows(cliniko_app)] == [fine["id"]]
+    assert state(cliniko_app, cliniko_clinic).last_problem == outcome.problem
+    cliniko.clock.advance(minutes=10)
+    assert poll(cliniko_app, cliniko, cliniko_clinic, force=True).problem is None
+    assert state(cliniko_app, cliniko_clinic).last_problem is None
