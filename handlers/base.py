@@ -14,7 +14,8 @@ What each declaration means for the pipeline:
   grace) Rapport re-reads the appointment with :meth:`Platform.fetch_appointment`, which
   answers ``completed`` for one still standing. ``POLLING``: no webhooks at all; a
   periodic job asks :meth:`Platform.poll` what changed and stores it in the inbox as if
-  it had been delivered, so the rest of the journey is the same.
+  it had been delivered, so the rest of the journey is the same. The poll reports
+  ``completed`` itself (it reads what ended), so no check is scheduled at the end.
 - ``note_places``: where Rapport's note goes (the client's profile note or a field of
   it, the next booking's own note, or the clinic's callback URL).
 - ``connections``: how a clinic connects (``OAUTH`` through the platform's sign-in,
@@ -34,6 +35,26 @@ What each declaration means for the pipeline:
   appointment before acting. ``requests_per_minute``: the documented rate limit.
 - ``reread_at_end``: a ``STATUS`` platform whose "completed" event may never come; the
   appointment is also read at its end, as for ``END_TIME``.
+- ``poll_requests_per_minute`` (``POLLING``): the pace of one clinic's polling while
+  more is waiting.
+
+Polling (``Completion.POLLING``), as the seam drives it (``plugin.pipeline.polling``):
+every ``RAPPORT_POLL_INTERVAL_SECONDS`` (300 by default) each connected clinic is asked
+:meth:`Platform.poll` with the cursor its last poll returned (None the first time) and
+``since``: when the clinic was connected, less ``RAPPORT_POLL_HORIZON_HOURS`` (0 by
+default); a visit that ended before it never gets a check-in. Each
+:attr:`PollPage.deliveries` is stored in the inbox exactly as a webhook delivery is
+(deduplicated on the clinic and :meth:`Platform.delivery_id`, read with
+:meth:`Platform.parse`, never verified: Rapport made the call) and the cursor is saved
+in the same transaction, so a poll cut short starts again from the last saved cursor
+and a delivery read twice is stored once. A delivery ``parse`` ignores is left, as a
+webhook's would be; one it cannot read is left too, and shown as the poll's problem.
+When ``more`` is set, the next poll follows at the declared pace. One clinic is never
+polled twice at once. What ``poll`` raises:
+:class:`TransientError`, polled again after ``retry_after`` (or a backoff);
+:class:`AuthError` or :class:`MissingPermission`, the clinic needs reconnecting and is
+not polled until it is; :class:`PermanentError`, the cursor stays, the problem is shown
+by ``rapport clinic list``, and the next round tries again.
 
 Every outbound call takes ``credentials``: the clinic's sealed values, opened, plus what
 :meth:`Platform.api_context` adds from the installation settings, ``timeout`` (seconds
@@ -313,8 +334,10 @@ class Platform:
         return None
 
     def poll(self, credentials: Mapping[str, Any], cursor: str | None, *,
-             since: datetime) -> PollPage:
-        """What changed after ``cursor`` (None: the first poll, from ``since``)."""
+             since: datetime, now: datetime | None = None) -> PollPage:
+        """What changed after ``cursor`` (None: the first poll, for visits ending from
+        ``since``), as seen at ``now`` (None: the current time). At most a few requests'
+        worth: :attr:`PollPage.more` says when more is waiting."""
         raise self._refuse("polling")
 
     # --- reading ---------------------------------------------------------------------

@@ -61,6 +61,12 @@ class Capabilities:
     the clinic's grace), and later and later while it is not completed, as for
     ``END_TIME``. :meth:`Platform.fetch_appointment` then answers ``completed`` only on the
     platform's own word, never from the clock."""
+    poll_requests_per_minute: int | None = None
+    """``POLLING``: the most requests one clinic's polling may make in a minute. After a
+    poll that left more waiting (:attr:`PollPage.more`), Rapport polls again
+    ``PollPage.calls × 60 / poll_requests_per_minute`` seconds later, rather than at the
+    next round; None: a second later. Set it well under :attr:`requests_per_minute`, leaving room
+    for the calls each visit makes."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,9 @@ class BusinessLocale:
 @dataclass(frozen=True)
 class PollPage:
     """What one poll found: deliveries to store in the inbox as if they had been sent,
-    the cursor to poll from next, and whether more is waiting right now."""
+    the cursor to poll from next (text, a few hundred characters at most, opaque to
+    Rapport), whether more is waiting right now, and how many requests the poll made
+    (the pace of the next one, :attr:`Capabilities.poll_requests_per_minute`)."""
 
     deliveries: Sequence[InboundRequest] = ()
     cursor: str | None = None

@@ -258,7 +258,8 @@ def callback_body(target: WriteBackTarget, note: Note, occurred_at: datetime) ->
 
 def write_back(credentials: Mapping[str, Any], target: WriteBackTarget, note: Note, *,
                delivery_id: str, occurred_at: datetime) -> WriteBackResult:
-    """POST the signed ``client.alliance_updated`` event to the clinic's callback URL."""
+    """POST the signed ``client.alliance_updated`` event to the clinic's callback URL
+    (through :func:`handlers.base.http`, which counts the clinic's calls)."""
     url = credentials.get("callback_url")
     timeout = float(credentials.get("timeout") or 10)
     if not url:

@@ -61,6 +61,12 @@ CORE_DEFAULTS: dict[str, object] = {
     "SWEEP_INTERVAL_SECONDS": 60,
     "INBOX_RETENTION_DAYS": 7,  # processed events kept this long, for deduplication
     "LINK_RETENTION_DAYS": 60,  # survey links kept for unsubscribing
+    # Platforms without webhooks (Completion.POLLING): how often each clinic is asked what
+    # changed (at least 60 seconds), and how many hours before a clinic was connected its
+    # first poll looks back (0: only visits ending after it was connected get a check-in;
+    # at most 48, as a visit that ended longer ago gets none anyway).
+    "POLL_INTERVAL_SECONDS": 300,
+    "POLL_HORIZON_HOURS": 0,
     # Webhook bodies larger than this are refused with 413.
     "MAX_CONTENT_LENGTH": 256 * 1024,
     "WTF_CSRF_TIME_LIMIT": None,
@@ -116,6 +122,9 @@ TEXT_SETTINGS = frozenset({
     *(name for name, (_, setting) in PLATFORM_SETTINGS.items() if not setting.keys),
 })
 ENV_PREFIX = "RAPPORT"
+# A visit that ended longer ago than this gets no check-in (pipeline.appointments'
+# CHECK_HORIZON), so a first poll never needs to look back further.
+MAX_POLL_HORIZON_HOURS = 48
 # On or off: "true"/"false" in any case, also yes/no, on/off, 1/0.
 BOOLEAN_SETTINGS = ("SMTP_STARTTLS", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY",
                     "AUTO_MIGRATE", "ALLOW_PRIVATE_CALLBACKS")
@@ -199,6 +208,13 @@ def load_config(app: Flask, overrides: dict | None = None) -> None:
     for name in COUNT_SETTINGS:
         app.config[name] = _count(name, app.config[name])
     _check_callback_policy(app)
+    app.config["POLL_INTERVAL_SECONDS"] = _number(
+        "POLL_INTERVAL_SECONDS", app.config["POLL_INTERVAL_SECONDS"], 60, None,
+        "seconds between two polls of a clinic, at least 60 (default 300)")
+    app.config["POLL_HORIZON_HOURS"] = _number(
+        "POLL_HORIZON_HOURS", app.config["POLL_HORIZON_HOURS"], 0, MAX_POLL_HORIZON_HOURS,
+        "hours before a clinic was connected that its first poll looks back, from 0 to "
+        f"{MAX_POLL_HORIZON_HOURS}: a visit that ended longer ago gets no check-in anyway")
     _check_platform_settings(app)
 
 
@@ -250,6 +266,19 @@ def _boolean(name: str, value: object) -> object:
         return False
     raise ConfigurationError(
         f"RAPPORT_{name} is {value!r}: use true or false.")
+
+
+def _number(name: str, value: object, lowest: int, highest: int | None, meaning: str) -> int:
+    """``value`` as a whole number within its range, or a plain error saying what it is."""
+    try:
+        number = int(value) if not isinstance(value, bool) else None
+        if number is None or number != float(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < lowest or (highest is not None and number > highest):
+        raise ConfigurationError(f"RAPPORT_{name} is {value!r}: give the {meaning}.")
+    return number
 
 
 def _check_platform_settings(app: Flask) -> None:

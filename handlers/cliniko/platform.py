@@ -46,6 +46,7 @@ class ClinikoPlatform(Platform):
         webhooks=frozenset(),
         note_limit=2000,
         requests_per_minute=200,
+        poll_requests_per_minute=polling.CALLS_PER_MINUTE,
     )
     settings = (
         Setting("CONTACT_EMAIL", "an email address Cliniko can reach this Rapport's operators "
@@ -140,8 +141,8 @@ class ClinikoPlatform(Platform):
         return deliveries.parse(request)
 
     def poll(self, credentials: Mapping[str, Any], cursor: str | None, *,
-             since: datetime) -> PollPage:
-        return polling.poll(credentials, cursor, since=since)
+             since: datetime, now: datetime | None = None) -> PollPage:
+        return polling.poll(credentials, cursor, since=since, now=now)
 
     # --- reading and writing ----------------------------------------------------------
 

@@ -31,10 +31,12 @@ its writes in flight time to land. The cursor is JSON: the connection time, and 
 window its start, its end while it is being read, and the last id read in it.
 
 Each call to :func:`poll` makes at most :data:`MAX_CALLS` requests and says how many
-(``PollPage.calls``) and whether more is waiting (``more``). The caller keeps to at most
-:data:`CALLS_PER_MINUTE` Cliniko requests a minute for polling (after a page with
-``more``, wait ``calls`` seconds), well under Cliniko's 200 a minute per user, leaving the
-rest for reading clients and writing notes. A quiet clinic costs two requests per poll.
+(``PollPage.calls``) and whether more is waiting (``more``). The platform declares
+:data:`CALLS_PER_MINUTE` as its ``Capabilities.poll_requests_per_minute``, so the caller
+keeps to at most that many Cliniko requests a minute for polling (after a page with
+``more``, it waits ``calls`` seconds), well under Cliniko's 200 a minute per user, leaving
+the rest for reading clients and writing notes. A quiet clinic costs two requests per
+poll.
 
 Cliniko facts this module relies on, and where they are documented (beside those of
 :mod:`~handlers.cliniko.api` and :mod:`~handlers.cliniko.appointments`):

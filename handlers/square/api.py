@@ -1,6 +1,7 @@
 """The HTTP layer for Square's API: authenticated calls with explicit timeouts, and
 Square's answers turned into Rapport's named errors (handlers.base); with the small
-helpers every call builds its path and idempotency key with.
+helpers every call builds its path and idempotency key with. Every call goes through
+:func:`handlers.base.http` (the caller counts each clinic's calls through it).
 
 Square facts this module relies on, and where they are documented:
 
@@ -35,6 +36,7 @@ from handlers.base import (
     MissingPermission,
     PermanentError,
     TransientError,
+    http,
     retry_after_seconds,
 )
 
@@ -71,7 +73,7 @@ def _call(
         headers["Authorization"] = f"Bearer {token}"
     url = _base_url(credentials) + path
     try:
-        response = requests.request(
+        response = http(credentials).request(
             method, url, json=body, headers=headers, timeout=_timeout(credentials)
         )
     except (

@@ -7,7 +7,14 @@ import logging
 
 import click
 
-from plugin.cli import clinic_connect, clinic_data, clinic_health, clinic_rules, operations
+from plugin.cli import (
+    clinic_connect,
+    clinic_data,
+    clinic_health,
+    clinic_poll,
+    clinic_rules,
+    operations,
+)
 from plugin.cli.base import RapportGroup
 from plugin.config import read_settings
 from plugin.pipeline import instruments
@@ -37,7 +44,7 @@ def clinic() -> None:
 for command in (clinic_connect.add, clinic_health.list_clinics, clinic_rules.configure,
                 clinic_connect.rotate_secret, *clinic_connect.credential_commands(),
                 clinic_health.retry_write_backs, clinic_data.erase_client,
-                clinic_data.send_test):
+                clinic_data.send_test, clinic_poll.poll):
     clinic.add_command(command)
 
 for command in (operations.worker, operations.sweep, operations.db, operations.demo, clinic,

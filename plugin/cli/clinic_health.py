@@ -44,7 +44,8 @@ def list_clinics(as_json):
               "not_connected": "NOT CONNECTED YET"}
     for row in rows:
         state = states.get(row["status"], row["status"].upper())
-        if state == "OK" and (row["write_backs_failed"] or row.get("last_check_in_problem")):
+        if state == "OK" and (row["write_backs_failed"] or row.get("last_check_in_problem")
+                              or row.get("last_poll_problem")):
             state = "ATTENTION"
         click.echo(f"{row['key']}  {row['name']}  [{row['platform']}, {row['timezone']}]  {state}")
         if row["status_detail"]:
@@ -60,6 +61,15 @@ def list_clinics(as_json):
                    f"check-ins (7 days): {check_ins}; "
                    f"write-backs pending {row['write_backs_pending']}, "
                    f"failed {row['write_backs_failed']}")
+        if "next_poll_at" in row:
+            click.echo(f"    polled: last {_local_time(row['last_poll_at'], row['timezone'])}, "
+                       f"next {_local_time(row['next_poll_at'], row['timezone'], 'when due')}"
+                       f" (rapport clinic poll {row['key']} polls now)")
+        if row.get("last_poll_problem") and row["status"] == "active":
+            click.echo(f"    latest poll failed "
+                       f"({_local_time(row['last_poll_problem_at'], row['timezone'])}): "
+                       f"{row['last_poll_problem']}")
+        click.echo(f"    API calls this month: {row['api_calls_this_month']}")
         if row["unprocessed_events"]:
             click.echo(f"    events stored, not yet processed: {row['unprocessed_events']} "
                        "(is a worker running?)")
@@ -73,10 +83,10 @@ def list_clinics(as_json):
                        f"{row['write_backs_paused']} (they resume by themselves then)")
 
 
-def _local_time(stamp: str | None, zone: str) -> str:
+def _local_time(stamp: str | None, zone: str, none: str = "none yet") -> str:
     """An ISO time from the summary, in the clinic's time zone, to the minute."""
     if not stamp:
-        return "none yet"
+        return none
     return datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 

@@ -241,7 +241,12 @@ def checked_credentials(platform: Platform, credentials: dict[str, Any]) -> None
 
 def for_delivery(platform: Platform, credentials: dict[str, Any]) -> dict[str, Any]:
     """The credentials a write-back is made with: through :func:`session` for a
-    platform whose notes go to a callback."""
-    if NotePlace.CALLBACK in platform.capabilities.note_places:
-        return {**credentials, "http": session()}
-    return credentials
+    platform whose notes go to a callback, still counted like every call to the clinic
+    (the hooks of the session the seam gave)."""
+    if NotePlace.CALLBACK not in platform.capabilities.note_places:
+        return credentials
+    guarded = session()
+    given = credentials.get("http")
+    if given is not None:
+        guarded.hooks["response"].extend(given.hooks["response"])
+    return {**credentials, "http": guarded}

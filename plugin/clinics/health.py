@@ -1,5 +1,6 @@
-"""Is a clinic healthy? Connected, work flowing, what failed and how to fix it: for its
-admin (``rapport clinic list``)."""
+"""Is a clinic healthy? Connected, work flowing, what failed and how to fix it, how many
+calls Rapport made to its platform this month, and for a polled platform when it was
+last and will next be polled: for its admin (``rapport clinic list``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from handlers.base import Connection
-from plugin.clinics import records
+from handlers.base import Completion, Connection
+from plugin.clinics import api_calls, records
 from plugin.clinics.oauth import connect_url
 from plugin.clinics.platforms import platform_of
-from plugin.store.models import CheckIn, Clinic, InboxEvent, WriteBack
+from plugin.store.models import CheckIn, Clinic, InboxEvent, PollState, WriteBack
 
 
 def clinic_summary(db, clinic: Clinic) -> dict:
@@ -64,9 +65,26 @@ def clinic_summary(db, clinic: Clinic) -> dict:
             CheckIn.test.is_(False), CheckIn.sent_at.is_not(None)))
         if not sent_since:
             summary["last_check_in_problem"] = problem.reason
+    summary["api_calls_this_month"] = api_calls.this_month(db, clinic.id)
+    if platform_of(clinic).capabilities.completion is Completion.POLLING:
+        summary.update(polling(db, clinic))
     if clinic.status != "active":
         summary.update(remedy(clinic))
     return summary
+
+
+def polling(db, clinic: Clinic) -> dict:
+    """When the clinic's platform was last and will next be polled, and what went wrong
+    with the last poll (None once one succeeds)."""
+    state = db.get(PollState, clinic.id)
+
+    def stamp(moment):
+        return moment.isoformat() if moment else None
+
+    return {"last_poll_at": stamp(state and state.last_polled_at),
+            "next_poll_at": stamp(state and state.next_poll_at),
+            "last_poll_problem": state and state.last_problem,
+            "last_poll_problem_at": stamp(state and state.last_problem_at)}
 
 
 def remedy(clinic: Clinic) -> dict:

@@ -3,7 +3,8 @@
 Everything the pipeline asks of a platform goes through here: which platform a clinic
 is on (:func:`platform_of`), the installation's settings for it (:func:`settings_of`,
 ``RAPPORT_<PLATFORM>_*``), the credentials a call takes (:func:`credentials_for`,
-renewing an OAuth token first when the platform declares ``token_refresh``), and what
+renewing an OAuth token first when the platform declares ``token_refresh``, with the
+HTTP session that counts the clinic's calls, :mod:`plugin.clinics.api_calls`), and what
 happens when the platform refuses the clinic (:func:`platform_refused`: "needs
 reconnecting", in this one place). Which platforms have a capability is asked of their
 declarations (:func:`names_where`), never of their methods.
@@ -21,7 +22,7 @@ from sqlalchemy import select
 
 import handlers
 from handlers.base import RECONNECT_ERRORS, Capabilities, MissingPermission, Platform
-from plugin.clinics import records
+from plugin.clinics import api_calls, records
 from plugin.store import database
 from plugin.store.models import Clinic
 from plugin.tasks.runtime import job
@@ -50,16 +51,20 @@ def settings_of(platform: Platform, config: Any = None) -> dict[str, Any]:
             for setting in platform.settings}
 
 
-def call_context(platform: Platform) -> dict[str, Any]:
-    """What every call to ``platform`` takes besides the clinic's own credentials."""
-    return {**platform.api_context(settings_of(platform)),
-            "timeout": current_app.config["HTTP_TIMEOUT"]}
+def call_context(platform: Platform, clinic_id: int | None = None) -> dict[str, Any]:
+    """What every call to ``platform`` takes besides the clinic's own credentials; for a
+    clinic that exists, the HTTP session counting its calls (``http``)."""
+    context = {**platform.api_context(settings_of(platform)),
+               "timeout": current_app.config["HTTP_TIMEOUT"]}
+    if clinic_id is not None:
+        context["http"] = api_calls.session_for(clinic_id)
+    return context
 
 
 def credentials_for(clinic: Clinic) -> dict[str, Any]:
     """The clinic's credentials for calling its platform (its token renewed when due)."""
     platform = platform_of(clinic)
-    values = {**records.credentials(clinic), **call_context(platform)}
+    values = {**records.credentials(clinic), **call_context(platform, clinic.id)}
     if platform.capabilities.token_refresh and platform.needs_refresh(
             values, datetime.now(timezone.utc)):
         values = refresh(clinic.id)
@@ -74,13 +79,14 @@ def refresh(clinic_id: int) -> dict[str, Any]:
     with database.session() as db:
         clinic = db.get(Clinic, clinic_id, with_for_update=True, populate_existing=True)
         platform = platform_of(clinic)
-        values = {**records.credentials(clinic), **call_context(platform)}
+        context = call_context(platform, clinic_id)
+        values = {**records.credentials(clinic), **context}
         if not platform.needs_refresh(values, datetime.now(timezone.utc)):
             return values
         tokens = platform.refresh(values, settings_of(platform))
         stored = {**records.credentials(clinic), **tokens}
         records.store_credentials(clinic, stored)
-    return {**stored, **call_context(platform)}
+    return {**stored, **context}
 
 
 @job

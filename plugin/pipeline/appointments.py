@@ -2,11 +2,16 @@
 
 :func:`apply_event` is the one place an :class:`~handlers.base.AppointmentEvent` changes
 an appointment: completed → plan a check-in; cancelled or no-show → cancel the one
-waiting; booked → on platforms that never say "completed" (``Completion.END_TIME``, and
-``POLLING``) or may not say it every time (``Capabilities.reread_at_end``), check at the end
-whether the visit took place (:func:`check_completion`), and put open talking points on the
-booking. Events older than what is stored are ignored, so events may come twice and in any
-order. A visit the platform calls completed only long after it ended gets no check-in.
+waiting; booked → on platforms that never say "completed" (``Completion.END_TIME``) or may
+not say it every time (``Capabilities.reread_at_end``), check at the end whether the visit
+took place (:func:`check_completion`), and put open talking points on the booking. Events
+older than what is stored are ignored, so events may come twice and in any order. A
+visit the platform calls completed only long after it ended gets no check-in.
+
+A polled platform (``Completion.POLLING``) gets no check at the end: its poll reads what
+ended and reports ``completed`` itself, in the list requests it makes anyway, so a check
+would cost one more request per visit, and could answer before the poll's own grace for
+marking "did not arrive" has passed.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from plugin.tasks.runtime import job
 
 log = logging.getLogger(__name__)
 
-CHECKED_AT_THE_END = (Completion.END_TIME, Completion.POLLING)
+CHECKED_AT_THE_END = (Completion.END_TIME,)
 
 
 def checked_at_the_end(capabilities: Capabilities) -> bool:

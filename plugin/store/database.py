@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import fcntl
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alembic import command
@@ -28,6 +29,8 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 # Set while a block only reads: its SQLite transactions begin without the write lock.
 _READ_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("rapport_read_only",
                                                                  default=False)
+# Per thread: how many sessions are open, and what waits for the last one to end.
+_open = threading.local()
 
 
 def init_app(app: Flask) -> None:
@@ -82,8 +85,27 @@ def engine() -> Engine:
 @contextlib.contextmanager
 def session() -> Iterator[Session]:
     """A session whose transaction commits when the block ends without error."""
-    with current_app.extensions["rapport.sessions"].begin() as db:
-        yield db
+    depth = getattr(_open, "depth", 0)
+    _open.depth = depth + 1
+    try:
+        with current_app.extensions["rapport.sessions"].begin() as db:
+            yield db
+    finally:
+        _open.depth = depth
+        if depth == 0:
+            for action in _open.__dict__.pop("waiting", []):
+                action()
+
+
+def outside_transactions(action: Callable[[], None]) -> None:
+    """Run ``action`` (a small write of its own) now, or, while this thread has a session
+    open, as soon as the last one ends: the open transaction may hold a lock the write
+    would wait on forever (SQLite's write lock, taken at BEGIN; a row the write's foreign
+    key points to). ``action`` handles its own errors."""
+    if getattr(_open, "depth", 0):
+        _open.__dict__.setdefault("waiting", []).append(action)
+        return
+    action()
 
 
 @contextlib.contextmanager

@@ -88,6 +88,45 @@ class InboxEvent(Base):
     clinic: Mapped[Clinic] = relationship()
 
 
+class PollState(Base):
+    """Where polling a clinic's platform stands, for platforms that send no webhooks
+    (``Completion.POLLING``): one row per clinic, made when it is first due."""
+
+    __tablename__ = "poll_states"
+
+    clinic_id: Mapped[int] = mapped_column(
+        ForeignKey("clinics.id", ondelete="CASCADE"), primary_key=True)
+    # Visits that ended before this never get a check-in: the clinic's connection, less
+    # the installation's horizon (RAPPORT_POLL_HORIZON_HOURS).
+    since: Mapped[datetime]
+    # The platform's own cursor, opaque: saved in the transaction that stores the
+    # deliveries read up to it, so a poll cut short starts again from the last one.
+    cursor: Mapped[str | None] = mapped_column(Text)
+    next_poll_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_polled_at: Mapped[datetime | None]  # the last poll the platform answered
+    # A poll under way since then; one at a time per clinic (a stale claim is a poll
+    # that was killed, and is taken over).
+    claimed_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why the last poll failed (cleared by the next that succeeds), for clinic list.
+    last_problem: Mapped[str | None] = mapped_column(Text)
+    last_problem_at: Mapped[datetime | None]
+
+    clinic: Mapped[Clinic] = relationship()
+
+
+class ApiCalls(Base):
+    """How many requests Rapport made to a clinic's platform in one calendar month (UTC):
+    some platforms bill calls beyond a monthly allowance."""
+
+    __tablename__ = "api_calls"
+
+    clinic_id: Mapped[int] = mapped_column(
+        ForeignKey("clinics.id", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-12"
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Appointment(Base):
     """A visit as its platform last described it.
 

@@ -7,5 +7,6 @@ The jobs themselves live beside the work they do, each with the one helper that 
 it: ``pipeline.ingest.ingest_events``, ``pipeline.appointments.check_completion``,
 ``pipeline.sending.send_check_in`` / ``send_reminder`` / ``expire_check_in``,
 ``pipeline.write_back.deliver_write_back``, ``pipeline.booking_notes.write_booking_note``,
-``pipeline.sweeper.sweep`` and ``clinics.platforms.refresh_tokens``.
+``pipeline.polling.poll_clinic`` / ``poll_due``, ``pipeline.sweeper.sweep`` and
+``clinics.platforms.refresh_tokens``.
 """

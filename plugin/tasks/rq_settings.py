@@ -14,6 +14,7 @@ from plugin.pipeline import (  # noqa: F401
     appointments,
     booking_notes,
     ingest,
+    polling,
     sending,
     sweeper,
     write_back,

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from plugin.clinics.platforms import refresh_tokens
+from plugin.pipeline.polling import poll_due
 from plugin.pipeline.sweeper import sweep
+
+# How often the polled clinics that are due are looked for (RAPPORT_POLL_INTERVAL_SECONDS
+# is at least this; a poll that left more waiting queues the next one itself).
+POLL_CHECK_SECONDS = 60
 
 
 def schedule(register: Callable, *, queue_name: str, sweep_interval: int) -> None:
@@ -13,3 +18,4 @@ def schedule(register: Callable, *, queue_name: str, sweep_interval: int) -> Non
     ``CronScheduler``'s)."""
     register(sweep, queue_name=queue_name, interval=sweep_interval)
     register(refresh_tokens, queue_name=queue_name, cron="17 3 * * *")
+    register(poll_due, queue_name=queue_name, interval=POLL_CHECK_SECONDS)

@@ -1,5 +1,8 @@
 """The inbox: verified webhook events, stored before they are acknowledged.
 
+Each event is kept as a :class:`~plugin.web.deliveries.Entry` (what a poll stores, in
+a transaction of its own, too: :func:`~plugin.web.deliveries.store_now`).
+
 Writes are grouped: each web process has one writer thread that takes every event
 waiting at that moment, inserts them in one transaction (one commit, one fsync) and
 hands each request its row id. A request answers 202 only once its event is committed,
@@ -32,11 +35,10 @@ from sqlalchemy.engine import Engine
 
 from plugin.pipeline.ingest import queue_ingest
 from plugin.store.models import InboxEvent
+from plugin.web.deliveries import BATCH, COLUMNS, Entry
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("clinic_id", "delivery_id", "received_at", "body", "headers", "events", "attempts")
-BATCH = 200
 QUEUE_LINGER_SECONDS = 0.05  # how long committed events wait to share one job
 QUEUE_BATCH = 1000
 WAIT_SECONDS = 10
@@ -132,14 +134,13 @@ class Inbox:
         self.turns = None  # on SQLite, the lock file the web processes' writers share
         self.written = threading.Event()  # set by the writer after each commit
 
-    def store(self, *, clinic_id: int, delivery_id: str, body: bytes,
-              headers: dict[str, Any], events: list[dict[str, Any]]) -> int | None:
+    def store(self, *, clinic_id: int, entry: Entry) -> int | None:
         """Commit the event (its raw body and headers, and the events the adapter read in
         it); its inbox id, or None when the clinic had this delivery."""
         if self.started_in_pid != os.getpid():  # first use, or first use after a fork
             self._start()
-        row = (clinic_id, delivery_id, datetime.now(timezone.utc), body, headers, events, 0)
-        item = _Pending((clinic_id, delivery_id), self.statement.params(row))
+        row = entry.row(clinic_id, datetime.now(timezone.utc))
+        item = _Pending((clinic_id, entry.delivery_id), self.statement.params(row))
         self.pending.put(item)
         if not item.done.acquire(timeout=WAIT_SECONDS):
             raise InboxUnavailable(f"the database did not commit within {WAIT_SECONDS} s")

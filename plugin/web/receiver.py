@@ -30,7 +30,6 @@ webhook used (bench/ingest.py).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -49,24 +48,18 @@ from handlers.base import (
     Platform,
     SignatureError,
     Webhooks,
-    event_to_dict,
 )
 from plugin.clinics import records, subscriptions
 from plugin.store import database
-from plugin.web import inbox, limits
+from plugin.web import deliveries, inbox, limits
 from plugin.web.security import every_answer_headers
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/webhooks/"
-# Headers worth keeping with the raw event; cookies and credentials never are.
-DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
 # Answers that count against an address's refusals (limits.RATE_LIMIT_WEBHOOK_REFUSALS):
 # what an unsigned request gets. A 400 comes after the signature verified: never counted.
 REFUSALS = frozenset({401, 404, 405, 413})
-# No booking happens outside these years: a time outside them is a malformed body, not
-# something to compute a send time from.
-EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -228,31 +221,20 @@ def _unsigned(error: SignatureError, extra: dict) -> Answer:
     return _problem(401, "the signature does not verify", reason=str(error))
 
 
-def dedupe_key(delivery_id: str) -> str:
-    """The delivery id as the inbox keeps it (255 characters at most): a longer one by its
-    SHA-256, so two ids that differ only past the 255th character stay two events."""
-    if len(delivery_id) <= 255:
-        return delivery_id
-    return "sha256:" + hashlib.sha256(delivery_id.encode()).hexdigest()
-
-
 def _store(platform: Platform, inbound: InboundRequest, clinic_id: int, extra: dict) -> Answer:
     """Read the verified body, keep it and what was read in the inbox, answer."""
     try:
-        delivery, events = _read(extra, lambda: _events(platform, inbound))
+        entry = _read(extra, lambda: deliveries.entry(platform, inbound))
     except _Unreadable as refusal:
         return refusal.answer
     try:
-        inbox_id = inbox.inbox(current_app).store(
-            clinic_id=clinic_id, delivery_id=dedupe_key(delivery), body=inbound.body,
-            headers={k: v for k, v in inbound.headers.items() if k not in DROPPED_HEADERS},
-            events=events)
+        inbox_id = inbox.inbox(current_app).store(clinic_id=clinic_id, entry=entry)
     except inbox.InboxUnavailable as error:
         # Not stored, so not acknowledged: the platform will deliver it again.
         log.error("webhooks.store-failed: %s", error, extra=extra)
         return _problem(503, "the event could not be stored; please retry")
     if inbox_id is None:
-        log.info("webhooks.duplicate: %s", delivery, extra=extra)
+        log.info("webhooks.duplicate: %s", entry.delivery_id, extra=extra)
         return 200, {"status": "duplicate"}
     return 202, {"status": "accepted", "id": inbox_id}
 
@@ -282,19 +264,6 @@ def _read(extra: dict, reading: Callable):
         log.exception("webhooks.unreadable-body: %s", error.__class__.__name__, extra=extra)
         raise _Unreadable(_problem(400, "body: Rapport could not read this body "
                                    f"({error.__class__.__name__})", field="body"))
-
-
-def _events(platform: Platform, inbound: InboundRequest) -> tuple[str, list[dict]]:
-    """The delivery id and the events read in the body, their times checked."""
-    delivery = platform.delivery_id(inbound)
-    events = platform.parse(inbound)
-    for event in events:
-        for name in ("occurred_at", "start", "end"):
-            moment = getattr(event, name)
-            if moment is not None and not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
-                raise PayloadError(name, f"the year {moment.year} is outside "
-                                   f"{EARLIEST_YEAR}–{LATEST_YEAR}")
-    return delivery, [event_to_dict(event) for event in events]
 
 
 def init_app(app: Flask) -> None:

@@ -13,16 +13,16 @@
 Columns are added in place: ``check_ins`` is never rebuilt (on SQLite a rebuild would
 cascade-delete the links and responses that point to it).
 
-Revision ID: 0009
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-08
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
