@@ -6,10 +6,8 @@ where the journey is the same as any platform's. A visit still standing once it 
 is read as completed; the answers go into Sam's patient notes and the notes of Sam's next
 appointment.
 
-The seam's periodic poll job is not on this branch yet: :meth:`ClinikoDemo.poll_round`
-does one round the way that job is to (the adapter's ``poll``, each delivery stored in
-the inbox as the receiver stores a webhook's; the second round is told it runs five
-minutes later). When the job lands, call it there instead.
+:meth:`ClinikoDemo.poll_round` polls as ``rapport clinic poll`` does (the seam's
+``plugin.pipeline.polling.poll``); the second round is told it runs five minutes later.
 """
 
 from __future__ import annotations
@@ -17,15 +15,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import current_app
-
-from handlers.base import IgnoredEvent, event_to_dict
-from handlers.cliniko import polling
-from plugin.clinics.platforms import credentials_for, platform_of
+from plugin.pipeline import polling as seam_polling
 from plugin.store import database
 from plugin.store.models import Clinic
-from plugin.web import inbox
-from plugin.web.receiver import dedupe_key
 from tests.sandboxes.cliniko import ClinikoSandbox
 from tests.sandboxes.demo import NEXT_BOOKING_NOTES, OWN_NOTES, StandInDemo
 
@@ -37,9 +29,6 @@ class ClinikoDemo(StandInDemo):
 
     def start(self) -> str:
         self.cliniko = ClinikoSandbox().start()
-        # The clinic was connected this morning: visits ending since then are followed.
-        self.since = self.now - timedelta(hours=3)
-        self.cursor: str | None = None
         return self.cliniko.url
 
     def stop(self) -> None:
@@ -47,9 +36,11 @@ class ClinikoDemo(StandInDemo):
 
     def settings(self) -> dict[str, Any]:
         given = self.cliniko.settings()
+        # The visit ended half an hour before the clinic is added: the first poll looks
+        # back three hours (a clinic connected this morning), or Sam would get no check-in.
         return {"CLINIKO_BASE_URL": given["base_url"],
                 "CLINIKO_CONTACT_EMAIL": given["contact_email"],
-                "CLINIKO_COMPLETION_GRACE_MINUTES": "0"}
+                "CLINIKO_COMPLETION_GRACE_MINUTES": "0", "POLL_HORIZON_HOURS": 3}
 
     def connect_fields(self) -> dict[str, Any]:
         return {"api_key": self.cliniko.api_key}
@@ -94,25 +85,14 @@ class ClinikoDemo(StandInDemo):
         return [(r.method, r.path) for r in self.cliniko.requests]
 
     def poll_round(self, clinic_id: int, now: datetime | None = None) -> tuple[int, int]:
-        """One poll of the clinic, its deliveries stored in the inbox: how many, and how
-        many requests it took. (The seam's poll job, once on this branch, replaces this.)"""
-        with database.session() as db:
-            clinic = db.get(Clinic, clinic_id)
-            platform, credentials = platform_of(clinic), credentials_for(clinic)
+        """One round of the seam's poll (``rapport clinic poll``), and the rounds that
+        follow while Cliniko says more is waiting: how many deliveries were stored, and how
+        many requests it took."""
         stored = calls = 0
         while True:
-            page = polling.poll(credentials, self.cursor, since=self.since, now=now)
-            self.cursor, calls = page.cursor, calls + page.calls
-            for request in page.deliveries:
-                try:
-                    events = [event_to_dict(event) for event in platform.parse(request)]
-                except IgnoredEvent:
-                    continue
-                kept = inbox.inbox(current_app).store(
-                    clinic_id=clinic_id, delivery_id=dedupe_key(platform.delivery_id(request)),
-                    body=request.body, headers=dict(request.headers), events=events)
-                stored += kept is not None
-            if not page.more:
+            outcome = seam_polling.poll(clinic_id, now=now, force=True)
+            stored, calls = stored + outcome.stored, calls + outcome.calls
+            if not outcome.more:
                 return stored, calls
 
     def _clinic_id(self) -> int:
