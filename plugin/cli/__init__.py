@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from plugin.cli import clinic_connect, clinic_data, clinic_health, clinic_rules, operations
+from plugin.cli import admin, clinic_connect, clinic_data, clinic_health, clinic_rules, operations
 from plugin.cli.base import RapportGroup
 from plugin.config import read_settings
 from plugin.pipeline import instruments
@@ -43,3 +43,4 @@ for command in (clinic_connect.add, clinic_health.list_clinics, clinic_rules.con
 for command in (operations.worker, operations.sweep, operations.db, operations.demo, clinic,
                 questionnaires):
     main.add_command(command)
+main.add_command(admin.admin)
