@@ -162,6 +162,7 @@ def open_flags(db, clinic: Clinic, period: Period) -> list[dict]:
                         "therapist": appointment.therapist_name or response.therapist_id,
                         "answered_at": response.submitted_at, "overall": response.overall,
                         "band": band_of(response)["label"],
+                        "codes": [flag["code"] for flag in flags],
                         "flags": [flag.get("message") or flag["code"] for flag in flags]
                         or ["Low score"]})
     return sorted(flagged, key=lambda row: row["answered_at"], reverse=True)
