@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
             command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
             && { echo $$p; break; }; done)
 
-.PHONY: demo test lint bench install dev clean
+.PHONY: demo test lint bench install dev clean test-support
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Rapport needs Python 3.11 or newer; none found on PATH (set PYTHON=/path/to/python3.11)."; exit 1; }
@@ -28,8 +28,14 @@ dev: $(VENV)/.dev-installed
 demo: install
 	$(BIN)/rapport demo
 
-test: dev
+test: dev test-support
 	$(BIN)/python -m pytest
+
+# axe-core, which the browser tests inject into pages; without npm those tests skip.
+test-support:
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/support --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the accessibility checks (axe-core) will be skipped"; fi
 
 lint: dev
 	$(BIN)/ruff check .

@@ -26,7 +26,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from plugin.pipeline import instruments
 from plugin.store.models import Appointment, CheckIn, Clinic, Response
+from questionnaires.language import pick
 
 MINIMUM_ANSWERS = 5
 HORIZONS = (30, 60, 90)
@@ -99,8 +101,24 @@ def _answers(db, clinic: Clinic, period: Period):
 
 
 def band_of(response: Response) -> dict:
+    """The answer's band, named as its instrument names it (the note says something else
+    when every answer was at the top; the band is the same)."""
     band = ((response.result or {}).get("summary") or {}).get("scores", {}).get("band")
-    return {"id": band["id"], "label": band.get("label") or band["id"]} if band else NO_BAND
+    if not band:
+        return NO_BAND
+    return {"id": band["id"], "label": _band_label(response.instrument_id, band["id"])
+            or band.get("label") or band["id"]}
+
+
+def _band_label(instrument_id: str, band_id: str) -> str | None:
+    found = instruments.registry()
+    if instrument_id not in found:
+        return None
+    bands = found.get(instrument_id).bands
+    for band in bands.ranges if bands else ():
+        if band.id == band_id:
+            return pick(band.label, "en")
+    return None
 
 
 def alliance(db, clinic: Clinic, period: Period) -> dict:
