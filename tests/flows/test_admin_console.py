@@ -17,6 +17,7 @@ import re
 import statistics
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -250,7 +251,7 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, receiver, mailbox
         pages.check(page, "export")
         with page.expect_download() as download:
             page.get_by_role("button", name="Download the CSV").click()
-        text = open(download.value.path(), encoding="utf-8").read()
+        text = Path(download.value.path()).read_text(encoding="utf-8")
         assert "@" not in text
         rows = list(csv.DictReader(io.StringIO(text)))
         assert {row["client_id"]: float(row["overall"]) for row in rows} == normalized
