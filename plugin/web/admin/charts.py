@@ -16,6 +16,8 @@ COLOURS = {
     "sent": "#9db8ae", "answered": "#2f5d50", "expired": "#c48a3a",
     "needs-attention": "#b4533c", "some-concerns": "#d7ae5f", "working-well": "#2f5d50",
     "unscored": "#a3aca9",
+    # Rebooking horizons: one green, darker the longer the horizon.
+    "30": "#9db8ae", "60": "#5f8c7d", "90": "#2f5d50",
 }
 SPARE = ("#5c7f9c", "#8a6fa3", "#6d8f4e", "#9c6b5c")
 
@@ -51,9 +53,12 @@ def _plot() -> tuple[float, float]:
 
 
 def _nice_top(value: float) -> float:
-    """A round top for the axis at or above ``value``."""
+    """A round top for the axis at or above ``value``: for small counts, a multiple of
+    four, so each of the four steps is a whole number."""
     if value <= 0:
-        return 1
+        return 4
+    if value <= 40:
+        return 4 * -(-value // 4)
     for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000):
         if value <= step * 5:
             return step * max(1, -(-value // step))

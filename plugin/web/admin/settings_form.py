@@ -152,8 +152,12 @@ def _keep(clinic: Clinic, parsed: dict, errors: dict[str, str]) -> None:
         if parsed.get(name) and parsed[name] != getattr(clinic, name):
             attempt((name,), lambda name=name: records.set_locale(clinic, **{name: parsed[name]}))
     for name in TIMING:
-        attempt((name,), lambda name=name: settings.updated(
-            clinic.settings, timing={name: parsed[name]}))
+        # Each end of the window is checked as a time of day here, and against the other
+        # end below (where the message goes to the window's end).
+        alone = {"window_start": {"window_end": "24:00"},
+                 "window_end": {"window_start": "00:00"}}.get(name, {})
+        attempt((name,), lambda name=name, alone=alone: settings.updated(
+            clinic.settings, timing={name: parsed[name], **alone}))
     attempt(TIMING, lambda: setattr(clinic, "settings", settings.updated(
         clinic.settings, timing={name: parsed[name] for name in TIMING})))
     if isinstance(parsed.get("early_visits"), int) and parsed["early_visits"] < 0:
