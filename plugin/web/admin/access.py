@@ -54,7 +54,9 @@ def safe_next(target: str | None) -> str | None:
     if not target:
         return None
     parts = urlparse(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # "/\\host" is "//host" to a browser: another site.
+    if (parts.scheme or parts.netloc or not target.startswith("/")
+            or target.startswith(("//", "/\\")) or any(ord(c) < 32 for c in target)):
         return None
     return target
 

@@ -72,9 +72,7 @@ def period_zone(period: figures.Period):
     return ZoneInfo(period.zone)
 
 
-@bp.get("/export")
-@access.clinic_page
-def page(who: admins.SignedIn, clinic: Clinic):
+def _form(who: admins.SignedIn, clinic: Clinic):
     period, errors = chosen_period(clinic, request.args)
     return render_template("admin/export.html", title=f"Export · {clinic.name}", who=who,
                            clinic=clinic, tab="export", errors=errors, columns=COLUMNS,
@@ -84,12 +82,18 @@ def page(who: admins.SignedIn, clinic: Clinic):
                                    or period.last.strftime("%Y-%m")}), 400 if errors else 200
 
 
+@bp.get("/export")
+@access.clinic_page
+def page(who: admins.SignedIn, clinic: Clinic):
+    return _form(who, clinic)
+
+
 @bp.get("/export.csv")
 @access.clinic_page
 def download(who: admins.SignedIn, clinic: Clinic):
     period, errors = chosen_period(clinic, request.args)
     if errors:
-        return page.__wrapped__(who=who, clinic=clinic)
+        return _form(who, clinic)  # the form again, the refusal next to its field
     log.info("admin.exported: clinic %s by admin %s, %s to %s", clinic.id, who.admin_id,
              period.first, period.last)
     name = f"rapport-{clinic.key}-{period.first:%Y-%m}-to-{period.last:%Y-%m}.csv"

@@ -247,3 +247,12 @@ def test_one_address_is_one_admin(app, clinic_factory):
         admins.invite("dana@harbour.example", clinic_key=second["key"], send=False)
     with app.app_context(), pytest.raises(admins.AdminError, match="not an email address"):
         admins.invite("dana", clinic_key=second["key"], send=False)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/",
+                                    "/\\evil.example/", "admin", "/admin/\r\nX: y"])
+def test_going_back_never_leaves_the_site(target):
+    from plugin.web.admin.access import safe_next
+
+    assert safe_next(target) is None
+    assert safe_next("/admin/clinics/abc/settings?x=1") == "/admin/clinics/abc/settings?x=1"
