@@ -31,7 +31,7 @@ from plugin.clinics import admins, connecting, records
 from plugin.pipeline import instruments, sweeper
 from plugin.store import database
 from plugin.store.models import CheckIn, Clinic, Response
-from tests.support import console, console_browser
+from tests.support import console, console_browser, installs
 
 END = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=100)
 DANA, LEE = ("T-2", "Dana"), ("T-3", "Lee")
@@ -245,6 +245,10 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, receiver, mailbox
                 assert cell == f"{share}% ({row[days]} of {row['clients']})", (label, days)
         assert "association, not proof" in page.content()
         pages.check(page, "dashboard")
+        assert page.goto(f"{clinic_url}/dashboard?from=2026-13").status == 400
+        assert "YYYY-MM" in page.locator("#period-from-error").inner_text()
+        pages.check(page, "dashboard-refused")
+        page.goto(f"{clinic_url}/dashboard")
 
         # --- the export holds the same answers, no addresses ---------------------------
         submit(page.get_by_role("link", name="Export"))
@@ -300,6 +304,22 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, receiver, mailbox
         with app.app_context(), database.session() as db:
             clinic = records.by_key(db, square_key)
             assert (clinic.status, clinic.account_id) == ("active", square_sandbox.merchant_id)
+
+        # A clinic connected with keys gets a form of its platform's fields.
+        with app.app_context(), database.session() as db:
+            records.create(db, name="Harbour by hand", platform="square", key="by-hand",
+                           credentials=installs.manual_credentials(
+                               "square", access_token=square_sandbox.personal_access_token,
+                               webhook_signature_key="key-1",
+                               notification_url=f"{base}/webhooks/square/by-hand"))
+        ops.goto(f"{base}/admin/clinics/by-hand/")
+        pages.check(ops, "connection-keys")
+        submit(ops.get_by_role("button", name="Save the new credentials"))
+        assert "Give at least one new value" in ops.locator(".field-error").inner_text()
+        pages.check(ops, "connection-keys-refused")
+        ops.fill("#f-add_signature_key", "key-2")
+        submit(ops.get_by_role("button", name="Save the new credentials"))
+        assert "2 signature key(s) accepted" in ops.locator(".notice.done").inner_text()
 
         # Dana's browser may not open the Square clinic, nor its connect link.
         assert page.goto(f"{base}/admin/clinics/{square_key}/").status == 404

@@ -49,9 +49,9 @@ def connection_view(clinic: Clinic) -> dict:
     keys = Connection.API_KEY in platform.capabilities.connections
     if connection is not Connection.OAUTH and keys:
         view["fields"] = list(platform.update_fields)
-    # What the platform lists for the admin to copy, besides the webhook's own secrets.
-    view["shown"] = [item for item in platform.shown(values)
-                     if not (view["secrets"] and item.value in view["secrets"])]
+    # What the platform lists for the admin to copy, besides what is shown above.
+    above = {*view["secrets"], view["webhook_url"]}
+    view["shown"] = [item for item in platform.shown(values) if item.value not in above]
     return view
 
 
