@@ -2,7 +2,8 @@
 
 ``create_app`` builds the Flask application: configuration (defaults, instance folder,
 ``RAPPORT_*`` environment), the database, the queue, the client's pages, the platform
-connect pages and ``/healthz``, and the webhook receiver in front of them. The layout of
+connect pages, the clinic admins' console (``/admin``) and ``/healthz``, and the webhook
+receiver in front of them. The layout of
 the package follows one visit's journey: ``web`` (what arrives over HTTP), ``pipeline``
 (what happens to it, stage by stage), ``clinics`` (who it is for, and the one seam to
 their booking platform), ``tasks`` (running the jobs), ``store`` (where it is kept),
@@ -16,7 +17,7 @@ from flask import Flask
 from plugin import config, i18n, logs
 from plugin.store import database
 from plugin.tasks import queue, runtime
-from plugin.web import connect, health, inbox, limits, receiver, security, survey
+from plugin.web import admin, connect, health, inbox, limits, receiver, security, survey
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -34,6 +35,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(survey.bp)
     app.register_blueprint(connect.bp)
     app.register_blueprint(health.bp)
+    admin.init_app(app)
     receiver.init_app(app)
     security.trust_proxies(app)  # outermost: the receiver sees the client's address too
     return app

@@ -58,7 +58,8 @@ def test_rq_cron_reads_the_queue_from_rapport_cfg(app, tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == (
-        "[('poll_due', 'staging', 60), ('refresh_tokens', 'staging', None), "
+        "[('alert_admins', 'staging', None), ('poll_due', 'staging', 60), "
+        "('refresh_tokens', 'staging', None), "
         "('sweep', 'staging', 30)]")
 
 

@@ -19,7 +19,7 @@ from plugin.clinics import records as clinics
 from plugin.store import database as storage
 from plugin.store.models import Clinic, PlatformWebhook, WriteBack
 from tests.sandboxes.square import SquareSandbox
-from tests.support import installs, square_install
+from tests.support import console, installs, square_install
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -40,10 +40,23 @@ def new_clinic(square_app):
         return installs.describe(created)
 
 
+BROWSER: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def signed_in(request):
+    """The Connect link is for someone signed in to the console: an operator here."""
+    if "square_app" in request.fixturenames:
+        app, url = request.getfixturevalue("square_app")
+        BROWSER["session"] = console.browser_session(app, url)
+    yield
+    BROWSER.clear()
+
+
 def connect(base_url: str, key: str) -> requests.Response:
     """The admin opens the Connect link and allows Rapport in Square (the sandbox's
     authorize page grants what is asked and redirects back)."""
-    return requests.get(f"{base_url}/connect/square/{key}", timeout=10)
+    return BROWSER["session"].get(f"{base_url}/connect/square/{key}", timeout=10)
 
 
 def to_application(sandbox, url: str, event: dict, signature_key: str | None = None):
@@ -87,7 +100,7 @@ def test_an_oauth_clinic_is_not_given_a_webhook_url_that_would_refuse_everything
 
 def test_the_connect_link_asks_for_the_scopes_with_a_state(square_app, square_sandbox, new_clinic):
     _, url = square_app
-    first = requests.get(
+    first = BROWSER["session"].get(
         f"{url}/connect/square/{new_clinic['key']}", timeout=10, allow_redirects=False
     )
     assert first.status_code == 302
@@ -400,7 +413,8 @@ def test_production_links_go_to_square_itself(app_factory):
         created = clinics.create(
             db, name="Harbour", platform="square",
             credentials=installs.manual_credentials("square"), status="not_connected")
-    location = app.test_client().get(f"/connect/square/{created.clinic.key}").headers["Location"]
+    browser = console.sign_in(app, app.test_client(), "operator@rapport.test", operator=True)
+    location = browser.get(f"/connect/square/{created.clinic.key}").headers["Location"]
     assert location.startswith("https://connect.squareup.com/oauth2/authorize?")
 
 
@@ -435,7 +449,8 @@ def test_the_connect_link_refuses_a_manual_clinic_and_says_what_to_run(
     square_app, square_sandbox, manual_clinic
 ):
     app, url = square_app
-    page = requests.get(f"{url}/connect/square/harbour", timeout=10, allow_redirects=False)
+    page = BROWSER["session"].get(f"{url}/connect/square/harbour", timeout=10,
+                                  allow_redirects=False)
     assert page.status_code == 409
     assert "rapport clinic square harbour --access-token NEW" in page.text
     with app.app_context(), storage.session() as db:

@@ -8,6 +8,7 @@ import logging
 import click
 
 from plugin.cli import (
+    admin,
     clinic_connect,
     clinic_data,
     clinic_health,
@@ -50,3 +51,4 @@ for command in (clinic_connect.add, clinic_health.list_clinics, clinic_rules.con
 for command in (operations.worker, operations.sweep, operations.db, operations.demo, clinic,
                 questionnaires):
     main.add_command(command)
+main.add_command(admin.admin)

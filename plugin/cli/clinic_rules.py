@@ -1,5 +1,5 @@
 """``rapport clinic configure``: a clinic's sending rules, instruments, flags, time zone
-and language."""
+and language, its name, and who its check-in emails come from."""
 
 from __future__ import annotations
 
@@ -34,10 +34,13 @@ SEND_TIMING = frozenset({"send_delay_minutes", "window_start", "window_end"})
 @click.option("--timezone", "timezone_name", help="IANA time zone, e.g. Europe/Paris.")
 @click.option("--language", help="Language of the therapist's note (en, fr, es).")
 @click.option("--callback-url", help="A new callback URL (clinics whose notes go to one).")
+@click.option("--name", help="The clinic's name, as clients read it.")
+@click.option("--sender-name", help="Sender's name on check-in emails (\"\" for the default).")
+@click.option("--reply-to", help="Where clients' replies go (\"\" for none).")
 def configure(key, send_delay_minutes, window, reminder_after_hours, expire_after_days,
               quiet_days, grace_minutes, instrument, early_instrument, early_visits,
               later_instrument, drop_threshold, low_subscale_threshold, timezone_name,
-              language, callback_url):
+              language, callback_url, name, sender_name, reply_to):
     """Change a clinic's sending rules, instruments or flags; prints every setting.
 
     A new delay, window or time zone also moves the check-ins still waiting to be sent."""
@@ -55,6 +58,8 @@ def configure(key, send_delay_minutes, window, reminder_after_hours, expire_afte
         "drop_threshold": drop_threshold,
         "low_subscale_threshold": low_subscale_threshold}.items() if value is not None}
 
+    sender = {part: value for part, value in (("name", sender_name), ("reply_to", reply_to))
+              if value is not None}
     retimed = bool(timezone_name or SEND_TIMING & timing.keys())
 
     app = app_or_exit()
@@ -71,12 +76,15 @@ def configure(key, send_delay_minutes, window, reminder_after_hours, expire_afte
                 if isinstance(policy, dict) and policy:
                     policy = {**instruments.policy(found), **policy}
                 found.settings = settings.updated(found.settings, timing=timing,
-                                                  instrument=policy or None, flags=flags)
+                                                  instrument=policy or None, flags=flags,
+                                                  sender=sender or None)
+                if name is not None:
+                    records.rename(found, name)
                 if timezone_name or language:
                     records.set_locale(found, timezone=timezone_name, language=language)
             except (settings.SettingsError, records.ClinicError) as error:
                 raise click.ClickException(str(error))
-            shown = {"timezone": found.timezone, "language": found.language,
+            shown = {"name": found.name, "timezone": found.timezone, "language": found.language,
                      **settings.effective(found.settings)}
             clinic_id = found.id
         # Once the new rules are committed, so a send job woken meanwhile reads them.

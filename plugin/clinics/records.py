@@ -86,6 +86,16 @@ def _check_language(language: str) -> None:
                           f"{', '.join(supported_languages())}")
 
 
+def rename(clinic: Clinic, name: str | None) -> None:
+    """The clinic's name as clients read it in their emails: one line, up to 200."""
+    name = (name or "").strip()
+    if not name:
+        raise ClinicError("the clinic needs a name")
+    if len(name) > 200 or any(mark in name for mark in "\r\n\0"):
+        raise ClinicError("the clinic's name is one line of at most 200 characters")
+    clinic.name = name
+
+
 FROM_PLATFORM = "locale_from_platform"
 """In a clinic's settings: which of ``timezone`` and ``language`` the admin left out, to
 be taken from the platform when it is connected (the business's, where it can say)."""

@@ -1,4 +1,5 @@
-"""A clinic's own settings: check-in timing, instrument choice, flag thresholds.
+"""A clinic's own settings: check-in timing, instrument choice, flag thresholds, and who
+its check-in emails come from (the sender's display name and a reply-to address).
 
 Stored as ``clinic.settings`` (JSON); unset values take the defaults of
 :class:`plugin.pipeline.timing.Timing`, :data:`plugin.pipeline.instruments.DEFAULT_POLICY`
@@ -11,6 +12,8 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict
 from typing import Any
+
+from marshmallow import ValidationError, validate
 
 from plugin.pipeline import instruments
 from plugin.pipeline.timing import Timing
@@ -28,12 +31,39 @@ def effective(settings: dict[str, Any] | None) -> dict[str, Any]:
         "timing": asdict(Timing.from_settings(settings.get("timing"))),
         "instrument": instruments.policy_of(settings),
         "flags": asdict(FlagSettings(**settings.get("flags", {}))),
+        "sender": {"name": None, "reply_to": None, **settings.get("sender", {})},
     }
+
+
+SENDER_NAME_LONGEST = 100
+
+
+def checked_sender(name: str | None, reply_to: str | None) -> dict[str, str | None]:
+    """The sender's display name and reply-to address, checked: one line each (a line
+    break would let a value add headers of its own), the address a real one. An empty
+    value puts the installation's own back."""
+    name = (name or "").strip() or None
+    reply_to = (reply_to or "").strip() or None
+    if name is not None:
+        if any(mark in name for mark in "\r\n\0"):
+            raise SettingsError("sender name: one line, without line breaks")
+        if len(name) > SENDER_NAME_LONGEST:
+            raise SettingsError(f"sender name: at most {SENDER_NAME_LONGEST} characters")
+    if reply_to is not None:
+        try:
+            if any(mark in reply_to for mark in "\r\n\0 <>,\""):
+                raise ValidationError("not one plain address")
+            validate.Email()(reply_to)
+        except ValidationError:
+            raise SettingsError(f"reply-to: {reply_to!r} is not an email address "
+                                "(e.g. desk@clinic.example)") from None
+    return {"name": name, "reply_to": reply_to}
 
 
 def updated(settings: dict[str, Any] | None, *, timing: dict[str, Any] | None = None,
             instrument: dict[str, Any] | str | None = None,
-            flags: dict[str, Any] | None = None) -> dict[str, Any]:
+            flags: dict[str, Any] | None = None,
+            sender: dict[str, str | None] | None = None) -> dict[str, Any]:
     """``settings`` with the given changes, checked; raises :class:`SettingsError`."""
     result = copy.deepcopy(settings or {})
     if timing:
@@ -62,4 +92,12 @@ def updated(settings: dict[str, Any] | None, *, timing: dict[str, Any] | None = 
             FlagSettings(**result["flags"])
         except (TypeError, ValueError) as error:
             raise SettingsError(f"flags: {error}")
+    if sender is not None:
+        merged = {**result.get("sender", {}), **sender}
+        kept = {key: value for key, value in
+                checked_sender(merged.get("name"), merged.get("reply_to")).items() if value}
+        if kept:
+            result["sender"] = kept
+        else:
+            result.pop("sender", None)
     return result

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from plugin.clinics import connecting, settings
+from plugin.clinics import admins, connecting, settings
 from plugin.demo import stand_ins
 from plugin.demo.booking_system import SimulatedBookingSystem
 from plugin.demo.steps import (
@@ -149,9 +149,13 @@ def _run(workdir: Path, *, once: bool, port: int, cleanup: list) -> int:
         booking.send("appointment.completed", second, "C-8", therapist)
         runner.drain(forking=False)
         alex_link = survey_link(catcher.messages[-1])
+        # The demo admin, signed in by one click on this single-use link.
+        console = admins.invite("admin@harbour.example", clinic_key=described["key"],
+                                send=False).url
         say("Try it yourself",
              f"Alex's check-in (open it on your phone or here): {alex_link}\n"
              f"Booking system, client pages:  {booking_url}/\n"
+             f"Clinic admin's console (signs you in as admin@harbour.example):\n  {console}\n"
              "The worker keeps running; answer the survey and reload Alex's page.\n"
              "Press Ctrl-C to stop.")
         work_until_interrupted()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 import handlers
 from handlers.base import Note
 from plugin.pipeline import instruments
-from plugin.store.models import Response
+from plugin.store.models import CheckIn, Response
 from questionnaires import (
     NOTE_BLOCK_END,
     NOTE_BLOCK_START,
@@ -31,11 +31,14 @@ from questionnaires import (
 
 
 def _history(db: Session, response: Response) -> list[PastResult]:
-    rows = db.scalars(select(Response).where(
+    """The client's earlier answers. An admin's test check-in is nobody's history: it is
+    never compared against, so it moves no client's trend and raises no flag."""
+    rows = db.scalars(select(Response).join(CheckIn, CheckIn.id == Response.check_in_id).where(
         Response.clinic_id == response.clinic_id,
         Response.client_external_id == response.client_external_id,
         Response.id != response.id,
         Response.submitted_at <= response.submitted_at,
+        CheckIn.test.is_(False),
     ).order_by(Response.submitted_at)).all()
     return [PastResult(at=r.submitted_at, therapist_id=r.therapist_id,
                        instrument_id=r.instrument_id, overall=r.overall,

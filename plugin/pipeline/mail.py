@@ -87,6 +87,10 @@ class CheckInEmail:
     reminder: bool = False
     test: bool = False
     """An admin's test: marked as one, and not thanking anyone for a visit."""
+    # The clinic's own sender name and reply-to (its settings); the address itself stays
+    # the installation's MAIL_FROM, which its mail server is allowed to send for.
+    sender_name: str | None = None
+    reply_to: str | None = None
 
 
 def compose(check_in: CheckInEmail) -> EmailMessage:
@@ -111,7 +115,9 @@ def compose(check_in: CheckInEmail) -> EmailMessage:
 
     message = EmailMessage()
     message["Subject"] = subject
-    message["From"] = current_app.config["MAIL_FROM"]
+    message["From"] = sender(check_in.sender_name)
+    if check_in.reply_to:
+        message["Reply-To"] = check_in.reply_to
     message["To"] = check_in.to
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=_sender_domain())
@@ -131,6 +137,18 @@ def one_line(text: str | None) -> str | None:
         return None
     return " ".join("".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
                             for char in text).split())
+
+
+def sender(display_name: str | None) -> str | Address:
+    """``MAIL_FROM``, under the clinic's display name when it has one."""
+    configured = current_app.config["MAIL_FROM"]
+    if not display_name:
+        return configured
+    address = parseaddr(configured)[1]
+    try:
+        return Address(display_name=display_name, addr_spec=address)
+    except (ValueError, IndexError):
+        return configured
 
 
 def _sender_domain() -> str:

@@ -113,6 +113,7 @@ def _contact(clinic: Clinic, check_in: CheckIn) -> Client:
 def _message(clinic: Clinic, check_in: CheckIn, contact: Client, token: str,
              reminder: bool) -> mail.CheckInEmail:
     base = current_app.config["BASE_URL"]
+    sender = (clinic.settings or {}).get("sender", {})
     return mail.CheckInEmail(
         to=contact.email or "",
         first_name=contact.first_name,
@@ -125,6 +126,8 @@ def _message(clinic: Clinic, check_in: CheckIn, contact: Client, token: str,
         language=pick_language(contact.locale, check_in.locale, clinic.language),
         reminder=reminder,
         test=check_in.test,
+        sender_name=sender.get("name"),
+        reply_to=sender.get("reply_to"),
     )
 
 

@@ -329,3 +329,69 @@ class Installation(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Admin(Base):
+    """Someone who signs in to the console: the admin of one clinic, or an operator, who
+    sees every clinic (``clinic_id`` empty). There are no passwords: signing in is by a
+    link emailed to ``email``. Removing the row ends its sessions and links."""
+
+    __tablename__ = "admins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    clinic_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clinics.id", ondelete="CASCADE"), index=True)
+    operator: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
+
+    clinic: Mapped[Clinic | None] = relationship()
+
+
+class SignInLink(Base):
+    """A single-use sign-in link emailed to an admin; only its token's SHA-256 is kept."""
+
+    __tablename__ = "admin_sign_in_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"),
+                                          index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    admin: Mapped[Admin] = relationship()
+
+
+class AdminSession(Base):
+    """A signed-in browser: its cookie's token hashed, so a session can be ended from the
+    server (sign-out, idle, the admin removed)."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"),
+                                          index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+    admin: Mapped[Admin] = relationship()
+
+
+class AdminAlert(Base):
+    """An alert emailed to a clinic's admins (``kind``: needs_reconnecting,
+    write_backs_failing), at most one a day per clinic and kind."""
+
+    __tablename__ = "admin_alerts"
+    __table_args__ = (UniqueConstraint("clinic_id", "kind", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    day: Mapped[str] = mapped_column(String(10))  # UTC date, YYYY-MM-DD
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[str | None] = mapped_column(Text)

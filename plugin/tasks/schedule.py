@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from plugin.clinics.alerts import alert_admins
 from plugin.clinics.platforms import refresh_tokens
 from plugin.pipeline.polling import poll_due
 from plugin.pipeline.sweeper import sweep
@@ -19,3 +20,5 @@ def schedule(register: Callable, *, queue_name: str, sweep_interval: int) -> Non
     register(sweep, queue_name=queue_name, interval=sweep_interval)
     register(refresh_tokens, queue_name=queue_name, cron="17 3 * * *")
     register(poll_due, queue_name=queue_name, interval=POLL_CHECK_SECONDS)
+    # Each clinic's admins hear at most once a day per kind (plugin.clinics.alerts).
+    register(alert_admins, queue_name=queue_name, cron="7 * * * *")

@@ -1,25 +1,33 @@
 """``/connect/<platform>/<clinic key>`` and its callback: a clinic admin connects a
-platform that has its own sign-in (``Connection.OAUTH``)."""
+platform that has its own sign-in (``Connection.OAUTH``).
+
+The connect link is the console's Connect button: only an admin of that clinic, or an
+operator, signed in to the console, may open it (anyone else holding the link could
+bind their own account to the clinic). Someone not signed in is sent to sign in first
+and back here after; an admin of another clinic gets the same 404 as for no clinic."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 import handlers
 from handlers.base import AdapterError, Connection, Platform
 from plugin.clinics import oauth, records
 from plugin.pipeline import write_back
 from plugin.store import database
+from plugin.web.admin import access
 
 log = logging.getLogger(__name__)
 bp = Blueprint("connect", __name__)
 
 
-def _page(status: int, title: str, message: str, clinic_name: str | None = None):
+def _page(status: int, title: str, message: str, clinic_name: str | None = None,
+          console_url: str | None = None):
     return render_template("connect/result.html", title=title, message=message,
-                           clinic_name=clinic_name, language="en"), status
+                           clinic_name=clinic_name, language="en",
+                           console_url=console_url), status
 
 
 def _signed_in_platform(name: str) -> Platform:
@@ -57,15 +65,23 @@ def callback(platform_name: str):
                      f"({error}). Try again in a few minutes.")
     write_back.resume(clinic.id)
     return _page(200, f"{platform.title} is connected",
-                 f"{platform.connected_message} Send yourself a test with "
-                 "`rapport clinic send-test`.", clinic.name)
+                 f"{platform.connected_message} Send yourself a test from the clinic's page "
+                 "in the console (or with `rapport clinic send-test`).", clinic.name,
+                 console_url=url_for("admin_clinic.page", key=clinic.key))
 
 
 @bp.get("/connect/<platform_name>/<clinic_key>")
 def connect(platform_name: str, clinic_key: str):
     platform = _signed_in_platform(platform_name)
+    who = access.current()
+    if who is None:
+        return access.to_sign_in()
     with database.session() as db:
         clinic = records.by_key(db, clinic_key)
+        if clinic is not None and not who.may_see(clinic.id):
+            log.warning("admin.other-clinic: admin %s opened the connect link of clinic %s",
+                        who.admin_id, clinic.id)
+            clinic = None
         if clinic is None or clinic.platform != platform.name:
             return _page(404, "Unknown clinic", f"There is no {platform.title} clinic with "
                          "this link. Check the link `rapport clinic list` printed.")

@@ -1,0 +1,107 @@
+"""A clinic's page: its connection to the booking platform, and what changes it.
+
+What is offered is what the platform declares (``capabilities.connections``) for how
+this clinic is connected (``connection_of``): a Connect/Reconnect button for a
+platform's own sign-in (``/connect/<platform>/<key>``, :mod:`plugin.web.connect`), a form
+of the platform's ``update_fields`` for keys the admin gives, or the webhook URL and its
+secrets (revealed on request, rotated by a button) for a clinic whose own system signs
+its webhooks. Every change goes through the seam (``plugin.clinics.connecting``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, render_template, request
+
+from handlers.base import Connection, Webhooks
+from plugin.clinics import admins, connecting, health, records
+from plugin.clinics.oauth import connect_url
+from plugin.clinics.platforms import platform_of
+from plugin.pipeline import write_back
+from plugin.store.models import Clinic
+from plugin.web.admin import access
+
+log = logging.getLogger(__name__)
+bp = Blueprint("admin_clinic", __name__, url_prefix="/admin/clinics/<key>")
+
+STATES = {"active": "Connected", "needs_reconnecting": "Needs reconnecting",
+          "not_connected": "Not connected yet"}
+
+
+def connection_view(clinic: Clinic) -> dict:
+    """What the page shows about how the clinic is connected."""
+    platform = platform_of(clinic)
+    values = records.credentials(clinic)
+    connection = platform.connection_of(values)
+    view = {"platform": platform, "connection": connection.value,
+            "state": STATES.get(clinic.status, clinic.status.replace("_", " ").capitalize()),
+            "status": clinic.status, "detail": clinic.status_detail, "shown": [],
+            "secrets": [], "fields": [], "webhook_url": None, "connect_url": None}
+    if clinic.status != "active":
+        view["remedy"] = health.remedy(clinic).get("remedy")
+    if platform.webhooks_of(values) is Webhooks.PER_CLINIC:
+        view["webhook_url"] = records.webhook_url(clinic)
+    if connection is Connection.OAUTH:
+        view["connect_url"] = connect_url(clinic)
+    elif connection is Connection.SHARED_SECRET:
+        view["secrets"] = list(values.get("inbound_secrets", []))
+    keys = Connection.API_KEY in platform.capabilities.connections
+    if connection is not Connection.OAUTH and keys:
+        view["fields"] = list(platform.update_fields)
+    # What the platform lists for the admin to copy, besides what is shown above.
+    above = {*view["secrets"], view["webhook_url"]}
+    view["shown"] = [item for item in platform.shown(values) if item.value not in above]
+    return view
+
+
+def _page(who, clinic, status: int = 200, **context):
+    return render_template("admin/clinic.html", title=clinic.name, who=who, clinic=clinic,
+                           tab="clinic", view=connection_view(clinic), **context), status
+
+
+@bp.get("/")
+@access.clinic_page
+def page(who: admins.SignedIn, clinic: Clinic):
+    return _page(who, clinic)
+
+
+@bp.post("/secrets")
+@access.clinic_page
+def rotate(who: admins.SignedIn, clinic: Clinic):
+    retire = request.form.get("action") == "retire"
+    try:
+        secret = connecting.rotate_secret(clinic.key, retire_old=retire)
+    except connecting.InstallError as error:
+        return _page(who, clinic, 400, problem=str(error))
+    log.info("admin.secret-%s: clinic %s by admin %s", "retired" if retire else "rotated",
+             clinic.id, who.admin_id)
+    clinic = access.visible_clinic(who, clinic.key)
+    if retire:
+        return _page(who, clinic, done="Only the newest webhook secret is accepted now.")
+    return _page(who, clinic, new_secret=secret,
+                 done="A new webhook secret was made. The old one keeps working until you "
+                      "retire it, once your booking system signs with the new one.")
+
+
+@bp.post("/credentials")
+@access.clinic_page
+def credentials(who: admins.SignedIn, clinic: Clinic):
+    platform = platform_of(clinic)
+    given = {}
+    for field in platform.update_fields:
+        value = request.form.get(field.name)
+        given[field.name] = bool(value) if field.flag else ((value or "").strip() or None)
+    if not any(given.values()):
+        first = platform.update_fields[0].name if platform.update_fields else None
+        return _page(who, clinic, 400, errors={first: "Give at least one new value."})
+    try:
+        updated = connecting.update_credentials(clinic.key, platform.name, given)
+    except connecting.InstallError as error:
+        named = next((name for name, value in given.items() if value), None)
+        return _page(who, clinic, 400, errors={named: str(error)})
+    resumed = write_back.resume(updated.clinic_id) if updated.reconnected else 0
+    log.info("admin.credentials-changed: clinic %s by admin %s", clinic.id, who.admin_id)
+    clinic = access.visible_clinic(who, clinic.key)
+    return _page(who, clinic, done=f"Saved. {updated.summary}" + (
+        f" Reconnected; {resumed} write-back(s) resumed." if updated.reconnected else ""))

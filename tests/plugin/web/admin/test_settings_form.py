@@ -1,0 +1,125 @@
+"""The settings form: what ``rapport clinic configure`` changes, with its checks and
+messages, each message next to its field, and nothing kept when any value is refused."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from plugin.clinics import records, settings
+from plugin.store import database
+from tests.support import console
+
+
+@pytest.fixture
+def signed_in(app, client, clinic):
+    return console.sign_in(app, client, "dana@harbour.example", clinic["key"])
+
+
+def page_path(clinic) -> str:
+    return f"/admin/clinics/{clinic['key']}/settings"
+
+
+def current_form(client, clinic) -> dict[str, str]:
+    text = client.get(page_path(clinic)).get_data(as_text=True)
+    fields = dict(re.findall(r'<input id="f-[^"]+" name="([^"]+)" value="([^"]*)"', text))
+    for name, body in re.findall(r'<select id="f-[^"]+" name="([^"]+)"[^>]*>(.*?)</select>',
+                                 text, re.S):
+        fields[name] = re.search(r'<option value="([^"]+)" selected', body).group(1)
+    return fields
+
+
+def stored(app, clinic) -> tuple:
+    with app.app_context(), database.session() as db:
+        found = records.by_key(db, clinic["key"])
+        return found.name, found.timezone, found.language, settings.effective(found.settings)
+
+
+def test_the_form_shows_every_current_value(signed_in, clinic):
+    form = current_form(signed_in, clinic)
+    assert form["name"] == "Harbour Massage" and form["timezone"] == "Europe/London"
+    assert form["send_delay_minutes"] == "0" and form["window_end"] == "24:00"
+    assert form["early_instrument"] == "rapport-checkin" and form["early_visits"] == "3"
+    assert form["drop_threshold"] == "10" and form["sender_name"] == ""
+    assert len(form) == 17
+
+
+def test_saving_changes_what_configure_changes(app, signed_in, clinic):
+    form = {**current_form(signed_in, clinic), "name": "Harbour Massage & Spa",
+            "timezone": "America/Toronto", "language": "fr", "send_delay_minutes": "60",
+            "window_start": "08:30", "window_end": "19:00", "quiet_days": "30",
+            "later_instrument": "rapport-checkin", "drop_threshold": "15",
+            "sender_name": "Harbour front desk", "reply_to": "desk@harbour.example"}
+    answer = console.post_form(signed_in, page_path(clinic), **form)
+    assert answer.status_code == 200 and "Saved." in answer.get_data(as_text=True)
+    name, zone, language, shown = stored(app, clinic)
+    assert (name, zone, language) == ("Harbour Massage & Spa", "America/Toronto", "fr")
+    assert shown["timing"]["send_delay_minutes"] == 60
+    assert (shown["timing"]["window_start"], shown["timing"]["window_end"]) == ("08:30", "19:00")
+    assert shown["instrument"] == {"early": "rapport-checkin", "early_visits": 3,
+                                   "later": "rapport-checkin"}
+    assert shown["flags"]["drop_threshold"] == 15
+    assert shown["sender"] == {"name": "Harbour front desk", "reply_to": "desk@harbour.example"}
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"window_start": "20:00", "window_end": "09:00"}, "window_end", "is not after its start"),
+    ({"window_start": "9am"}, "window_start", "is not a time of day"),
+    ({"drop_threshold": "150"}, "drop_threshold", "between 0 and 100"),
+    ({"expire_after_days": "0"}, "expire_after_days", "must stay open"),
+    ({"send_delay_minutes": "-5"}, "send_delay_minutes", "cannot be negative"),
+    ({"send_delay_minutes": "soon"}, "send_delay_minutes", "Give a whole number"),
+    ({"quiet_days": ""}, "quiet_days", "Give a value"),
+    ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
+    ({"language": "de"}, "language", "no translation for"),
+    ({"later_instrument": "no-such-thing"}, "later_instrument", "no instrument 'no-such-thing'"),
+    ({"early_visits": "-1"}, "early_visits", "0 or more"),
+    ({"name": "  "}, "name", "needs a name"),
+    ({"sender_name": "Desk\r\nBcc: all@example.com"}, "sender_name", "without line breaks"),
+    ({"reply_to": "desk"}, "reply_to", "is not an email address"),
+])
+def test_a_bad_value_is_refused_next_to_its_field_and_nothing_changes(
+        app, signed_in, clinic, changes, field, message):
+    before = stored(app, clinic)
+    form = {**current_form(signed_in, clinic), "name": "Renamed", "drop_threshold": "20",
+            **changes}
+    answer = console.post_form(signed_in, page_path(clinic), **form)
+    assert answer.status_code == 400
+    text = answer.get_data(as_text=True)
+    error = re.search(rf'<p class="field-error" id="f-{field}-error">([^<]*)</p>', text)
+    assert error and message.lower() in error.group(1).replace("&#39;", "'").lower(), text[:200]
+    assert f'aria-describedby="f-{field}-hint f-{field}-error"' in text or \
+        f'aria-describedby="f-{field}-error"' in text
+    assert "Nothing was changed" in text
+    assert stored(app, clinic) == before
+
+
+def test_a_new_window_moves_the_check_ins_waiting_to_be_sent(app, signed_in, clinic, deliver,
+                                                             drain):
+    form = {**current_form(signed_in, clinic), "send_delay_minutes": "600"}
+    console.post_form(signed_in, page_path(clinic), **form)
+    assert deliver().status_code == 202
+    drain()
+    form["send_delay_minutes"] = "900"
+    answer = console.post_form(signed_in, page_path(clinic), **form)
+    assert "1 waiting check-in(s) moved" in answer.get_data(as_text=True)
+
+
+def test_the_cli_changes_the_same_sender(app, clinic, tmp_path):
+    from click.testing import CliRunner
+    from conftest import subprocess_env
+
+    from plugin.cli import main
+
+    env = subprocess_env(app)
+    runner = CliRunner()
+    done = runner.invoke(main, ["clinic", "configure", clinic["key"], "--sender-name",
+                                "Harbour front desk", "--reply-to", "desk@harbour.example",
+                                "--name", "Harbour Spa"], env=env)
+    assert done.exit_code == 0, done.output
+    _, _, _, shown = stored(app, clinic)
+    assert shown["sender"] == {"name": "Harbour front desk", "reply_to": "desk@harbour.example"}
+    refused = runner.invoke(main, ["clinic", "configure", clinic["key"], "--reply-to", "desk"],
+                            env=env)
+    assert refused.exit_code == 1 and "is not an email address" in refused.output
