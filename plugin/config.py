@@ -101,6 +101,13 @@ CORE_DEFAULTS: dict[str, object] = {
     # How many reverse proxies in front of Rapport set X-Forwarded-For/-Proto/-Host
     # (0: none; their headers are then ignored).
     "PROXY_COUNT": 0,
+    # The admin console: how long a sign-in link asked for on the sign-in page and the
+    # link in an invitation stay good, and how long a session lasts without a request and
+    # at most.
+    "ADMIN_LINK_MINUTES": 15,
+    "ADMIN_INVITE_HOURS": 72,
+    "ADMIN_IDLE_MINUTES": 60,
+    "ADMIN_SESSION_HOURS": 12,
 }
 
 PLATFORM_SETTINGS = {
@@ -131,7 +138,8 @@ BOOLEAN_SETTINGS = ("SMTP_STARTTLS", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HT
 # Whole numbers, zero or more.
 COUNT_SETTINGS = ("ADDRESS_CHECK_IN_LIMIT", "ADDRESS_CHECK_IN_PERIOD_DAYS", "INBOX_MAX_ATTEMPTS",
                   "SEND_MAX_ATTEMPTS", "RATE_LIMIT_PAGES", "RATE_LIMIT_WEBHOOK_REFUSALS",
-                  "PROXY_COUNT")
+                  "PROXY_COUNT", "ADMIN_LINK_MINUTES", "ADMIN_INVITE_HOURS",
+                  "ADMIN_IDLE_MINUTES", "ADMIN_SESSION_HOURS")
 ENVIRONMENTS = ("production", "development")
 TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 FALSE_WORDS = frozenset({"false", "no", "off", "0", ""})

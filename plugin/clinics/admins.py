@@ -31,20 +31,13 @@ from plugin.tasks.runtime import job
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "ADMIN_LINK_MINUTES": 15,  # a sign-in link asked for on the sign-in page
-    "ADMIN_INVITE_HOURS": 72,  # the link in an invitation
-    "ADMIN_IDLE_MINUTES": 60,
-    "ADMIN_SESSION_HOURS": 12,
-}
-
-
 class AdminError(ValueError):
     """The admin cannot be invited or removed as asked; the message says why."""
 
 
 def setting(name: str) -> float:
-    return float(current_app.config.get(name, DEFAULTS[name]))
+    """One of the console's ``ADMIN_*`` settings (``plugin.config``)."""
+    return float(current_app.config[name])
 
 
 def now() -> datetime:

@@ -152,12 +152,27 @@ def retry_failed(clinic_id: int) -> int:
     return _again(clinic_id, "failed", "retried")
 
 
-def _again(clinic_id: int, status: str, why: str) -> int:
+def retry_one(clinic_id: int, write_back_id: int) -> bool:
+    """Try one of the clinic's failed (or waiting) write-backs again, at once; False when
+    it is not the clinic's, or not waiting to be tried."""
+    return _again(clinic_id, ("failed", "pending"), "retried", only=write_back_id) == 1
+
+
+def _again(clinic_id: int, status: str | tuple[str, ...], why: str, *,
+           only: int | None = None) -> int:
+    """Queue the clinic's write-backs in ``status`` again, each with a fresh series of
+    attempts: what stopped the last series has been put right (its attempts stay on
+    record). How many."""
+    statuses = (status,) if isinstance(status, str) else status
     with database.session() as db:
-        ids = list(db.scalars(select(WriteBack.id).where(
-            WriteBack.clinic_id == clinic_id, WriteBack.status == status)))
+        query = select(WriteBack.id).where(WriteBack.clinic_id == clinic_id,
+                                           WriteBack.status.in_(statuses))
+        if only is not None:
+            query = query.where(WriteBack.id == only)
+        ids = list(db.scalars(query))
         db.execute(update(WriteBack).where(WriteBack.id.in_(ids))
-                   .values(status="pending", last_error=None))
+                   .values(status="pending", last_error=None, attempts=0,
+                           next_attempt_at=None))
     for write_back_id in ids:
-        queue_write_back(write_back_id, nudge=f"{why}{int(time.time())}")
+        queue_write_back(write_back_id, nudge=f"{why}{time.time_ns()}")
     return len(ids)

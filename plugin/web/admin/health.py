@@ -10,11 +10,10 @@ counted nowhere but in their own list.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from plugin.clinics import admins, health
 from plugin.pipeline import sending, write_back
@@ -147,13 +146,9 @@ def retry(who: admins.SignedIn, clinic: Clinic, write_back_id: int):
             log.warning("admin.other-clinic: admin %s asked to retry write-back %s",
                         who.admin_id, write_back_id)
             abort(404)
-        if row.status not in ("failed", "pending"):
-            flash("This write-back is not waiting to be retried.", "problem")
-            return redirect(url_for(".page", key=clinic.key), 303)
-        db.execute(update(WriteBack).where(WriteBack.id == write_back_id,
-                                           WriteBack.status.in_(("failed", "pending")))
-                   .values(status="pending", next_attempt_at=None))
-    write_back.queue_write_back(write_back_id, nudge=f"console{int(time.time())}")
+    if not write_back.retry_one(clinic.id, write_back_id):
+        flash("This write-back is not waiting to be retried.", "problem")
+        return redirect(url_for(".page", key=clinic.key), 303)
     log.info("admin.write-back-retried: %s by admin %s", write_back_id, who.admin_id)
     flash("Queued again: a worker sends it in a moment. Reload to see how it went.")
     return redirect(url_for(".page", key=clinic.key), 303)

@@ -92,7 +92,7 @@ def test_open_flags_name_the_clients_whose_latest_answer_dropped_or_is_low(app, 
     assert [(row["client_id"], row["therapist"], row["overall"]) for row in flagged] == [
         ("C-1", "Dana", 70.0), ("C-2", "Dana", 30.0)]
     assert flagged[0]["codes"] == ["drop"]
-    assert "20.0 points below" in flagged[0]["flags"][0]
+    assert "20 points below" in flagged[0]["flags"][0]
     assert flagged[1]["codes"] == ["first_low"] or "first_low" in flagged[1]["codes"]
 
 
