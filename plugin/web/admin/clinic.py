@@ -14,8 +14,8 @@ import logging
 
 from flask import Blueprint, render_template, request
 
-from handlers.base import Connection, Webhooks
-from plugin.clinics import admins, connecting, health, records
+from handlers.base import Connection, NotePlace, Webhooks
+from plugin.clinics import admins, callbacks, connecting, health, records
 from plugin.clinics.oauth import connect_url
 from plugin.clinics.platforms import platform_of
 from plugin.pipeline import write_back
@@ -37,7 +37,8 @@ def connection_view(clinic: Clinic) -> dict:
     view = {"platform": platform, "connection": connection.value,
             "state": STATES.get(clinic.status, clinic.status.replace("_", " ").capitalize()),
             "status": clinic.status, "detail": clinic.status_detail, "shown": [],
-            "secrets": [], "fields": [], "webhook_url": None, "connect_url": None}
+            "secrets": [], "fields": [], "webhook_url": None, "connect_url": None,
+            "callback": None}
     if clinic.status != "active":
         view["remedy"] = health.remedy(clinic).get("remedy")
     if platform.webhooks_of(values) is Webhooks.PER_CLINIC:
@@ -49,8 +50,14 @@ def connection_view(clinic: Clinic) -> dict:
     keys = Connection.API_KEY in platform.capabilities.connections
     if connection is not Connection.OAUTH and keys:
         view["fields"] = list(platform.update_fields)
+    if NotePlace.CALLBACK in platform.capabilities.note_places:
+        view["callback"] = {"url": platform.callback_url(values) or "",
+                            "secrets": [values.get("outbound_secret"),
+                                        *(values.get("previous_outbound_secrets") or ())]}
     # What the platform lists for the admin to copy, besides what is shown above.
-    above = {*view["secrets"], view["webhook_url"]}
+    above = {*view["secrets"], view["webhook_url"],
+             *((view["callback"] or {}).get("secrets") or ()),
+             (view["callback"] or {}).get("url")}
     view["shown"] = [item for item in platform.shown(values) if item.value not in above]
     return view
 
@@ -105,3 +112,37 @@ def credentials(who: admins.SignedIn, clinic: Clinic):
     clinic = access.visible_clinic(who, clinic.key)
     return _page(who, clinic, done=f"Saved. {updated.summary}" + (
         f" Reconnected; {resumed} write-back(s) resumed." if updated.reconnected else ""))
+
+
+@bp.post("/callback")
+@access.clinic_page
+def callback(who: admins.SignedIn, clinic: Clinic):
+    """A new callback URL: checked like a new clinic's (a public https address)."""
+    url = (request.form.get("callback_url") or "").strip()
+    try:
+        callbacks.change_url(clinic.key, url)
+    except callbacks.CallbackError as error:
+        return _page(who, clinic, 400, errors={"callback_url": str(error)},
+                     callback_given=url)
+    log.info("admin.callback-changed: clinic %s by admin %s", clinic.id, who.admin_id)
+    clinic = access.visible_clinic(who, clinic.key)
+    return _page(who, clinic, done="Saved: the scores and notes now go to the new URL.")
+
+
+@bp.post("/callback-secrets")
+@access.clinic_page
+def rotate_callback(who: admins.SignedIn, clinic: Clinic):
+    retire = request.form.get("action") == "retire"
+    try:
+        changed = callbacks.rotate_secret(clinic.key, retire_old=retire)
+    except callbacks.CallbackError as error:
+        return _page(who, clinic, 400, problem=str(error))
+    log.info("admin.callback-secret-%s: clinic %s by admin %s",
+             "retired" if retire else "rotated", clinic.id, who.admin_id)
+    clinic = access.visible_clinic(who, clinic.key)
+    if retire:
+        return _page(who, clinic, done="Callbacks are now signed with the newest secret only.")
+    return _page(who, clinic, new_callback_secret=changed.new_secret,
+                 done="A new callback signing secret was made. Each callback is signed with it "
+                      "and the older ones until you retire them, once your receiver checks "
+                      "the new one.")

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from plugin.clinics import records
+from plugin.clinics import connecting, records
 from plugin.store import database
 from tests.support import console, installs
 
@@ -89,3 +89,42 @@ def test_an_oauth_clinic_gets_a_connect_button(app_factory):
     assert "Not connected yet" in page
     assert f'href="http://rapport.test/connect/square/{key}">Connect Square</a>' in page
     assert client.get(f"/connect/square/{key}").status_code == 302
+
+
+def test_a_callback_url_on_a_private_network_is_refused_next_to_its_field(app_factory):
+    app = app_factory(ALLOW_PRIVATE_CALLBACKS=False)
+    with app.app_context():
+        added = connecting.add(name="Harbour Massage", platform_name="generic",
+                               given={"callback_url": "https://93.184.216.34/hooks/rapport"},
+                               timezone=None, language=None)
+    clinic = {**added.shown}
+    signed_in = console.sign_in(app, app.test_client(), "dana@harbour.example", clinic["key"])
+    page = f"/admin/clinics/{clinic['key']}/"
+    answer = console.post_form(signed_in, page, f"{page}callback",
+                               callback_url="http://169.254.169.254/latest")
+    assert answer.status_code == 400
+    text = answer.get_data(as_text=True)
+    assert 'id="callback-url-error"' in text and "169.254.169.254" in text
+    with app.app_context(), database.session() as db:
+        stored = records.credentials(records.by_key(db, clinic["key"]))
+    assert stored["callback_url"] == clinic["callback_url"]
+
+
+def test_the_callback_url_changes_and_its_secret_rotates_then_retires(app, clinic, client):
+    signed_in_admin = console.sign_in(app, client, "dana@harbour.example", clinic["key"])
+    page = f"/admin/clinics/{clinic['key']}/"
+    answer = console.post_form(signed_in_admin, page, f"{page}callback",
+                               callback_url="https://93.184.216.34/hooks/rapport")
+    assert answer.status_code == 200 and "now go to the new URL" in answer.get_data(as_text=True)
+    rotated = console.post_form(signed_in_admin, page, f"{page}callback-secrets",
+                                action="rotate")
+    assert "New callback signing secret" in rotated.get_data(as_text=True)
+    with app.app_context(), database.session() as db:
+        stored = records.credentials(records.by_key(db, clinic["key"]))
+    assert stored["callback_url"] == "https://93.184.216.34/hooks/rapport"
+    assert stored["outbound_secret"] != clinic["callback_secret"]
+    assert stored["previous_outbound_secrets"] == [clinic["callback_secret"]]
+    console.post_form(signed_in_admin, page, f"{page}callback-secrets", action="retire")
+    with app.app_context(), database.session() as db:
+        assert records.credentials(records.by_key(db, clinic["key"])).get(
+            "previous_outbound_secrets") == []

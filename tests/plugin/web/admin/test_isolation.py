@@ -79,7 +79,20 @@ def actions(theirs: dict) -> list[tuple[str, dict]]:
         ("/test", {}),
         (f"/write-backs/{theirs['write_back_id']}/retry", {}),
         ("/write-backs/retry", {}),
+        ("/callback", {"callback_url": "https://93.184.216.34/taken-over"}),
+        ("/callback-secrets", {"action": "rotate"}),
+        ("/callback-secrets", {"action": "retire"}),
     ]
+
+
+def test_the_actions_tried_are_every_action_a_clinic_page_has(app, two_clinics):
+    """A new action on a clinic's pages is tried here too, or this fails."""
+    _, theirs = two_clinics
+    routes = {rule.rule.removeprefix("/admin/clinics/<key>") for rule in app.url_map.iter_rules()
+              if rule.rule.startswith("/admin/clinics/<key>") and "POST" in rule.methods}
+    tried = {path.replace(str(theirs["write_back_id"]), "<int:write_back_id>")
+             for path, _ in actions(theirs)}
+    assert routes == tried
 
 
 def test_every_action_on_another_clinic_is_404_and_changes_nothing(app, signed_in,
