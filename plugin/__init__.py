@@ -17,7 +17,17 @@ from flask import Flask
 from plugin import config, i18n, logs
 from plugin.store import database
 from plugin.tasks import queue, runtime
-from plugin.web import admin, connect, health, inbox, limits, receiver, security, survey
+from plugin.web import (
+    admin,
+    connect,
+    health,
+    home,
+    inbox,
+    limits,
+    receiver,
+    security,
+    survey,
+)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -35,6 +45,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(survey.bp)
     app.register_blueprint(connect.bp)
     app.register_blueprint(health.bp)
+    home.init_app(app)
     admin.init_app(app)
     receiver.init_app(app)
     security.trust_proxies(app)  # outermost: the receiver sees the client's address too

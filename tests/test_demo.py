@@ -42,7 +42,10 @@ def test_ctrl_c_stops_the_serving_demo_plainly_after_the_survey_is_answered():
             lines.append(line)
             if "Press Ctrl-C to stop." in line:
                 break
-        link = re.search(r"Alex's check-in .*?: (\S+)", "".join(lines)).group(1)
+        shown = "".join(lines)
+        assert "Alex, another client, was just sent this email" in shown
+        assert "To: alex@example.com" in shown
+        link = re.search(r"Alex's check-in [^\n]*\n\s+(\S+)", shown).group(1)
         page = requests.get(link, timeout=10)
         form = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]}
         for name, value in re.findall(r'type="radio" name="([^"]+)" value="(\d+)"', page.text):

@@ -37,10 +37,12 @@ SEND_TIMING = frozenset({"send_delay_minutes", "window_start", "window_end"})
 @click.option("--name", help="The clinic's name, as clients read it.")
 @click.option("--sender-name", help="Sender's name on check-in emails (\"\" for the default).")
 @click.option("--reply-to", help="Where clients' replies go (\"\" for none).")
+@click.option("--contact", help="One line telling clients how to reach the clinic, shown when "
+              "their link has closed or they unsubscribed (\"\" for none).")
 def configure(key, send_delay_minutes, window, reminder_after_hours, expire_after_days,
               quiet_days, grace_minutes, instrument, early_instrument, early_visits,
               later_instrument, drop_threshold, low_subscale_threshold, timezone_name,
-              language, callback_url, name, sender_name, reply_to):
+              language, callback_url, name, sender_name, reply_to, contact):
     """Change a clinic's sending rules, instruments or flags; prints every setting.
 
     A new delay, window or time zone also moves the check-ins still waiting to be sent."""
@@ -58,8 +60,8 @@ def configure(key, send_delay_minutes, window, reminder_after_hours, expire_afte
         "drop_threshold": drop_threshold,
         "low_subscale_threshold": low_subscale_threshold}.items() if value is not None}
 
-    sender = {part: value for part, value in (("name", sender_name), ("reply_to", reply_to))
-              if value is not None}
+    sender = {part: value for part, value in (("name", sender_name), ("reply_to", reply_to),
+                                              ("contact", contact)) if value is not None}
     retimed = bool(timezone_name or SEND_TIMING & timing.keys())
 
     app = app_or_exit()

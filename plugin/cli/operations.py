@@ -59,6 +59,9 @@ def db_upgrade():
               help="The booking system: a simulated one speaking the generic platform, or a "
               "platform's local stand-in from a source checkout's tests/sandboxes "
               f"({', '.join(p for p in handlers.PLATFORMS if p != SIMULATED)}).")
-def demo(once, port, platform):
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve the demo's pages on: 0.0.0.0 lets a phone on the same "
+              "network open the check-in (its links then use this machine's address).")
+def demo(once, port, platform, host):
     """The whole loop on this machine: booking → email → answers → note."""
-    sys.exit(run_demo(once=once, port=port, platform=platform))
+    sys.exit(run_demo(once=once, port=port, platform=platform, host=host))

@@ -31,19 +31,28 @@ def effective(settings: dict[str, Any] | None) -> dict[str, Any]:
         "timing": asdict(Timing.from_settings(settings.get("timing"))),
         "instrument": instruments.policy_of(settings),
         "flags": asdict(FlagSettings(**settings.get("flags", {}))),
-        "sender": {"name": None, "reply_to": None, **settings.get("sender", {})},
+        "sender": {"name": None, "reply_to": None, "contact": None,
+                   **settings.get("sender", {})},
     }
 
 
 SENDER_NAME_LONGEST = 100
+CONTACT_LONGEST = 200
 
 
-def checked_sender(name: str | None, reply_to: str | None) -> dict[str, str | None]:
-    """The sender's display name and reply-to address, checked: one line each (a line
-    break would let a value add headers of its own), the address a real one. An empty
-    value puts the installation's own back."""
+def checked_sender(name: str | None, reply_to: str | None,
+                   contact: str | None = None) -> dict[str, str | None]:
+    """The sender's display name, reply-to address and the line telling clients how to
+    reach the clinic, checked: one line each (a line break would let a value add headers
+    of its own), the address a real one. An empty value puts the default back."""
     name = (name or "").strip() or None
     reply_to = (reply_to or "").strip() or None
+    contact = (contact or "").strip() or None
+    if contact is not None:
+        if any(mark in contact for mark in "\r\n\0"):
+            raise SettingsError("contact line: one line, without line breaks")
+        if len(contact) > CONTACT_LONGEST:
+            raise SettingsError(f"contact line: at most {CONTACT_LONGEST} characters")
     if name is not None:
         if any(mark in name for mark in "\r\n\0"):
             raise SettingsError("sender name: one line, without line breaks")
@@ -57,7 +66,7 @@ def checked_sender(name: str | None, reply_to: str | None) -> dict[str, str | No
         except ValidationError:
             raise SettingsError(f"reply-to: {reply_to!r} is not an email address "
                                 "(e.g. desk@clinic.example)") from None
-    return {"name": name, "reply_to": reply_to}
+    return {"name": name, "reply_to": reply_to, "contact": contact}
 
 
 def updated(settings: dict[str, Any] | None, *, timing: dict[str, Any] | None = None,
@@ -95,7 +104,8 @@ def updated(settings: dict[str, Any] | None, *, timing: dict[str, Any] | None = 
     if sender is not None:
         merged = {**result.get("sender", {}), **sender}
         kept = {key: value for key, value in
-                checked_sender(merged.get("name"), merged.get("reply_to")).items() if value}
+                checked_sender(merged.get("name"), merged.get("reply_to"),
+                               merged.get("contact")).items() if value}
         if kept:
             result["sender"] = kept
         else:

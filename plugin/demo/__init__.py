@@ -23,9 +23,11 @@ from plugin.demo import stand_ins
 from plugin.demo.booking_system import SimulatedBookingSystem
 from plugin.demo.steps import (
     DEMO_RULES,
+    LOOPBACK,
     answer,
     port_or_free,
     quiet,
+    reachable_address,
     say,
     serve,
     show_email,
@@ -43,7 +45,8 @@ from plugin.tasks.embedded_redis import RedisUnavailable
 SIMULATED = "generic"  # the platform the simulated booking system speaks
 
 
-def run_demo(*, once: bool, port: int = 5000, platform: str = SIMULATED) -> int:
+def run_demo(*, once: bool, port: int = 5000, platform: str = SIMULATED,
+             host: str = LOOPBACK) -> int:
     if platform != SIMULATED:
         found = stand_ins.find(platform)
         if isinstance(found, str):
@@ -53,8 +56,9 @@ def run_demo(*, once: bool, port: int = 5000, platform: str = SIMULATED) -> int:
     cleanup: list = [lambda: shutil.rmtree(workdir, ignore_errors=True)]
     try:
         if platform != SIMULATED:
-            return stand_ins.run(found, workdir, once=once, port=port, cleanup=cleanup)
-        return _run(workdir, once=once, port=port, cleanup=cleanup)
+            return stand_ins.run(found, workdir, once=once, port=port, cleanup=cleanup,
+                                 host=host)
+        return _run(workdir, once=once, port=port, cleanup=cleanup, host=host)
     except RedisUnavailable as error:
         print(f"\nThe demo needs Redis: {error}")
         return 1
@@ -63,18 +67,18 @@ def run_demo(*, once: bool, port: int = 5000, platform: str = SIMULATED) -> int:
             step()
 
 
-def _run(workdir: Path, *, once: bool, port: int, cleanup: list) -> int:
+def _run(workdir: Path, *, once: bool, port: int, cleanup: list, host: str) -> int:
     quiet()
     print("Rapport demo: one appointment's journey, from booking to the therapist's note.")
     redis_url = start_redis(workdir, cleanup)
 
     booking = SimulatedBookingSystem()
-    booking_server = serve(booking.app, 0 if once else port_or_free(5001))
+    booking_server = serve(booking.app, 0 if once else port_or_free(5001, host), host)
     cleanup.append(booking_server.shutdown)
-    booking_url = f"http://127.0.0.1:{booking_server.port}"
+    booking_url = f"http://{reachable_address(host)}:{booking_server.port}"
 
-    services = start_rapport(workdir, redis_url, port=0 if once else port_or_free(port),
-                             cleanup=cleanup)
+    services = start_rapport(workdir, redis_url, port=0 if once else port_or_free(port, host),
+                             cleanup=cleanup, host=host)
     app, base_url, catcher = services.app, services.base_url, services.catcher
     say("2. Services",
         f"Database:        {app.config['DATABASE_URL']} (migrated)\n"
@@ -148,12 +152,17 @@ def _run(workdir: Path, *, once: bool, port: int, cleanup: list) -> int:
                   "end": end.isoformat(), "service": "Relaxation 60"}
         booking.send("appointment.completed", second, "C-8", therapist)
         runner.drain(forking=False)
-        alex_link = survey_link(catcher.messages[-1])
+        alex_email = catcher.messages[-1]
+        alex_link = survey_link(alex_email)
         # The demo admin, signed in by one click on this single-use link.
         console = admins.invite("admin@harbour.example", clinic_key=described["key"],
                                 send=False).url
+        say("Alex, another client, was just sent this email", show_email(alex_email))
+        phone = ("open it on your phone, on the same network as this machine"
+                 if host != LOOPBACK else
+                 "open it here; with `rapport demo --host 0.0.0.0`, on your phone too")
         say("Try it yourself",
-             f"Alex's check-in (open it on your phone or here): {alex_link}\n"
+             f"Alex's check-in ({phone}):\n  {alex_link}\n"
              f"Booking system, client pages:  {booking_url}/\n"
              f"Clinic admin's console (signs you in as admin@harbour.example):\n  {console}\n"
              "The worker keeps running; answer the survey and reload Alex's page.\n"

@@ -21,6 +21,7 @@ from typing import Any
 from plugin.clinics import connecting, settings
 from plugin.demo.steps import (
     DEMO_RULES,
+    LOOPBACK,
     answer,
     port_or_free,
     quiet,
@@ -80,7 +81,8 @@ def find(name: str) -> Any:
     return why if why else demo
 
 
-def run(demo_class: Any, workdir: Path, *, once: bool, port: int, cleanup: list) -> int:
+def run(demo_class: Any, workdir: Path, *, once: bool, port: int, cleanup: list,
+        host: str = LOOPBACK) -> int:
     quiet()
     demo = demo_class()
     print(f"Rapport demo on {demo.title}: one appointment's journey, from booking to the "
@@ -88,8 +90,8 @@ def run(demo_class: Any, workdir: Path, *, once: bool, port: int, cleanup: list)
     redis_url = start_redis(workdir, cleanup)
     stand_in_url = demo.start()
     cleanup.append(demo.stop)
-    services = start_rapport(workdir, redis_url, port=0 if once else port_or_free(port),
-                             cleanup=cleanup, config=demo.settings())
+    services = start_rapport(workdir, redis_url, port=0 if once else port_or_free(port, host),
+                             cleanup=cleanup, config=demo.settings(), host=host)
     app, catcher = services.app, services.catcher
     demo.rapport_url = services.base_url
     say("2. Services",

@@ -38,10 +38,28 @@ class MailCatcher:
         return "250 OK"
 
 
-def serve(app, port: int):
-    server = make_server("127.0.0.1", port, app, threaded=True)
+LOOPBACK = "127.0.0.1"
+
+
+def serve(app, port: int, host: str = LOOPBACK):
+    server = make_server(host, port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def reachable_address(host: str) -> str:
+    """The address to put in links for a server bound to ``host``: for every interface
+    (``0.0.0.0``), this machine's address on its local network, so that a phone on the
+    same network can open them; loopback when there is none."""
+    if host not in ("0.0.0.0", "::"):  # noqa: S104 - the value asked for, compared
+        return host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            # No packet is sent: connecting a datagram socket only picks the route.
+            probe.connect(("10.255.255.255", 1))
+            return probe.getsockname()[0]
+        except OSError:
+            return LOOPBACK
 
 
 class LateApp:
@@ -93,10 +111,10 @@ def answer(link: str, instrument) -> requests.Response:
 
 
 
-def port_or_free(port: int) -> int:
+def port_or_free(port: int, host: str = LOOPBACK) -> int:
     with socket.socket() as sock:
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
             return port
         except OSError:
             return 0
@@ -147,17 +165,19 @@ def start_redis(workdir: Path, cleanup: list) -> str:
 
 
 def start_rapport(workdir: Path, redis_url: str, *, port: int, cleanup: list,
-                  config: dict[str, Any] | None = None) -> Services:
-    """The mail catcher, then Rapport (web app on ``port``, 0 for any) configured for them."""
+                  config: dict[str, Any] | None = None, host: str = LOOPBACK) -> Services:
+    """The mail catcher, then Rapport (web app on ``host``:``port``, 0 for any port)
+    configured for them; its links use an address others can reach when ``host`` is every
+    interface."""
     catcher = MailCatcher()
     smtp_port = free_port()
     smtp = Controller(catcher, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
     cleanup.append(smtp.stop)
     rapport_app = LateApp()
-    rapport_server = serve(rapport_app, port)
+    rapport_server = serve(rapport_app, port, host)
     cleanup.append(rapport_server.shutdown)
-    base_url = f"http://127.0.0.1:{rapport_server.port}"
+    base_url = f"http://{reachable_address(host)}:{rapport_server.port}"
     app = create_app({
         "ENV": "development", "INSTANCE_PATH": str(workdir),
         "DATABASE_URL": f"sqlite:///{workdir / 'rapport.db'}",

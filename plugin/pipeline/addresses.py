@@ -27,7 +27,7 @@ import unicodedata
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,14 @@ def opt_out(db: Session, clinic_id: int, hashed: str | None, at: datetime) -> No
     dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
     db.execute(dialect.insert(OptOutAddress).values(
         clinic_id=clinic_id, address_hash=hashed, created_at=at).on_conflict_do_nothing())
+
+
+def opt_back_in(db: Session, clinic_id: int, hashed: str | None) -> None:
+    """The person asked for check-ins again (the way back from unsubscribing)."""
+    if hashed is None:
+        return
+    db.execute(delete(OptOutAddress).where(OptOutAddress.clinic_id == clinic_id,
+                                           OptOutAddress.address_hash == hashed))
 
 
 def over_limit(db: Session, clinic_id: int, hashed: str | None, now: datetime, *,

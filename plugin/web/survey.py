@@ -16,7 +16,7 @@ from flask import Blueprint, abort, render_template, request
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plugin.i18n import pick_language, render_localized, supported_languages, translator
@@ -62,7 +62,11 @@ def _closed(check_in: CheckIn) -> bool:
 def _page(template: str, status: int, check_in: CheckIn | None, **context):
     language = _language(check_in)
     clinic = check_in.clinic.name if check_in else None
-    return render_localized(template, language, clinic_name=clinic, **context), status
+    # How the clinic asked to be reached, for the pages that are a dead end otherwise.
+    contact = (((check_in.clinic.settings or {}).get("sender") or {}).get("contact")
+               if check_in else None)
+    return render_localized(template, language, clinic_name=clinic, contact=contact,
+                            **context), status
 
 
 def _form_page(status: int, check_in: CheckIn, form, **context):
@@ -226,4 +230,19 @@ def unsubscribe(token: str):
             CheckIn.client_external_id == check_in.client_external_id)
             .values(email=None, first_name=None))
         log.info("survey.opted-out: clinic %s", check_in.clinic_id)
-        return _page("survey/unsubscribed.html", 200, check_in)
+        return _page("survey/unsubscribed.html", 200, check_in, token=token)
+
+
+@bp.post("/s/<token>/resubscribe")
+def resubscribe(token: str):
+    """The way back: the client changed their mind (from the page that unsubscribed
+    them, so with its form's CSRF token). Check-ins cancelled meanwhile stay cancelled;
+    the next visits get them again."""
+    with database.session() as db:
+        check_in = _check_in(db, token)
+        db.execute(delete(OptOut).where(
+            OptOut.clinic_id == check_in.clinic_id,
+            OptOut.client_external_id == check_in.client_external_id))
+        addresses.opt_back_in(db, check_in.clinic_id, check_in.address_hash)
+        log.info("survey.opted-back-in: clinic %s", check_in.clinic_id)
+        return _page("survey/resubscribed.html", 200, check_in)

@@ -46,6 +46,9 @@ SECTIONS = (
               hint="Shown as the sender of check-in emails (empty: the installation's)."),
         Field("reply_to", "Reply-to address", "email",
               hint="Where a client's reply goes (empty: no Reply-To)."),
+        Field("contact", "How clients reach you",
+              hint="One line, shown to a client whose link has closed or who unsubscribed, "
+                   "e.g. \"Call us on 020 7946 0000\"."),
     )),
     ("When check-ins go out", (
         Field("send_delay_minutes", "Send after the visit ends (minutes)", "int",
@@ -90,6 +93,7 @@ def current_values(clinic: Clinic) -> dict[str, str]:
     values = {"name": clinic.name, "timezone": clinic.timezone, "language": clinic.language,
               "sender_name": shown["sender"]["name"] or "",
               "reply_to": shown["sender"]["reply_to"] or "",
+              "contact": shown["sender"]["contact"] or "",
               "early_instrument": policy["early"], "early_visits": policy["early_visits"],
               "later_instrument": policy["later"], **shown["timing"], **shown["flags"]}
     return {name: _text(values[name]) for name in FIELDS}
@@ -174,9 +178,12 @@ def _keep(clinic: Clinic, parsed: dict, errors: dict[str, str]) -> None:
         clinic.settings, flags={name: parsed[name] for name in FLAGS})))
     attempt(("sender_name",), lambda: settings.checked_sender(parsed["sender_name"], None))
     attempt(("reply_to",), lambda: settings.checked_sender(None, parsed["reply_to"]))
-    attempt(("sender_name", "reply_to"), lambda: setattr(clinic, "settings", settings.updated(
-        clinic.settings, sender={"name": parsed["sender_name"],
-                                 "reply_to": parsed["reply_to"]})))
+    attempt(("contact",), lambda: settings.checked_sender(None, None, parsed["contact"]))
+    attempt(("sender_name", "reply_to", "contact"), lambda: setattr(
+        clinic, "settings", settings.updated(
+            clinic.settings, sender={"name": parsed["sender_name"],
+                                     "reply_to": parsed["reply_to"],
+                                     "contact": parsed["contact"]})))
 
 
 def _blamed(names: tuple[str, ...], message: str, parsed: dict) -> str:

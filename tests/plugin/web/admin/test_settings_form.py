@@ -42,7 +42,7 @@ def test_the_form_shows_every_current_value(signed_in, clinic):
     assert form["send_delay_minutes"] == "0" and form["window_end"] == "24:00"
     assert form["early_instrument"] == "rapport-checkin" and form["early_visits"] == "3"
     assert form["drop_threshold"] == "10" and form["sender_name"] == ""
-    assert len(form) == 17
+    assert len(form) == 18
 
 
 def test_saving_changes_what_configure_changes(app, signed_in, clinic):
@@ -60,7 +60,8 @@ def test_saving_changes_what_configure_changes(app, signed_in, clinic):
     assert shown["instrument"] == {"early": "rapport-checkin", "early_visits": 3,
                                    "later": "rapport-checkin"}
     assert shown["flags"]["drop_threshold"] == 15
-    assert shown["sender"] == {"name": "Harbour front desk", "reply_to": "desk@harbour.example"}
+    assert shown["sender"] == {"name": "Harbour front desk", "reply_to": "desk@harbour.example",
+                               "contact": None}
 
 
 @pytest.mark.parametrize("changes, field, message", [
@@ -119,7 +120,8 @@ def test_the_cli_changes_the_same_sender(app, clinic, tmp_path):
                                 "--name", "Harbour Spa"], env=env)
     assert done.exit_code == 0, done.output
     _, _, _, shown = stored(app, clinic)
-    assert shown["sender"] == {"name": "Harbour front desk", "reply_to": "desk@harbour.example"}
+    assert shown["sender"] == {"name": "Harbour front desk", "reply_to": "desk@harbour.example",
+                               "contact": None}
     refused = runner.invoke(main, ["clinic", "configure", clinic["key"], "--reply-to", "desk"],
                             env=env)
     assert refused.exit_code == 1 and "is not an email address" in refused.output
