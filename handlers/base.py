@@ -37,6 +37,11 @@ What each declaration means for the pipeline:
   appointment is also read at its end, as for ``END_TIME``.
 - ``poll_requests_per_minute`` (``POLLING``): the pace of one clinic's polling while
   more is waiting.
+- ``test_event``: asked with :meth:`Platform.send_test_event`, the platform sends a
+  sample event to the application's subscription (one Rapport made, so it knows its id)
+  and says how Rapport's receiver answered: whether the platform can reach Rapport now.
+  A sample naming no account Rapport follows is acknowledged (200, "unknown account")
+  and nothing else is done. The console's "Send a test event".
 
 Polling (``Completion.POLLING``), as the seam drives it (``plugin.pipeline.polling``):
 every ``RAPPORT_POLL_INTERVAL_SECONDS`` (300 by default) each connected clinic is asked
@@ -87,6 +92,7 @@ from handlers.declarations import (
     Setting,
     Shown,
     Subscription,
+    TestResult,
     Webhooks,
 )
 from handlers.errors import (
@@ -132,7 +138,8 @@ __all__ = [
     "Client", "Completion", "ConflictError", "ConnectProblem", "Connection", "Field",
     "IgnoredEvent", "InboundRequest", "MissingPermission", "Note", "NotePlace",
     "PayloadError", "PermanentError", "Person", "Platform", "PollPage", "Revocation",
-    "Setting", "Shown", "SignatureError", "Subscription", "TransientError", "Webhooks",
+    "Setting", "Shown", "SignatureError", "Subscription", "TestResult", "TransientError",
+    "Webhooks",
     "WriteBackResult", "WriteBackTarget", "event_from_dict", "event_to_dict", "http",
     "parse_instant", "replace_block", "retry_after_seconds",
     "MAX_MINUTES", "RETRY_AFTER_LIMIT", "Instant", "in_utc", "json_document", "json_object",
@@ -308,6 +315,15 @@ class Platform:
         """Register the clinic's webhook URL in its account (PER_CLINIC, ``subscription``);
         what to add to its stored credentials (the subscription's ids, its key)."""
         raise self._refuse("webhook subscription")
+
+    def send_test_event(self, settings: Mapping[str, Any], subscription_id: str) -> TestResult:
+        """Have the platform send a sample event to the application's subscription
+        ``subscription_id`` now, and return what it said of Rapport's answer
+        (``test_event``). ``settings``: the installation's settings for the platform, with
+        what every call takes (``timeout``, ``http``: the call is counted as the clinic's
+        whose admin asked). One call; raises adapter errors (:class:`ConnectProblem` when
+        the installation lacks what the call needs, naming the setting)."""
+        raise self._refuse("test events")
 
     # --- receiving -------------------------------------------------------------------
 

@@ -67,6 +67,10 @@ class Capabilities:
     ``PollPage.calls × 60 / poll_requests_per_minute`` seconds later, rather than at the
     next round; None: a second later. Set it well under :attr:`requests_per_minute`, leaving room
     for the calls each visit makes."""
+    test_event: bool = False
+    """On request, the platform sends a sample event to the application's subscription
+    (``PER_APPLICATION``, one Rapport made) and says how Rapport answered it
+    (:meth:`Platform.send_test_event`): the console's "Send a test event"."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,19 @@ class Subscription:
     subscription_id: str | None
     signature_key: str
     notification_url: str
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What a platform said after sending a test event to Rapport's webhook: whether
+    Rapport answered with a 2xx, the HTTP status it answered (None: the platform got no
+    answer at all), and a short detail (what was sent, the platform's id for the test)."""
+
+    __test__ = False  # a result, not a test class (pytest collects names like "Test*")
+
+    reached: bool
+    status: int | None
+    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ The adapter is a package of small modules, one job each:
   appointments and clients (the status map, the end time, :func:`fetch_appointment`);
 - :mod:`~handlers.square.notes`: the write-back (customer note, summary attribute, the next
   booking's seller note);
-- :mod:`~handlers.square.install`: the attribute definition and the webhook subscription;
+- :mod:`~handlers.square.install`: the attribute definition and the webhook subscription
+  (and a test event sent to it);
 - :mod:`~handlers.square.locations`: the business's time zone and language;
 - :mod:`~handlers.square.oauth`: the "Connect Square" link and the tokens;
 - :mod:`~handlers.square.api`: the HTTP calls and Square's answers as Rapport's errors.
@@ -60,7 +61,9 @@ from handlers.square.bookings import STATUSES, fetch_appointment, fetch_client
 from handlers.square.install import (
     ATTRIBUTE_KEY,
     STRING_SCHEMA,
+    TEST_EVENT_TYPE,
     ensure_attribute_definition,
+    send_test_event,
     subscribe,
 )
 from handlers.square.locations import BusinessLocale, business_locale
@@ -119,6 +122,7 @@ __all__ = [
     "write_seller_note",
     "attribute_value",
     "ensure_attribute_definition",
+    "send_test_event",
     "business_locale",
     "BusinessLocale",
     "authorize_url",
@@ -145,5 +149,6 @@ __all__ = [
     "SQUARE_VERSION",
     "STATUSES",
     "STRING_SCHEMA",
+    "TEST_EVENT_TYPE",
     "TOKEN_LIFETIME",
 ]

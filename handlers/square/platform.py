@@ -32,6 +32,7 @@ from handlers.base import (
     Setting,
     Shown,
     Subscription,
+    TestResult,
     TransientError,
     Webhooks,
     WriteBackResult,
@@ -71,6 +72,7 @@ class SquarePlatform(Platform):
         # own text): half of it leaves the therapist room on the booking.
         note_limit=2000,
         business_locale=True,
+        test_event=True,
     )
     settings = (
         Setting("ENVIRONMENT", "`sandbox` for Square's test accounts", default="production",
@@ -289,6 +291,16 @@ class SquarePlatform(Platform):
         return Subscription(subscription_id=created.get("subscription_id"),
                             signature_key=created["signature_key"],
                             notification_url=created.get("notification_url") or url)
+
+    def send_test_event(self, settings: Mapping[str, Any], subscription_id: str) -> TestResult:
+        token = settings.get("access_token")
+        if not token:
+            raise ConnectProblem(
+                "Square sends a test event only when asked with the application's personal "
+                "access token: set RAPPORT_SQUARE_ACCESS_TOKEN")
+        return install.send_test_event(
+            {"access_token": token, "http": settings.get("http"),
+             **self.api_context(settings)}, subscription_id)
 
     # --- receiving -------------------------------------------------------------------
 

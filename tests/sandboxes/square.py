@@ -56,6 +56,7 @@ ROUTES = [
     ("GET", "/v2/customers/custom-attribute-definitions/{key}", "retrieve_definition"),
     ("POST", "/v2/customers/{customer_id}/custom-attributes/{key}", "upsert_attribute"),
     ("POST", "/v2/webhooks/subscriptions", "create_subscription"),
+    ("POST", "/v2/webhooks/subscriptions/{subscription_id}/test", "test_subscription"),
     ("POST", "/oauth2/token", "obtain_token"),
     ("GET", "/v2/locations/{location_id}", "retrieve_location"),
 ]
@@ -113,7 +114,8 @@ class SquareSandbox(SquareState):
     ``custom_attribute``, ``definitions``, ``subscriptions``, ``main_location``; OAuth:
     ``authorize``, ``revoke``, ``expire``, ``scopes_of``; what Rapport sent: ``requests``,
     ``requests_to``, ``rejected``; trouble: ``fail_next``, ``delay_next``, ``before_next``;
-    webhooks: ``booking_event``, ``deliver``; ``credentials()`` for the adapter.
+    webhooks: ``booking_event``, ``deliver``, ``test_events`` (what TestWebhookSubscription
+    delivered); ``credentials()`` for the adapter.
     """
 
     def __init__(self, **options: Any):
@@ -260,6 +262,29 @@ class SquareSandbox(SquareState):
             SIGNATURE_HEADER: base64.b64encode(digest).decode("ascii"),
         }
         return requests.post(url, data=body, headers=headers, timeout=timeout)
+
+    def _test_subscription(self, *, subscription_id: str, body: dict, **_: Any
+                           ) -> tuple[int, dict]:
+        """TestWebhookSubscription: the sample event is delivered now, over HTTP, signed
+        as every event of the subscription, and the answer says how its URL answered
+        (``status_code`` null when it did not). Runs with the sandbox's lock held, as
+        every endpoint does: what answers the delivery must not call this sandbox."""
+        subscription, event = self._test_event(subscription_id, body)
+        payload = json.dumps(event)
+        url = subscription["notification_url"]
+        try:
+            answer = self.deliver(url, payload.encode("utf-8"),
+                                  signature_key=subscription["signature_key"],
+                                  notification_url=url)
+            status, text = answer.status_code, answer.text
+        except requests.RequestException as error:
+            status, text = None, f"{error.__class__.__name__}: {error}"
+        self.test_events.append({"event_type": event["type"], "url": url, "body": event,
+                                 "status": status, "answer": text})
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+        return 200, {"subscription_test_result": {
+            "id": event["event_id"], "status_code": status, "payload": payload,
+            "created_at": now, "updated_at": now}}
 
     # --- the server -------------------------------------------------------------------
 

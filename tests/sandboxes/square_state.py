@@ -87,6 +87,11 @@ class SquareState:
         }
         # How a second definition with the same key is refused: (status, error code).
         self.duplicate_definition: tuple[int, str] = (409, "CONFLICT")
+        # Whose sample a test event is (TestWebhookSubscription): None, the merchant of the
+        # spec's example for that event, a business no Rapport follows; set it to try one.
+        self.test_event_merchant_id: str | None = None
+        # Each test event delivered: event_type, url, body, status (None: no answer), answer.
+        self.test_events: list[dict[str, Any]] = []
         self._tokens: dict[str, dict[str, Any]] = {
             self.personal_access_token: {"scopes": ALL_SCOPES, "personal": True, "expires": None}
         }
@@ -369,6 +374,30 @@ class SquareState:
         }
         self.subscriptions.append(subscription)
         return 200, {"subscription": copy.deepcopy(subscription)}
+
+    def _test_event(self, subscription_id: str, body: dict) -> tuple[dict, dict]:
+        """TestWebhookSubscription's checks: the subscription, and an event type it has
+        (the spec: "must be contained in the list of event types in the Subscription");
+        the subscription and the sample event to deliver: the spec's example of that
+        event, with a fresh event id (Square's example reuses the test result's id)."""
+        found = [s for s in self.subscriptions if s["id"] == subscription_id]
+        if not found:
+            raise SquareError(404, "NOT_FOUND", f"no subscription {subscription_id}")
+        subscription = found[0]
+        event_type = (body or {}).get("event_type")
+        # Square does not say which event it sends without one; this stand-in asks for one.
+        if event_type not in (subscription.get("event_types") or ()):
+            raise SquareError(400, "INVALID_VALUE", f"event type {event_type!r} is not one "
+                              "of the subscription's event types", field="event_type")
+        schemas = self.contract.spec["components"]["schemas"].values()
+        (example,) = [s["example"] for s in schemas
+                      if s.get("x-webhook", {}).get("event") == event_type]
+        event = copy.deepcopy(example)
+        event["event_id"] = str(uuid.uuid4())
+        event["created_at"] = rfc3339_now()
+        if self.test_event_merchant_id:
+            event["merchant_id"] = self.test_event_merchant_id
+        return subscription, event
 
     def _obtain_token(self, *, body: dict, **_: Any) -> tuple[int, dict]:
         if (body.get("client_id"), body.get("client_secret")) != (

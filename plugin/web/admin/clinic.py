@@ -5,7 +5,9 @@ this clinic is connected (``connection_of``): a Connect/Reconnect button for a
 platform's own sign-in (``/connect/<platform>/<key>``, :mod:`plugin.web.connect`), a form
 of the platform's ``update_fields`` for keys the admin gives, or the webhook URL and its
 secrets (revealed on request, rotated by a button) for a clinic whose own system signs
-its webhooks. Every change goes through the seam (``plugin.clinics.connecting``).
+its webhooks; and "Send a test event" where the platform declares ``test_event``, or why
+not for this clinic. Every change goes through the seam (``plugin.clinics.connecting``,
+``plugin.clinics.subscriptions`` for the test event).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from flask import Blueprint, render_template, request
 
 from handlers.base import Connection, NotePlace, Webhooks
-from plugin.clinics import admins, callbacks, connecting, health, records
+from plugin.clinics import admins, callbacks, connecting, health, records, subscriptions
 from plugin.clinics.oauth import connect_url
 from plugin.clinics.platforms import platform_of
 from plugin.pipeline import write_back
@@ -38,7 +40,7 @@ def connection_view(clinic: Clinic) -> dict:
             "state": STATES.get(clinic.status, clinic.status.replace("_", " ").capitalize()),
             "status": clinic.status, "detail": clinic.status_detail, "shown": [],
             "secrets": [], "fields": [], "webhook_url": None, "connect_url": None,
-            "callback": None}
+            "callback": None, "test_event": None}
     if clinic.status != "active":
         view["remedy"] = health.remedy(clinic).get("remedy")
     if platform.webhooks_of(values) is Webhooks.PER_CLINIC:
@@ -54,6 +56,8 @@ def connection_view(clinic: Clinic) -> dict:
         view["callback"] = {"url": platform.callback_url(values) or "",
                             "secrets": [values.get("outbound_secret"),
                                         *(values.get("previous_outbound_secrets") or ())]}
+    if platform.capabilities.test_event:
+        view["test_event"] = {"refusal": subscriptions.why_no_test_event(clinic)}
     # What the platform lists for the admin to copy, besides what is shown above.
     above = {*view["secrets"], view["webhook_url"],
              *((view["callback"] or {}).get("secrets") or ()),
@@ -146,3 +150,19 @@ def rotate_callback(who: admins.SignedIn, clinic: Clinic):
                  done="A new callback signing secret was made. Each callback is signed with it "
                       "and the older ones until you retire them, once your receiver checks "
                       "the new one.")
+
+
+@bp.post("/test-event")
+@access.clinic_page
+def event_test(who: admins.SignedIn, clinic: Clinic):
+    """The platform sends a sample event to Rapport now; the page says how it went."""
+    try:
+        result = subscriptions.send_test_event(clinic.id)
+    except subscriptions.TestEventProblem as error:
+        log.info("admin.test-event-refused: clinic %s by admin %s: %s", clinic.id,
+                 who.admin_id, error)
+        return _page(who, clinic, 400, problem=str(error))
+    reached, message = subscriptions.describe_test_event(platform_of(clinic), result)
+    log.info("admin.test-event: clinic %s by admin %s: %s %s", clinic.id, who.admin_id,
+             result.status, result.detail)
+    return _page(who, clinic, done=message) if reached else _page(who, clinic, problem=message)

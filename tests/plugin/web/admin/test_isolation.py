@@ -82,6 +82,7 @@ def actions(theirs: dict) -> list[tuple[str, dict]]:
         ("/callback", {"callback_url": "https://93.184.216.34/taken-over"}),
         ("/callback-secrets", {"action": "rotate"}),
         ("/callback-secrets", {"action": "retire"}),
+        ("/test-event", {}),
     ]
 
 
