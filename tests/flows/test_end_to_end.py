@@ -1,0 +1,161 @@
+"""Rapport as it runs in production: gunicorn serving wsgi:app, a separate worker
+process, real Redis and SMTP, a webhook signed by the official standardwebhooks
+library, the survey filled in by a headless browser, the callback verified."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+import requests
+from standardwebhooks.webhooks import Webhook
+
+from tests.support.generic import add_generic_clinic, event_body
+from tests.support.rapport import subprocess_env
+from tests.support.servers import free_port
+from tests.support.survey import LINK, text_of
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str | None:
+    for name in (os.environ.get("RAPPORT_TEST_CHROMIUM"), "chromium", "chromium-browser"):
+        found = name and shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def wait_for(condition, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def stack(app_factory, callback_receiver, mailbox, tmp_path):
+    """gunicorn + `rapport worker`, as separate processes, on this test's database."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    app = app_factory(BASE_URL=base_url)
+    clinic = add_generic_clinic(app, callback_url=callback_receiver.url)
+    env = subprocess_env(app)
+    web_log = tmp_path / "gunicorn.log"
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind",
+                          f"127.0.0.1:{port}", "--workers", "2"], env=env,
+                         start_new_session=True, stderr=web_log.open("wb")),
+        subprocess.Popen([sys.executable, "-m", "plugin", "worker"], env=env,
+                         start_new_session=True, stderr=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL),
+    ]
+
+    def healthy():
+        try:
+            return requests.get(f"{base_url}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(healthy, what="gunicorn to answer")
+        yield {"url": base_url, "clinic": clinic, "web_log": web_log}
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def post_signed(stack, secret: str, body: bytes, chunked: bool = False) -> requests.Response:
+    """Signed with the official library, exactly as a Standard Webhooks sender does;
+    ``chunked``: sent in pieces with no Content-Length, as some middleware does."""
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    now = datetime.now(timezone.utc)
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
+               "content-type": "application/json"}
+    data = (body[start:start + 100] for start in range(0, len(body), 100)) if chunked else body
+    return requests.post(stack["clinic"]["webhook_url"], data=data, headers=headers, timeout=10)
+
+
+def test_wrong_signature_gets_401_and_no_email(stack, mailbox):
+    wrong = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    assert post_signed(stack, wrong, event_body()).status_code == 401
+    assert post_signed(stack, stack["clinic"]["webhook_secret"],
+                       event_body(appointment_id="A-2")).status_code == 202
+    wait_for(lambda: mailbox.messages, what="the check-in email")
+    time.sleep(1)  # a late second email would show up here
+    assert len(mailbox.messages) == 1
+
+
+def test_unknown_event_is_acknowledged_and_logged_by_gunicorn(stack):
+    response = post_signed(stack, stack["clinic"]["webhook_secret"],
+                           event_body("appointment.rescheduled", appointment_id="A-3"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ignored", "type": "appointment.rescheduled"}
+    wait_for(lambda: "webhooks.ignored-event: appointment.rescheduled"
+             in stack["web_log"].read_text(), what="the log line")
+
+
+def test_browser_fills_in_the_survey_and_the_callback_verifies(stack, mailbox, callback_receiver):
+    executable = chromium()
+    if executable is None:
+        reason = "no Chromium found (install Debian's chromium, or set RAPPORT_TEST_CHROMIUM)"
+        print(f"\nSkipping the browser test: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    assert post_signed(stack, stack["clinic"]["webhook_secret"], event_body()).status_code == 202
+    wait_for(lambda: mailbox.messages, what="the check-in email")
+    assert len(mailbox.messages) == 1
+    link = LINK.search(text_of(mailbox.messages[0])).group(0)
+    assert link.startswith(stack["url"])
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        page.goto(link)
+        groups = page.locator("fieldset.item")
+        assert groups.count() >= 3
+        for index in range(groups.count()):
+            groups.nth(index).locator("label.point").nth(3).click()  # the fourth choice
+        page.fill("textarea[name=comment]", "Café au lait après ? Très bien 👍")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Thank you")
+        browser.close()
+
+    call = wait_for(lambda: callback_receiver.received and callback_receiver.received[0],
+                    what="the callback")
+    event = Webhook(stack["clinic"]["callback_secret"]).verify(call.body, call.headers)
+    assert event["type"] == "client.alliance_updated"
+    assert event["data"]["client"] == {"id": "C-7"}
+    assert event["data"]["comment"] == "Café au lait après ? Très bien 👍"
+    assert "Très bien 👍" in event["data"]["note"]
+    assert json.loads(call.body)["data"]["scores"]["scored"] is True
+
+
+def test_a_body_sent_in_chunks_is_read_whole_and_held_to_the_size_limit(stack):
+    """Without a Content-Length (chunked transfer encoding), as some middleware sends."""
+    secret = stack["clinic"]["webhook_secret"]
+    accepted = post_signed(stack, secret, event_body(appointment_id="A-chunked"), chunked=True)
+    assert accepted.status_code == 202, accepted.text
+    padded = json.dumps({"type": "appointment.completed", "pad": "x" * 262_144}).encode()
+    assert post_signed(stack, secret, padded, chunked=True).status_code == 413
