@@ -149,8 +149,12 @@ def app_factory(tmp_path, redis_conn, redis_url, smtp_server, sqlite_template):
     def build(**extra):
         config = make_config(tmp_path, redis_url, smtp_server.port, **extra)
         database = tmp_path / "rapport.db"
-        if config["DATABASE_URL"] == f"sqlite:///{database}" and not database.exists():
-            databases.sqlite_copy(sqlite_template, database)
+        if config["DATABASE_URL"] == f"sqlite:///{database}":
+            if not database.exists():
+                databases.sqlite_copy(sqlite_template, database)
+            # At the latest revision already: checking costs Alembic a read of every
+            # migration file, for every app of every test.
+            config.setdefault("AUTO_MIGRATE", False)
         app = create_app(config)
         apps.append(app)
         return app

@@ -11,18 +11,22 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import datetime, timezone
 
 import pytest
 import requests
+from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from plugin.store import database as storage
+from plugin.store.models import InboxEvent
+from plugin.tasks import queue
 from tests.support.generic import add_generic_clinic, event_body
 from tests.support.rapport import subprocess_env
 from tests.support.servers import free_port
 from tests.support.survey import LINK, text_of
+from tests.support.waiting import wait_until
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -35,16 +39,6 @@ def chromium() -> str | None:
         if found:
             return found
     return None
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -72,8 +66,8 @@ def stack(app_factory, callback_receiver, mailbox, tmp_path):
             return False
 
     try:
-        wait_for(healthy, what="gunicorn to answer")
-        yield {"url": base_url, "clinic": clinic, "web_log": web_log}
+        wait_until(healthy, what="gunicorn to answer")
+        yield {"url": base_url, "clinic": clinic, "web_log": web_log, "app": app}
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
@@ -82,6 +76,17 @@ def stack(app_factory, callback_receiver, mailbox, tmp_path):
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+def all_done(app) -> bool:
+    """Every stored event processed, and no job queued or running (the reminder, due in
+    two days, waits in RQ's scheduled registry)."""
+    with app.app_context():
+        with storage.session() as db:
+            if db.scalar(select(InboxEvent.id).where(InboxEvent.processed_at.is_(None))):
+                return False
+        jobs = queue.queue()
+        return not (jobs.count or jobs.started_job_registry.count)
 
 
 def post_signed(stack, secret: str, body: bytes, chunked: bool = False) -> requests.Response:
@@ -101,8 +106,10 @@ def test_wrong_signature_gets_401_and_no_email(stack, mailbox):
     assert post_signed(stack, wrong, event_body()).status_code == 401
     assert post_signed(stack, stack["clinic"]["webhook_secret"],
                        event_body(appointment_id="A-2")).status_code == 202
-    wait_for(lambda: mailbox.messages, what="the check-in email")
-    time.sleep(1)  # a late second email would show up here
+    wait_until(lambda: mailbox.messages, what="the check-in email")
+    # Every delivery stored is processed and the worker has nothing left: a second email,
+    # had the refused delivery been kept, would have been sent by now.
+    wait_until(lambda: all_done(stack["app"]), what="the worker to finish")
     assert len(mailbox.messages) == 1
 
 
@@ -111,7 +118,7 @@ def test_unknown_event_is_acknowledged_and_logged_by_gunicorn(stack):
                            event_body("appointment.rescheduled", appointment_id="A-3"))
     assert response.status_code == 200
     assert response.json() == {"status": "ignored", "type": "appointment.rescheduled"}
-    wait_for(lambda: "webhooks.ignored-event: appointment.rescheduled"
+    wait_until(lambda: "webhooks.ignored-event: appointment.rescheduled"
              in stack["web_log"].read_text(), what="the log line")
 
 
@@ -124,7 +131,7 @@ def test_browser_fills_in_the_survey_and_the_callback_verifies(stack, mailbox, c
     from playwright.sync_api import sync_playwright
 
     assert post_signed(stack, stack["clinic"]["webhook_secret"], event_body()).status_code == 202
-    wait_for(lambda: mailbox.messages, what="the check-in email")
+    wait_until(lambda: mailbox.messages, what="the check-in email")
     assert len(mailbox.messages) == 1
     link = LINK.search(text_of(mailbox.messages[0])).group(0)
     assert link.startswith(stack["url"])
@@ -142,7 +149,7 @@ def test_browser_fills_in_the_survey_and_the_callback_verifies(stack, mailbox, c
         page.wait_for_selector("text=Thank you")
         browser.close()
 
-    call = wait_for(lambda: callback_receiver.received and callback_receiver.received[0],
+    call = wait_until(lambda: callback_receiver.received and callback_receiver.received[0],
                     what="the callback")
     event = Webhook(stack["clinic"]["callback_secret"]).verify(call.body, call.headers)
     assert event["type"] == "client.alliance_updated"

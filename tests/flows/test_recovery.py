@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
@@ -18,19 +17,12 @@ from plugin.store.models import InboxEvent
 from plugin.tasks.queue import qualified
 from plugin.web import inbox
 from tests.support.rapport import subprocess_env
+from tests.support.waiting import wait_until
 
 
 def processed(app) -> list[bool]:
     with app.app_context(), storage.session() as db:
         return [row.processed_at is not None for row in db.scalars(select(InboxEvent))]
-
-
-def wait_until(condition, timeout: float = 30, message: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting: {message}")
-        time.sleep(0.05)
 
 
 def test_worker_killed_mid_job_the_event_is_still_processed(
@@ -49,8 +41,8 @@ def test_worker_killed_mid_job_the_event_is_still_processed(
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         started = StartedJobRegistry("rapport", connection=redis_conn)
-        wait_until(lambda: ingest_job in started.get_job_ids(), message="job to start")
-        time.sleep(0.3)  # well inside the job, waiting on the lock
+        # Started, it cannot finish: the database's write lock is held.
+        wait_until(lambda: ingest_job in started.get_job_ids(), what="the job to start")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()

@@ -4,7 +4,6 @@ an event saved while it waited, a booking note whose job Redis lost."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -22,6 +21,7 @@ from tests.support.square import (
 )
 from tests.support.square import send_booking_event as send
 from tests.support.survey import answer_last_check_in
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -76,10 +76,8 @@ def test_a_completion_check_does_not_undo_a_no_show_saved_while_it_waited(
                            "WHERE id = :id"), {"id": appointment_id, "v": version + 1})
         checking = threading.Thread(target=check)
         checking.start()
-        deadline = time.monotonic() + 10
-        while not _waiting_for_a_lock(watcher) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _waiting_for_a_lock(watcher), "the check never waited for the row"
+        wait_until(lambda: _waiting_for_a_lock(watcher), timeout=10,
+                   what="the check to wait for the row")
         other.commit()
         checking.join(10)
     engine.dispose()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
+import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,11 +20,19 @@ from plugin.store import database as storage
 from plugin.store.models import Appointment, CheckIn, Clinic, InboxEvent, WriteBack
 from tests.support.generic import add_generic_clinic, event_body, sign_generic, webhook_path
 from tests.support.survey import answer, answers_for, survey_path
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
 def db_app(app_factory, database_url):
+    """Rapport on each database, its schema at the latest revision already."""
     return app_factory(DATABASE_URL=database_url)
+
+
+@pytest.fixture
+def migrated_app(app_factory, fresh_database_url):
+    """Rapport on each database, built from nothing by the migrations as it starts."""
+    return app_factory(DATABASE_URL=fresh_database_url)
 
 
 @pytest.fixture
@@ -33,8 +41,8 @@ def db_clinic(db_app, callback_receiver):
                               timezone="America/Montreal")
 
 
-def test_migrations_bring_the_schema_to_head(db_app):
-    engine = db_app.extensions["rapport.engine"]
+def test_migrations_bring_the_schema_to_head(migrated_app):
+    engine = migrated_app.extensions["rapport.engine"]
     tables = set(inspect(engine).get_table_names())
     assert {"clinics", "inbox_events", "appointments", "check_ins", "survey_links",
             "responses", "write_backs", "write_back_attempts", "opt_outs",
@@ -64,10 +72,7 @@ def test_stored_events_reach_the_sqlite_file_itself_soon_after(app, deliver_gene
         with contextlib.closing(sqlite3.connect(copy)) as connection:
             return connection.execute("SELECT count(*) FROM inbox_events").fetchone()[0]
 
-    deadline = time.monotonic() + 5
-    while rows_in_the_file_alone() < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert rows_in_the_file_alone() == 5
+    wait_until(lambda: rows_in_the_file_alone() == 5, timeout=5, what="the rows in the file")
 
 
 def test_times_come_back_aware_utc(db_app, db_clinic):
@@ -167,13 +172,13 @@ def test_one_commit_of_new_and_known_deliveries_gives_each_new_one_its_own_row(d
     assert [stored[item.inbox_id] for item in fresh] == ["d-5", "d-6"]
 
 
-def test_the_migrations_build_exactly_the_models_schema(db_app):
+def test_the_migrations_build_exactly_the_models_schema(migrated_app):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     from plugin.store.models import Base
 
-    with db_app.extensions["rapport.engine"].connect() as connection:
+    with migrated_app.extensions["rapport.engine"].connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
 
@@ -185,6 +190,16 @@ def waiting_on_locks(engine) -> int:
         return connection.execute(text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock'")).scalar()
+
+
+def waiting_to_begin(thread_id: int) -> bool:
+    """Whether the thread waits to begin a transaction on SQLite (for the write lock)."""
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None:
+        if frame.f_code.co_name == "_sqlite_begin_immediate":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def test_one_write_back_run_twice_at_once_posts_one_callback(db_app, db_clinic, mailbox,
@@ -209,28 +224,29 @@ def test_one_write_back_run_twice_at_once_posts_one_callback(db_app, db_clinic, 
     # The answer's write-back job is left queued: the two runs below are the ones raced.
     answer(client, survey_path(mailbox.messages[0]), answers_for(instrument))
 
-    # Another transaction holds the write-back's row, so both runs have read it and wait
-    # to go on from the same starting point.
+    # Another transaction holds the write-back's row (on SQLite, the whole database), so
+    # both runs wait to go on from the same starting point.
     engine = db_app.extensions["rapport.engine"]
     with engine.connect() as holder:
-        if postgres:
-            holder.execute(select(WriteBack.id).with_for_update())
+        holder.execute(select(WriteBack.id).with_for_update())
         with db_app.app_context(), ThreadPoolExecutor(max_workers=2) as pool:
             context = db_app.app_context
+            threads = []
 
             def run():
+                threads.append(threading.get_ident())
                 with context():
                     return deliver_write_back(1)
 
             runs = [pool.submit(run) for _ in range(2)]
             try:
                 if postgres:
-                    deadline = time.monotonic() + 10
-                    while waiting_on_locks(engine) < 2:
-                        assert time.monotonic() < deadline, "both runs to wait on the row"
-                        time.sleep(0.05)
+                    wait_until(lambda: waiting_on_locks(engine) >= 2, timeout=10,
+                               what="both runs to wait on the row")
                 else:
-                    time.sleep(0.3)
+                    wait_until(lambda: len(threads) == 2 and all(
+                        waiting_to_begin(thread) for thread in threads), timeout=10,
+                        what="both runs to wait for the database")
             finally:
                 holder.rollback()
             for finished in runs:
