@@ -8,6 +8,7 @@ The helpers behind them live in ``tests.support``; the names say what each is:
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pytest
 import redis
@@ -18,7 +19,14 @@ from tests.support import clock, databases
 from tests.support.generic import add_generic_clinic, event_body, sign_generic, webhook_path
 from tests.support.rapport import make_config
 from tests.support.servers import CallbackReceiver, SMTPServer
-from tests.support.square import serving_square
+from tests.support.square import (
+    NOW,
+    THERAPIST_NOTE,
+    add_manual_clinic,
+    add_oauth_clinic,
+    add_square_clinic,
+    serving_square,
+)
 
 REDIS_URL = os.environ.get("RAPPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 POSTGRES_URL = os.environ.get(
@@ -236,6 +244,38 @@ def square_sandbox():
 def square_app(app_factory, square_sandbox):
     """Rapport on a real socket facing the Square sandbox: ``(app, its URL)``."""
     yield from serving_square(app_factory, square_sandbox)
+
+
+@pytest.fixture
+def square_clinic(square_app, square_sandbox):
+    """A Square clinic in manual mode: its own subscription, key and notification URL
+    (``{"url": …}``, where Square delivers its events)."""
+    return add_square_clinic(square_app, square_sandbox)
+
+
+@pytest.fixture
+def square_oauth_clinic(square_app):
+    """A Square clinic added to connect through Square's sign-in: not connected yet."""
+    return add_oauth_clinic(square_app[0])
+
+
+@pytest.fixture
+def square_manual_clinic(square_app, square_sandbox):
+    """A Square clinic set up by hand (its own subscription's key and URL): what the
+    admin copies."""
+    return add_manual_clinic(square_app, square_sandbox)
+
+
+@pytest.fixture
+def square_visit(square_sandbox):
+    """Sam's visit that ended half an hour ago: ``(customer, booking)`` in Square."""
+    customer = square_sandbox.seed_customer(
+        given_name="Sam", email_address="sam@example.com", note=THERAPIST_NOTE
+    )
+    booking = square_sandbox.seed_booking(
+        customer_id=customer["id"], start_at=NOW - timedelta(minutes=90), duration_minutes=60
+    )
+    return customer, booking
 
 
 @pytest.fixture

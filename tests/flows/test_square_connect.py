@@ -4,92 +4,52 @@ merchant id, and "needs reconnecting" cleared by connecting again."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlparse
 
-import pytest
 import requests
 from sqlalchemy import select, text
 
 from handlers import square
 from plugin.clinics import oauth, subscriptions
-from plugin.clinics import platforms as accounts
 from plugin.clinics import records as clinics
 from plugin.store import database as storage
-from plugin.store.models import Clinic, PlatformWebhook, WriteBack
+from plugin.store.models import PlatformWebhook
 from tests.sandboxes.square import SquareSandbox
-from tests.support.square import SQUARE, SQUARE_AT_ONCE, shown, square_credentials
+from tests.support.square import (
+    NOW,
+    SQUARE,
+    connect,
+    ended_visit,
+    square_credentials,
+    stored_token,
+    to_application,
+)
 from tests.support.survey import answer_last_check_in
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
-
-@pytest.fixture
-def new_clinic(square_app):
-    """`rapport clinic add --platform square --name …`: created, not connected yet."""
-    app, _ = square_app
-    with app.app_context(), storage.session() as db:
-        created = clinics.create(
-            db,
-            name="Harbour Massage",
-            platform="square",
-            timezone="Europe/London",
-            credentials=square_credentials(), status="not_connected",
-            settings={"timing": SQUARE_AT_ONCE},
-        )
-        return shown(created)
-
-
-def connect(base_url: str, key: str) -> requests.Response:
-    """The admin opens the Connect link and allows Rapport in Square (the sandbox's
-    authorize page grants what is asked and redirects back)."""
-    return requests.get(f"{base_url}/connect/square/{key}", timeout=10)
-
-
-def to_application(sandbox, url: str, event: dict, signature_key: str | None = None):
-    """Square delivering ``event`` to the application's subscription (its key unless told)."""
-    (subscription,) = sandbox.subscriptions
-    return sandbox.deliver(
-        f"{url}/webhooks/square",
-        event,
-        signature_key=signature_key or subscription["signature_key"],
-        notification_url=subscription["notification_url"],
-    )
-
-
-def ended_visit(sandbox, **customer):
-    """A customer's booking that ended half an hour ago; (customer, its booking event)."""
-    seeded = sandbox.seed_customer(**customer)
-    booking = sandbox.seed_booking(customer_id=seeded["id"], start_at=NOW - timedelta(minutes=90))
-    return seeded, sandbox.booking_event("booking.created", booking["id"])
-
-
-def stored_token(app, key: str) -> str:
-    with app.app_context(), storage.session() as db:
-        return clinics.credentials(clinics.by_key(db, key))["access_token"]
-
-
-def test_a_new_square_clinic_waits_for_its_connect_link(square_app, new_clinic):
+def test_a_new_square_clinic_waits_for_its_connect_link(square_app, square_oauth_clinic):
     app, url = square_app
-    assert new_clinic["connect_url"] == f"{url}/connect/square/{new_clinic['key']}"
+    key = square_oauth_clinic["key"]
+    assert square_oauth_clinic["connect_url"] == f"{url}/connect/square/{key}"
     with app.app_context(), storage.session() as db:
-        assert clinics.by_key(db, new_clinic["key"]).status == "not_connected"
+        assert clinics.by_key(db, square_oauth_clinic["key"]).status == "not_connected"
 
 
 def test_an_oauth_clinic_is_not_given_a_webhook_url_that_would_refuse_everything(
-    square_app, square_sandbox, new_clinic, manual_clinic
+    square_app, square_sandbox, square_oauth_clinic, square_manual_clinic
 ):
     """Its events come on the application's subscription; its own URL answers 401."""
     _, url = square_app
-    assert "webhook_url" not in new_clinic
-    assert manual_clinic["webhook_url"] == f"{url}/webhooks/square/harbour"
+    assert "webhook_url" not in square_oauth_clinic
+    assert square_manual_clinic["webhook_url"] == f"{url}/webhooks/square/harbour"
 
 
-def test_the_connect_link_asks_for_the_scopes_with_a_state(square_app, square_sandbox, new_clinic):
+def test_the_connect_link_asks_for_the_scopes_with_a_state(square_app, square_sandbox,
+                                                           square_oauth_clinic):
     _, url = square_app
     first = requests.get(
-        f"{url}/connect/square/{new_clinic['key']}", timeout=10, allow_redirects=False
+        f"{url}/connect/square/{square_oauth_clinic['key']}", timeout=10, allow_redirects=False
     )
     assert first.status_code == 302
     location = urlparse(first.headers["Location"])
@@ -104,15 +64,15 @@ def test_the_connect_link_asks_for_the_scopes_with_a_state(square_app, square_sa
 
 
 def test_connecting_seals_tokens_defines_the_attribute_and_subscribes(
-    square_app, square_sandbox, new_clinic
+    square_app, square_sandbox, square_oauth_clinic
 ):
     app, url = square_app
-    page = connect(url, new_clinic["key"])
+    page = connect(url, square_oauth_clinic["key"])
     assert page.status_code == 200, page.text
     assert "Square is connected" in page.text
 
     with app.app_context(), storage.session() as db:
-        clinic = clinics.by_key(db, new_clinic["key"])
+        clinic = clinics.by_key(db, square_oauth_clinic["key"])
         stored = clinics.credentials(clinic)
         assert (clinic.status, clinic.account_id) == ("active", square_sandbox.merchant_id)
         assert stored["access_token"] and stored["refresh_token"] and stored["expires_at"]
@@ -130,17 +90,17 @@ def test_connecting_seals_tokens_defines_the_attribute_and_subscribes(
         assert subscription["signature_key"] not in row.credentials  # sealed
 
 
-def test_a_second_clinic_reuses_the_subscription(square_app, square_sandbox, new_clinic):
+def test_a_second_clinic_reuses_the_subscription(square_app, square_sandbox, square_oauth_clinic):
     _, url = square_app
-    connect(url, new_clinic["key"])
-    connect(url, new_clinic["key"])  # connecting again is fine
+    connect(url, square_oauth_clinic["key"])
+    connect(url, square_oauth_clinic["key"])  # connecting again is fine
     assert len(square_sandbox.subscriptions) == 1
 
 
 def test_a_seller_disconnecting_in_square_shows_at_once(square_app, square_sandbox,
-                                                       new_clinic):
+                                                       square_oauth_clinic):
     app, url = square_app
-    connect(url, new_clinic["key"])
+    connect(url, square_oauth_clinic["key"])
     # The seller disconnects after connecting: Square's times are to the second.
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
     revoked = {"merchant_id": square_sandbox.merchant_id, "type": "oauth.authorization.revoked",
@@ -153,7 +113,7 @@ def test_a_seller_disconnecting_in_square_shows_at_once(square_app, square_sandb
     assert answer.status_code == 200 and answer.json()["status"] == "noted"
     assert to_application(square_sandbox, url, revoked).status_code == 200  # redelivered
     with app.app_context(), storage.session() as db:
-        clinic = clinics.by_key(db, new_clinic["key"])
+        clinic = clinics.by_key(db, square_oauth_clinic["key"])
         assert clinic.status == "needs_reconnecting"
         assert "disconnected Rapport in Square" in clinic.status_detail
     forged = to_application(square_sandbox, url, revoked, signature_key="not-the-key")
@@ -161,11 +121,11 @@ def test_a_seller_disconnecting_in_square_shows_at_once(square_app, square_sandb
 
 
 def test_a_revocation_from_before_the_clinic_reconnected_changes_nothing(
-    square_app, square_sandbox, new_clinic
+    square_app, square_sandbox, square_oauth_clinic
 ):
     """Square redelivers an event for days: the seller may have connected again since."""
     app, url = square_app
-    connect(url, new_clinic["key"])
+    connect(url, square_oauth_clinic["key"])
     an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
     revoked = {"merchant_id": square_sandbox.merchant_id, "type": "oauth.authorization.revoked",
                "event_id": "0c9d2e7a-4b1f-5a38-9e6d-3f8a1b7c2d46", "created_at": an_hour_ago,
@@ -174,7 +134,7 @@ def test_a_revocation_from_before_the_clinic_reconnected_changes_nothing(
     answer = to_application(square_sandbox, url, revoked)
     assert answer.status_code == 200 and answer.json()["status"] == "ignored"
     with app.app_context(), storage.session() as db:
-        assert clinics.by_key(db, new_clinic["key"]).status == "active"
+        assert clinics.by_key(db, square_oauth_clinic["key"]).status == "active"
 
 
 def test_going_live_subscribes_again_in_production(square_app, square_sandbox):
@@ -199,7 +159,7 @@ def test_going_live_subscribes_again_in_production(square_app, square_sandbox):
         f"{url}/webhooks/square")
 
 
-def test_the_callback_refuses_a_forged_or_foreign_state(square_app, new_clinic):
+def test_the_callback_refuses_a_forged_or_foreign_state(square_app, square_oauth_clinic):
     _, url = square_app
     page = requests.get(f"{url}/connect/square/callback?code=x&state=forged", timeout=10)
     assert page.status_code == 400
@@ -209,10 +169,10 @@ def test_the_callback_refuses_a_forged_or_foreign_state(square_app, new_clinic):
 
 
 def test_events_on_the_application_webhook_reach_the_clinic_by_merchant(
-    square_app, square_sandbox, new_clinic, square_drain, mailbox
+    square_app, square_sandbox, square_oauth_clinic, square_drain, mailbox
 ):
     app, url = square_app
-    connect(url, new_clinic["key"])
+    connect(url, square_oauth_clinic["key"])
     customer, event = ended_visit(square_sandbox, note="Therapist's own note.")
     assert to_application(square_sandbox, url, event).status_code == 202
     square_drain()
@@ -223,14 +183,14 @@ def test_events_on_the_application_webhook_reach_the_clinic_by_merchant(
     assert note.startswith("Therapist's own note.") and "[Rapport]" in note
     # Written with the seller's OAuth token, not the application's.
     put = square_sandbox.requests_to("PUT", f"/v2/customers/{customer['id']}")[0]
-    assert put.headers["authorization"] == f"Bearer {stored_token(app, new_clinic['key'])}"
+    assert put.headers["authorization"] == f"Bearer {stored_token(app, square_oauth_clinic['key'])}"
 
 
 def test_events_of_an_unknown_merchant_are_acknowledged_and_dropped(
-    square_app, square_sandbox, new_clinic
+    square_app, square_sandbox, square_oauth_clinic
 ):
     app, url = square_app
-    connect(url, new_clinic["key"])
+    connect(url, square_oauth_clinic["key"])
     stranger = SquareSandbox(merchant_id="MLSOMEONEELSE")
     _, event = ended_visit(stranger)
     ignored = to_application(square_sandbox, url, event)
@@ -238,36 +198,6 @@ def test_events_of_an_unknown_merchant_are_acknowledged_and_dropped(
     assert ignored.json()["status"] == "ignored"
     bad = to_application(square_sandbox, url, event, signature_key="wrong")
     assert bad.status_code == 401
-
-
-def age_token(app, key: str, *, days_left: int, revoke=None) -> str:
-    """Make the clinic's stored access token look older; its value before."""
-    with app.app_context(), storage.session() as db:
-        clinic = clinics.by_key(db, key)
-        values = clinics.credentials(clinic)
-        if revoke:
-            revoke(values["access_token"])
-        values["expires_at"] = (NOW + timedelta(days=days_left)).isoformat()
-        clinics.store_credentials(clinic, values)
-        return values["access_token"]
-
-
-def test_tokens_are_renewed_a_week_into_their_life(square_app, square_sandbox, new_clinic):
-    app, url = square_app
-    connect(url, new_clinic["key"])
-    old_token = age_token(app, new_clinic["key"], days_left=22)  # 8 days old
-    with app.app_context():
-        with storage.session() as db:
-            clinic = clinics.by_key(db, new_clinic["key"])
-        fresh = accounts.credentials_for(clinic)
-        assert fresh["access_token"] != old_token
-        with storage.session() as db:
-            assert (
-                clinics.credentials(clinics.by_key(db, new_clinic["key"]))["access_token"]
-                == fresh["access_token"]
-            )
-    grants = [r.json["grant_type"] for r in square_sandbox.requests_to("POST", "/oauth2/token")]
-    assert grants == ["authorization_code", "refresh_token"]
 
 
 def clinic_locale(app, key: str) -> tuple[str, str, list[str]]:
@@ -324,73 +254,6 @@ def test_a_square_that_cannot_say_leaves_the_defaults_and_connects(square_app, s
     assert clinic_locale(app, key) == ("Europe/Dublin", "en", ["language"])
 
 
-def test_two_jobs_finding_the_token_due_renew_it_once(square_app, square_sandbox, new_clinic):
-    app, url = square_app
-    connect(url, new_clinic["key"])
-    age_token(app, new_clinic["key"], days_left=22)
-    with app.app_context():
-        with storage.session() as db:
-            read_before = clinics.by_key(db, new_clinic["key"])  # both jobs read it due
-        renewals = len(square_sandbox.requests_to("POST", "/oauth2/token"))
-        first = accounts.credentials_for(read_before)
-        second = accounts.credentials_for(read_before)
-    assert len(square_sandbox.requests_to("POST", "/oauth2/token")) == renewals + 1
-    assert second["access_token"] == first["access_token"]
-
-
-def test_a_refused_refresh_marks_the_clinic_needs_reconnecting(
-    square_app, square_sandbox, new_clinic
-):
-    app, url = square_app
-    connect(url, new_clinic["key"])
-    age_token(app, new_clinic["key"], days_left=1, revoke=square_sandbox.revoke)
-    with app.app_context():
-        assert accounts.refresh_tokens() == 1
-        with storage.session() as db:
-            assert clinics.by_key(db, new_clinic["key"]).status == "needs_reconnecting"
-
-
-def test_square_out_of_reach_at_refresh_leaves_the_clinic_connected(
-    square_app, square_sandbox, new_clinic
-):
-    app, url = square_app
-    connect(url, new_clinic["key"])
-    old_token = age_token(app, new_clinic["key"], days_left=22)
-    square_sandbox.fail_next("/oauth2/token", 503)
-    with app.app_context():
-        assert accounts.refresh_tokens() == 1
-        with storage.session() as db:
-            clinic = clinics.by_key(db, new_clinic["key"])
-            assert clinic.status == "active"
-            assert clinics.credentials(clinic)["access_token"] == old_token
-        accounts.refresh_tokens()  # the next run renews it
-        with storage.session() as db:
-            renewed = clinics.credentials(clinics.by_key(db, new_clinic["key"]))
-            assert renewed["access_token"] != old_token
-
-
-def test_reconnecting_resumes_paused_write_backs(
-    square_app, square_sandbox, new_clinic, square_drain, mailbox
-):
-    app, url = square_app
-    connect(url, new_clinic["key"])
-    customer, event = ended_visit(square_sandbox)
-    to_application(square_sandbox, url, event)
-    square_drain()
-    square_sandbox.revoke(stored_token(app, new_clinic["key"]))  # disconnected in Square
-    answer_last_check_in(app, mailbox, 4)
-    square_drain()
-    with app.app_context(), storage.session() as db:
-        assert db.scalar(select(Clinic.status)) == "needs_reconnecting"
-        assert db.scalar(select(WriteBack.status)) == "paused"
-    assert connect(url, new_clinic["key"]).status_code == 200
-    square_drain()
-    with app.app_context(), storage.session() as db:
-        assert db.scalar(select(Clinic.status)) == "active"
-        assert db.scalar(select(WriteBack.status)) == "delivered"
-    assert square_sandbox.customer(customer["id"])["note"].count("[Rapport]") == 1
-
-
 def test_production_links_go_to_square_itself(app_factory):
     app = app_factory(
         SQUARE_ENVIRONMENT="production",
@@ -408,21 +271,6 @@ def test_production_links_go_to_square_itself(app_factory):
 # --- the Connect link applies to OAuth clinics, and to the account they are connected to --
 
 
-@pytest.fixture
-def manual_clinic(square_app, square_sandbox):
-    """A clinic set up by hand: its own subscription's key and notification URL."""
-    app, url = square_app
-    with app.app_context(), storage.session() as db:
-        credentials = square_credentials(
-            access_token=square_sandbox.personal_access_token,
-            webhook_signature_key="harbour-key", notification_url=f"{url}/webhooks/square/harbour")
-        created = clinics.create(db, name="Harbour Massage", platform="square",
-                                 credentials=credentials,
-                                 key=SQUARE.clinic_key(credentials),
-                                 settings={"timing": SQUARE_AT_ONCE})
-        return shown(created)
-
-
 def deliver_to_manual(square_sandbox, url: str):
     seeded = square_sandbox.seed_customer()
     booking = square_sandbox.seed_booking(customer_id=seeded["id"], start_at=NOW)
@@ -433,7 +281,7 @@ def deliver_to_manual(square_sandbox, url: str):
 
 
 def test_the_connect_link_refuses_a_manual_clinic_and_says_what_to_run(
-    square_app, square_sandbox, manual_clinic
+    square_app, square_sandbox, square_manual_clinic
 ):
     app, url = square_app
     page = requests.get(f"{url}/connect/square/harbour", timeout=10, allow_redirects=False)
@@ -446,7 +294,7 @@ def test_the_connect_link_refuses_a_manual_clinic_and_says_what_to_run(
 
 
 def test_the_callback_refuses_a_manual_clinic_before_exchanging_the_code(
-    square_app, square_sandbox, manual_clinic
+    square_app, square_sandbox, square_manual_clinic
 ):
     """Even with a state Rapport signed and a real code, a manual clinic's subscription
     key and notification URL are not replaced by OAuth tokens."""
@@ -467,115 +315,4 @@ def test_the_callback_refuses_a_manual_clinic_before_exchanging_the_code(
     assert deliver_to_manual(square_sandbox, url).status_code == 202
 
 
-def test_reconnecting_with_another_square_account_is_refused(
-    square_app, square_sandbox, new_clinic
-):
-    app, url = square_app
-    assert connect(url, new_clinic["key"]).status_code == 200
-    token = stored_token(app, new_clinic["key"])
-    square_sandbox.merchant_id = "MLSOMEONEELSE"  # the admin signs in as another business
-    page = connect(url, new_clinic["key"])
-    assert page.status_code == 400
-    assert "connected to the Square account MLRAPPORT0001" in page.text
-    assert "Nothing was changed" in page.text
-    with app.app_context(), storage.session() as db:
-        clinic = clinics.by_key(db, new_clinic["key"])
-        assert (clinic.account_id, clinic.status) == ("MLRAPPORT0001", "active")
-    assert stored_token(app, new_clinic["key"]) == token
-
-
-def test_reconnecting_keeps_what_the_new_tokens_do_not_replace(
-    square_app, square_sandbox, new_clinic
-):
-    app, url = square_app
-    connect(url, new_clinic["key"])
-    with app.app_context(), storage.session() as db:
-        clinic = clinics.by_key(db, new_clinic["key"])
-        clinics.store_credentials(clinic, {**clinics.credentials(clinic),
-                                           "location_ids": ["L9R0X9X5SGDBJ"]})
-    old_token = stored_token(app, new_clinic["key"])
-    assert connect(url, new_clinic["key"]).status_code == 200
-    with app.app_context(), storage.session() as db:
-        stored = clinics.credentials(clinics.by_key(db, new_clinic["key"]))
-    assert stored["location_ids"] == ["L9R0X9X5SGDBJ"]
-    assert stored["access_token"] != old_token and stored["mode"] == "oauth"
-
-
-def test_health_gives_each_mode_its_own_remedy(square_app, square_sandbox, new_clinic,
-                                               manual_clinic):
-    from plugin.clinics import health
-
-    app, url = square_app
-    with app.app_context():
-        with storage.session() as db:
-            clinics.mark_needs_reconnecting(clinics.by_key(db, "harbour"), "401 from Square")
-        with storage.session() as db:
-            manual = health.clinic_summary(db, clinics.by_key(db, "harbour"))
-            oauth = health.clinic_summary(db, clinics.by_key(db, new_clinic["key"]))
-    assert "connect_url" not in manual
-    assert "rapport clinic square harbour --access-token NEW" in manual["remedy"]
-    assert oauth["connect_url"] == f"{url}/connect/square/{new_clinic['key']}"
-    assert oauth["connect_url"] in oauth["remedy"]
-
-
-def test_talking_points_skipped_while_disconnected_reach_the_booking_after_reconnecting(
-    square_app, square_sandbox, new_clinic, square_drain, mailbox
-):
-    app, url = square_app
-    connect(url, new_clinic["key"])
-    customer, event = ended_visit(square_sandbox)
-    to_application(square_sandbox, url, event)
-    square_drain()
-    answer_last_check_in(app, mailbox, 3, "Neck felt tight after.")
-    square_drain()  # on the profile; talking points open
-    age_token(app, new_clinic["key"], days_left=1, revoke=square_sandbox.revoke)
-    with app.app_context():
-        accounts.refresh_tokens()  # Square refuses: the clinic needs reconnecting
-    upcoming = square_sandbox.seed_booking(customer_id=customer["id"],
-                                           start_at=NOW + timedelta(days=7))
-    to_application(square_sandbox, url,
-                   square_sandbox.booking_event("booking.created", upcoming["id"]))
-    square_drain()
-    assert square_sandbox.booking(upcoming["id"])["seller_note"] == ""  # skipped meanwhile
-    assert connect(url, new_clinic["key"]).status_code == 200
-    square_drain()
-    assert "[Rapport]" in square_sandbox.booking(upcoming["id"])["seller_note"]
-
-
 # --- settings: refused at startup, or read as given -----------------------------------
-
-
-def test_signature_keys_given_as_a_json_list_each_verify(monkeypatch, app_factory):
-    """Rotating a hand-made subscription's key: both keys in the environment, as JSON."""
-    monkeypatch.setenv("RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY", '["old-key", "new-key"]')
-    app = app_factory()
-    seller = SquareSandbox(merchant_id="MLNOTCONNECTED")  # its events only; no server
-    customer = seller.seed_customer()
-    booking = seller.seed_booking(customer_id=customer["id"], start_at=NOW)
-    payload = json.dumps(seller.booking_event("booking.created", booking["id"])).encode()
-
-    def post(key):
-        headers = square.sign(payload, signature_key=key,
-                              notification_url="http://rapport.test/webhooks/square")
-        return app.test_client().post("/webhooks/square", data=payload, headers=headers)
-
-    assert [post(key).status_code for key in ("old-key", "new-key", "other")] == [200, 200, 401]
-
-
-@pytest.mark.parametrize("value", ['{"key": "k"}', "12345", '["k", 7]'])
-def test_a_signature_key_setting_neither_a_key_nor_a_list_is_refused_at_startup(
-    monkeypatch, app_factory, value
-):
-    from plugin.config import ConfigurationError
-
-    monkeypatch.setenv("RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY", value)
-    with pytest.raises(ConfigurationError, match="RAPPORT_SQUARE_WEBHOOK_SIGNATURE_KEY must be"):
-        app_factory()
-
-
-def test_an_unknown_square_environment_is_refused_at_startup(monkeypatch, app_factory):
-    from plugin.config import ConfigurationError
-
-    monkeypatch.setenv("RAPPORT_SQUARE_ENVIRONMENT", "staging")
-    with pytest.raises(ConfigurationError, match="RAPPORT_SQUARE_ENVIRONMENT is 'staging'"):
-        app_factory()

@@ -5,9 +5,11 @@ each is due. Rewriting a score makes that moment now."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 
 from flask import Flask
 
+from plugin.pipeline import sweeper
 from plugin.tasks import queue, worker
 
 
@@ -42,3 +44,9 @@ def drain(app: Flask, within: float = 0) -> None:
         if not within or not bring_due(app, within):
             return
     raise AssertionError("jobs kept scheduling themselves again: a retry loop?")
+
+
+def sweep_in(app: Flask, **later) -> dict:
+    """The sweeper's run that far from now (``minutes=10``): time moved by its argument."""
+    with app.app_context():
+        return sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(**later))

@@ -3,7 +3,9 @@ socket, a clinic in manual mode, and Square delivering booking events to it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+
+import requests
 
 import handlers
 from plugin.clinics import connecting
@@ -79,3 +81,62 @@ def send_booking_event(square_sandbox, clinic, event_type, booking_id, *, key=SI
     return square_sandbox.deliver(
         url or clinic["url"], event, signature_key=key, notification_url=clinic["url"]
     ), event
+
+
+def connect(base_url: str, key: str) -> requests.Response:
+    """The admin opens the Connect link and allows Rapport in Square (the sandbox's
+    authorize page grants what is asked and redirects back)."""
+    return requests.get(f"{base_url}/connect/square/{key}", timeout=10)
+
+
+def to_application(sandbox, url: str, event: dict, signature_key: str | None = None):
+    """Square delivering ``event`` to the application's subscription (its key unless told)."""
+    (subscription,) = sandbox.subscriptions
+    return sandbox.deliver(
+        f"{url}/webhooks/square",
+        event,
+        signature_key=signature_key or subscription["signature_key"],
+        notification_url=subscription["notification_url"],
+    )
+
+
+def ended_visit(sandbox, **customer):
+    """A customer's booking that ended half an hour ago; (customer, its booking event)."""
+    seeded = sandbox.seed_customer(**customer)
+    booking = sandbox.seed_booking(customer_id=seeded["id"], start_at=NOW - timedelta(minutes=90))
+    return seeded, sandbox.booking_event("booking.created", booking["id"])
+
+
+def stored_token(app, key: str) -> str:
+    """The access token Rapport keeps (sealed) for the clinic ``key``."""
+    with app.app_context(), storage.session() as db:
+        return clinics.credentials(clinics.by_key(db, key))["access_token"]
+
+
+def add_oauth_clinic(app) -> dict:
+    """``rapport clinic add --platform square --name …``: created, not connected yet."""
+    with app.app_context(), storage.session() as db:
+        created = clinics.create(
+            db,
+            name="Harbour Massage",
+            platform="square",
+            timezone="Europe/London",
+            credentials=square_credentials(), status="not_connected",
+            settings={"timing": SQUARE_AT_ONCE},
+        )
+        return shown(created)
+
+
+def add_manual_clinic(square_app, square_sandbox) -> dict:
+    """A clinic set up by hand: its own subscription's key (``harbour-key``) and
+    notification URL; what the admin copies."""
+    app, url = square_app
+    with app.app_context(), storage.session() as db:
+        credentials = square_credentials(
+            access_token=square_sandbox.personal_access_token,
+            webhook_signature_key="harbour-key", notification_url=f"{url}/webhooks/square/harbour")
+        created = clinics.create(db, name="Harbour Massage", platform="square",
+                                 credentials=credentials,
+                                 key=SQUARE.clinic_key(credentials),
+                                 settings={"timing": SQUARE_AT_ONCE})
+        return shown(created)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from handlers import square
-from handlers.base import InboundRequest
+from handlers.base import InboundRequest, WriteBackTarget
 from plugin.pipeline.assessment import note_of, wire_summary
 from questionnaires import SHIPPED_DIR, InstrumentRegistry, PastResult, assess, render_note, score
 from questionnaires.note import note_parts
@@ -49,6 +49,24 @@ def square_delivery():
 @pytest.fixture
 def square_creds(square_sandbox) -> dict:
     return square_sandbox.credentials()
+
+
+@pytest.fixture
+def square_customer(square_sandbox):
+    """Sam, a customer in the local Square."""
+    return square_sandbox.seed_customer(given_name="Sam", email_address="sam@example.com")
+
+
+@pytest.fixture
+def square_target(square_customer):
+    """What a write-back for Sam's visit is aimed at."""
+    return WriteBackTarget(client_id=square_customer["id"], appointment_id="visit-1")
+
+
+@pytest.fixture
+def square_attribute_definition(square_creds):
+    """Rapport's custom attribute, defined in the seller's account."""
+    square.ensure_attribute_definition(square_creds)
 
 
 @pytest.fixture(scope="session")
