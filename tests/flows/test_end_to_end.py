@@ -1,6 +1,7 @@
 """Rapport as it runs in production: gunicorn serving wsgi:app, a separate worker
 process, real Redis and SMTP, a webhook signed by the official standardwebhooks
-library, the survey filled in by a headless browser, the callback verified."""
+library, the survey filled in by a headless browser, the callback verified. The processes
+start once for the module; each test has a clinic of its own."""
 
 from __future__ import annotations
 
@@ -15,15 +16,18 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
+import redis
 import requests
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from plugin import create_app
 from plugin.store import database as storage
 from plugin.store.models import InboxEvent
 from plugin.tasks import queue
+from tests.support import databases
 from tests.support.generic import add_generic_clinic, event_body
-from tests.support.rapport import subprocess_env
+from tests.support.rapport import make_config, subprocess_env
 from tests.support.servers import free_port
 from tests.support.survey import LINK, text_of
 from tests.support.waiting import wait_until
@@ -41,15 +45,19 @@ def chromium() -> str | None:
     return None
 
 
-@pytest.fixture
-def stack(app_factory, callback_receiver, mailbox, tmp_path):
-    """gunicorn + `rapport worker`, as separate processes, on this test's database."""
+@pytest.fixture(scope="module")
+def production(tmp_path_factory, redis_url, smtp_server, sqlite_template):
+    """gunicorn + `rapport worker`, as separate processes, started once for this module's
+    tests (each test gets a clinic of its own: see ``stack``)."""
+    folder = tmp_path_factory.mktemp("production")
+    redis.Redis.from_url(redis_url).flushdb()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    app = app_factory(BASE_URL=base_url)
-    clinic = add_generic_clinic(app, callback_url=callback_receiver.url)
+    app = create_app(make_config(folder, redis_url, smtp_server.port, BASE_URL=base_url,
+                                 DATABASE_URL=databases.sqlite_copy(
+                                     sqlite_template, folder / "rapport.db")))
     env = subprocess_env(app)
-    web_log = tmp_path / "gunicorn.log"
+    web_log = folder / "gunicorn.log"
     processes = [
         subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind",
                           f"127.0.0.1:{port}", "--workers", "2"], env=env,
@@ -67,7 +75,7 @@ def stack(app_factory, callback_receiver, mailbox, tmp_path):
 
     try:
         wait_until(healthy, what="gunicorn to answer")
-        yield {"url": base_url, "clinic": clinic, "web_log": web_log, "app": app}
+        yield {"url": base_url, "web_log": web_log, "app": app}
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
@@ -76,6 +84,19 @@ def stack(app_factory, callback_receiver, mailbox, tmp_path):
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        app.extensions["rapport.engine"].dispose()
+        redis.Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture
+def stack(production, callback_receiver, mailbox):
+    """The running Rapport, done with whatever an earlier test gave it, and a clinic of
+    this test's own (its clients new to Rapport)."""
+    wait_until(lambda: all_done(production["app"]), what="the worker to finish")
+    mailbox.clear()
+    callback_receiver.clear()
+    clinic = add_generic_clinic(production["app"], callback_url=callback_receiver.url)
+    return {**production, "clinic": clinic}
 
 
 def all_done(app) -> bool:
