@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from plugin.tasks.embedded_redis import EmbeddedRedis
 from tests.support import clock, databases
 from tests.support.generic import add_generic_clinic, event_body, sign_generic, webhook_path
-from tests.support.rapport import make_config
+from tests.support.rapport import TEMPLATES, make_config
 from tests.support.servers import CallbackReceiver, SMTPServer
 from tests.support.square import (
     NOW,
@@ -43,13 +43,18 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    if _answers(REDIS_URL):
+    """The configured test Redis database; under pytest-xdist (``-n 2``) each worker runs
+    a private Redis server instead, so that no two workers ever share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker and _answers(REDIS_URL):
         yield REDIS_URL
         return
-    # No Redis at the configured URL: run a throwaway real server for this session.
+    # A throwaway real server for this session (or this worker).
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False)
-    print(f"\nNo Redis at {REDIS_URL}; started a throwaway server at {server.start()}")
-    yield server.url
+    url = server.start()
+    if not worker:
+        print(f"\nNo Redis at {REDIS_URL}; started a throwaway server at {url}")
+    yield url
     server.stop()
 
 
@@ -164,6 +169,7 @@ def app_factory(tmp_path, redis_conn, redis_url, smtp_server, sqlite_template):
             # migration file, for every app of every test.
             config.setdefault("AUTO_MIGRATE", False)
         app = create_app(config)
+        app.jinja_env.bytecode_cache = TEMPLATES
         apps.append(app)
         return app
 

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from jinja2.bccache import Bucket, BytecodeCache
+
 ROOT = Path(__file__).resolve().parents[2]
 """The project's folder (what a subprocess needs on its PYTHONPATH)."""
 
@@ -50,3 +52,23 @@ def plain_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+class SharedTemplates(BytecodeCache):
+    """Jinja's compiled templates kept in memory for the whole session: every test builds
+    an app of its own, and compiling the same templates again for each is most of what
+    rendering its pages costs. Jinja checks each template's source against its checksum,
+    so a changed template is compiled afresh."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATES = SharedTemplates()
