@@ -140,7 +140,7 @@ def test_unknown_event_is_acknowledged_and_logged_by_gunicorn(stack):
     assert response.status_code == 200
     assert response.json() == {"status": "ignored", "type": "appointment.rescheduled"}
     wait_until(lambda: "webhooks.ignored-event: appointment.rescheduled"
-             in stack["web_log"].read_text(), what="the log line")
+               in stack["web_log"].read_text(), what="the log line")
 
 
 def test_browser_fills_in_the_survey_and_the_callback_verifies(stack, mailbox, callback_receiver):
@@ -171,7 +171,7 @@ def test_browser_fills_in_the_survey_and_the_callback_verifies(stack, mailbox, c
         browser.close()
 
     call = wait_until(lambda: callback_receiver.received and callback_receiver.received[0],
-                    what="the callback")
+                      what="the callback")
     event = Webhook(stack["clinic"]["callback_secret"]).verify(call.body, call.headers)
     assert event["type"] == "client.alliance_updated"
     assert event["data"]["client"] == {"id": "C-7"}

@@ -63,7 +63,7 @@ def test_worker_killed_mid_job_the_event_is_still_processed(
 def test_events_survive_a_lost_queue(app, deliver_generic, drain, mailbox, redis_conn):
     for appointment in ("A-1", "A-2"):
         deliver_generic("appointment.completed", appointment_id=appointment,
-                client_id=f"C-{appointment}", email=f"{appointment}@example.com")
+                        client_id=f"C-{appointment}", email=f"{appointment}@example.com")
     assert inbox.inbox(app).flush()
     redis_conn.flushdb()  # Redis restarted without persistence
     drain()

@@ -54,7 +54,7 @@ def test_completed_appointment_gets_one_email_and_answers_come_back_signed(
 def test_same_webhook_delivered_five_times_sends_one_email(web, generic_clinic, drain, mailbox):
     body = event_body()
     statuses = [web.post(webhook_path(generic_clinic), data=body,
-                            headers=sign_generic(body, generic_clinic,
+                         headers=sign_generic(body, generic_clinic,
                                                  msg_id="msg_retry")).status_code
                 for _ in range(5)]
     assert statuses == [202, 200, 200, 200, 200]

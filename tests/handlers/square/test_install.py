@@ -68,7 +68,7 @@ def test_a_definition_created_meanwhile_is_success_however_square_refuses_the_du
 
 def test_a_create_refused_for_another_reason_is_still_an_error(square_sandbox, square_creds):
     square_sandbox.fail_next("/v2/customers/custom-attribute-definitions", 400, method="POST",
-                      code="INVALID_VALUE")
+                             code="INVALID_VALUE")
     with pytest.raises(PermanentError, match="INVALID_VALUE"):
         square.ensure_attribute_definition(square_creds)
 

@@ -24,8 +24,8 @@ def cli(monkeypatch, tmp_path, redis_conn, redis_url):
 
 def test_clinic_add_json_prints_key_url_and_both_secrets(cli):
     result = cli("clinic", "add", "--name", "Harbour Massage", "--platform", "generic",
-                     "--callback-url", "https://booking.example/hooks", "--timezone",
-                     "Europe/Paris", "--json")
+                 "--callback-url", "https://booking.example/hooks", "--timezone",
+                 "Europe/Paris", "--json")
     assert result.exit_code == 0, result.output
     created = json.loads(result.output)
     assert created["webhook_url"] == f"https://rapport.example/webhooks/generic/{created['key']}"
@@ -36,7 +36,7 @@ def test_clinic_add_json_prints_key_url_and_both_secrets(cli):
 
 def test_clinic_add_prints_plainly(cli):
     result = cli("clinic", "add", "--name", "Harbour", "--platform", "generic",
-                     "--callback-url", "https://booking.example/hooks")
+                 "--callback-url", "https://booking.example/hooks")
     assert result.exit_code == 0
     assert "Webhook URL:" in result.output and "Callback signing secret:" in result.output
 
@@ -44,7 +44,7 @@ def test_clinic_add_prints_plainly(cli):
 def test_clinic_list_shows_health(cli):
     assert "No clinics yet" in cli("clinic", "list").output
     cli("clinic", "add", "--name", "Harbour", "--platform", "generic",
-            "--callback-url", "https://booking.example/hooks")
+        "--callback-url", "https://booking.example/hooks")
     listed = cli("clinic", "list").output
     assert "Harbour" in listed and "OK" in listed and "last event: none yet" in listed
     rows = json.loads(cli("clinic", "list", "--json").output)
@@ -53,8 +53,8 @@ def test_clinic_list_shows_health(cli):
 
 def test_retry_write_backs_says_when_there_is_nothing_to_retry(cli):
     created = json.loads(cli("clinic", "add", "--name", "Harbour", "--platform", "generic",
-                                 "--callback-url", "https://booking.example/hooks",
-                                 "--json").output)
+                             "--callback-url", "https://booking.example/hooks",
+                             "--json").output)
     result = cli("clinic", "retry-write-backs", created["key"])
     assert result.exit_code == 0 and "No failed write-backs." in result.output
 
@@ -86,15 +86,15 @@ def test_worker_burst_drains_and_exits(cli):
 @pytest.fixture
 def cli_clinic_key(cli):
     result = cli("clinic", "add", "--name", "Harbour", "--platform", "generic",
-                     "--callback-url", "https://booking.example/hooks", "--json")
+                 "--callback-url", "https://booking.example/hooks", "--json")
     return json.loads(result.output)["key"]
 
 
 def test_configure_changes_rules_and_prints_every_setting(cli, cli_clinic_key):
     result = cli("clinic", "configure", cli_clinic_key, "--send-delay-minutes", "60",
-                     "--window", "08:30-19:00", "--quiet-days", "30",
-                     "--later-instrument", "rapport-checkin", "--drop-threshold", "15",
-                     "--timezone", "America/Toronto")
+                 "--window", "08:30-19:00", "--quiet-days", "30",
+                 "--later-instrument", "rapport-checkin", "--drop-threshold", "15",
+                 "--timezone", "America/Toronto")
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)  # stderr says how many check-ins were re-planned
     assert shown["timezone"] == "America/Toronto"
@@ -171,7 +171,7 @@ def test_square_clinic_shows_its_connect_link_until_connected(cli, monkeypatch):
     monkeypatch.setenv("RAPPORT_SQUARE_APPLICATION_ID", "sq0idp-rapport")
     monkeypatch.setenv("RAPPORT_SQUARE_APPLICATION_SECRET", "sq0csp-secret")
     created = json.loads(cli("clinic", "add", "--name", "Harbour", "--platform", "square",
-                                 "--json").output)
+                             "--json").output)
     assert created["connect_url"] == f"https://rapport.example/connect/square/{created['key']}"
     assert "webhook_url" not in created  # its events come on the application's subscription
     plain = cli("clinic", "add", "--name", "Harbour 2", "--platform", "square").output
@@ -191,9 +191,9 @@ def square_cli(cli, monkeypatch, square_sandbox):
 
 def add_manual_square(cli, token):
     return cli("clinic", "add", "--name", "Harbour", "--platform", "square",
-                   "--access-token", token, "--webhook-signature-key", "key-1",
-                   "--notification-url", "https://rapport.example/webhooks/square/harbour",
-                   "--json")
+               "--access-token", token, "--webhook-signature-key", "key-1",
+               "--notification-url", "https://rapport.example/webhooks/square/harbour",
+               "--json")
 
 
 def test_square_manual_mode_takes_its_key_from_the_notification_url(
@@ -211,7 +211,7 @@ def test_square_manual_mode_takes_its_key_from_the_notification_url(
 
 def test_square_manual_mode_with_a_partial_set_of_options_says_what_is_missing(cli):
     result = cli("clinic", "add", "--name", "Harbour", "--platform", "square",
-                     "--access-token", "EAAAtoken")
+                 "--access-token", "EAAAtoken")
     assert result.exit_code == 1
     assert "--webhook-signature-key, --notification-url also required" in result.output
 
@@ -309,14 +309,14 @@ def test_a_new_manual_token_is_tried_before_it_is_saved(square_cli, square_sandb
     refused = square_cli("clinic", "square", "harbour", "--access-token", "EAAA-wrong")
     assert refused.exit_code == 1 and "Square refused the access token" in refused.output
     accepted = square_cli("clinic", "square", "harbour", "--access-token",
-                              square_sandbox.personal_access_token)
+                          square_sandbox.personal_access_token)
     assert accepted.exit_code == 0 and "Saved." in accepted.output
 
 
 def test_an_all_digit_secret_key_is_kept_as_text(cli, monkeypatch):
     monkeypatch.setenv("RAPPORT_SECRET_KEY", "12345678901234567890")
     result = cli("clinic", "add", "--name", "Harbour", "--platform", "generic",
-                     "--callback-url", "https://booking.example/hooks", "--json")
+                 "--callback-url", "https://booking.example/hooks", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["webhook_secret"].startswith("whsec_")
 

@@ -28,7 +28,7 @@ def test_erase_client_deletes_answers_check_ins_and_event_bodies(
         app, web, generic_clinic, deliver_generic, drain, mailbox, callback_receiver, monkeypatch):
     assert deliver_generic(appointment_id="A-1", client_id="C-7").status_code == 202
     assert deliver_generic(appointment_id="A-2", client_id="C-8", email="alex@example.com",
-                   first_name="Alex").status_code == 202
+                           first_name="Alex").status_code == 202
     drain()
     sam = next(m for m in mailbox.messages if m["To"] == "sam@example.com")
     with app.app_context(), storage.session() as db:

@@ -82,7 +82,7 @@ def test_a_send_woken_a_moment_early_waits_and_sends(app, generic_clinic_factory
 
 def test_sending_window_moves_the_send_into_working_hours(app, generic_clinic_factory, web, drain):
     target = generic_clinic_factory(timing={"send_delay_minutes": 180, "window_start": "09:00",
-                                       "window_end": "20:00"})
+                                            "window_end": "20:00"})
     # Ends 19:30 London time the next day: +3 h is 22:30, so it moves to 09:00 after.
     tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date()
     from zoneinfo import ZoneInfo
@@ -268,11 +268,11 @@ def test_a_failed_check_in_flags_the_clinic_until_a_later_one_goes_out(
 
     mailbox.refuse_with.append("550 5.1.1 No such user")
     deliver_generic("appointment.completed", appointment_id="A-1", client_id="C-1",
-            email="typo@example.com")
+                    email="typo@example.com")
     drain()
     assert "550" in summary()["last_check_in_problem"]
     deliver_generic("appointment.completed", appointment_id="A-2", client_id="C-2",
-            email="sam@example.com")
+                    email="sam@example.com")
     drain()
     settled = summary()
     assert "last_check_in_problem" not in settled
@@ -306,7 +306,7 @@ def test_a_new_window_and_delay_move_a_waiting_check_in_to_now(
     # A delay that ends at 06:00 tomorrow, before the window opens at 09:00.
     delay = int((datetime.combine(tomorrow, time(6), tzinfo=london) - end).total_seconds() // 60)
     target = generic_clinic_factory(timing={"send_delay_minutes": delay, "window_start": "09:00",
-                                       "window_end": "20:00"})
+                                            "window_end": "20:00"})
     body = event_body(end=end)
     web.post(webhook_path(target), data=body, headers=sign_generic(body, target))
     drain()
@@ -343,7 +343,7 @@ def test_no_reminder_after_unsubscribing_and_the_sweeper_stops_asking(
     drain()
     (first,) = mailbox.messages
     assert web.post(survey_path(first) + "/unsubscribe",
-                       data={"List-Unsubscribe": "One-Click"}).status_code == 200
+                    data={"List-Unsubscribe": "One-Click"}).status_code == 200
     with app.app_context():
         with storage.session() as db:
             db.execute(update(CheckIn).values(

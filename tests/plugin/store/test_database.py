@@ -246,7 +246,7 @@ def test_one_write_back_run_twice_at_once_posts_one_callback(db_app, db_clinic, 
                 else:
                     wait_until(lambda: len(threads) == 2 and all(
                         waiting_to_begin(thread) for thread in threads), timeout=10,
-                        what="both runs to wait for the database")
+                               what="both runs to wait for the database")
             finally:
                 holder.rollback()
             for finished in runs:

@@ -29,7 +29,7 @@ def queued(app, redis_conn) -> int:
 def test_verified_event_is_stored_raw_queued_and_accepted(app, web, generic_clinic, redis_conn):
     body = event_body()
     response = web.post(webhook_path(generic_clinic), data=body,
-                           headers=sign_generic(body, generic_clinic, msg_id="msg_1"))
+                        headers=sign_generic(body, generic_clinic, msg_id="msg_1"))
     assert response.status_code == 202
     assert response.json["status"] == "accepted"
     with app.app_context(), storage.session() as db:
@@ -46,7 +46,7 @@ def test_verified_event_is_stored_raw_queued_and_accepted(app, web, generic_clin
 def test_unknown_clinic_is_404(app, web, generic_clinic):
     body = event_body()
     response = web.post("/webhooks/generic/no-such-clinic", data=body,
-                           headers=sign_generic(body, generic_clinic))
+                        headers=sign_generic(body, generic_clinic))
     assert response.status_code == 404
     assert inbox_count(app) == 0
 
@@ -54,7 +54,7 @@ def test_unknown_clinic_is_404(app, web, generic_clinic):
 def test_unknown_platform_is_404(web, generic_clinic):
     body = event_body()
     response = web.post(f"/webhooks/nope/{generic_clinic['key']}", data=body,
-                           headers=sign_generic(body, generic_clinic))
+                        headers=sign_generic(body, generic_clinic))
     assert response.status_code == 404
 
 
@@ -98,7 +98,7 @@ def test_tampered_body_is_401(app, web, generic_clinic):
     body = event_body()
     headers = sign_generic(body, generic_clinic)
     response = web.post(webhook_path(generic_clinic), data=body.replace(b"Sam", b"Eve"),
-                           headers=headers)
+                        headers=headers)
     assert response.status_code == 401
     assert inbox_count(app) == 0
 
@@ -238,7 +238,7 @@ def test_long_delivery_ids_differing_only_at_the_end_are_two_events(app, web, ge
     for msg_id in (stem + "1", stem + "2", stem + "1"):
         body = event_body()
         answers.append(web.post(webhook_path(generic_clinic), data=body,
-                                   headers=sign_generic(body, generic_clinic, msg_id)).status_code)
+                                headers=sign_generic(body, generic_clinic, msg_id)).status_code)
     assert answers == [202, 202, 200]
     assert inbox_count(app) == 2
 
@@ -248,7 +248,7 @@ def test_same_delivery_id_at_two_clinics_is_two_events(app, web, generic_clinic_
     for target in (first, second):
         body = event_body()
         response = web.post(webhook_path(target), data=body,
-                               headers=sign_generic(body, target, "msg_same"))
+                            headers=sign_generic(body, target, "msg_same"))
         assert response.status_code == 202
     assert inbox_count(app) == 2
 

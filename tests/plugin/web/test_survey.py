@@ -148,7 +148,7 @@ def test_unsubscribe_page_works_in_one_click(app, web, survey_link):
 def test_one_click_unsubscribe_post_from_a_mail_client(app, web, survey_link):
     """RFC 8058: the mail client POSTs List-Unsubscribe=One-Click with no page, no token."""
     response = web.post(f"{survey_link}/unsubscribe", data="List-Unsubscribe=One-Click",
-                           content_type="application/x-www-form-urlencoded")
+                        content_type="application/x-www-form-urlencoded")
     assert response.status_code == 200
     web.post(f"{survey_link}/unsubscribe")  # twice is fine
     with app.app_context(), storage.session() as db:
@@ -177,7 +177,7 @@ def test_a_phone_that_lost_its_session_cookie_gets_its_answers_back_to_send_agai
     assert responses(app) == 0
 
     resent = phone.post(survey_link, data={"csrf_token": csrf_token(html), **kept,
-                                     "comment": "Shoulders"})
+                                           "comment": "Shoulders"})
     assert "Thank you" in resent.get_data(as_text=True)
     assert responses(app) == 1
 
