@@ -9,5 +9,6 @@
 - ``survey``: reading check-in emails and answering surveys;
 - ``sample_check_in``: one check-in's answers, shared by the notes' tests;
 - ``rq_probe``: a job RQ imports by dotted path;
+- ``rows``: reading what Rapport stored (check-ins, their instrument);
 - ``waiting``: waiting for something another process does, with a deadline.
 """
