@@ -88,7 +88,7 @@ class CallbackReceiver:
         self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.port}/hooks/rapport"
         self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+                                       kwargs={"poll_interval": 0.01}, daemon=True)
 
     def start(self) -> CallbackReceiver:
         self.thread.start()
@@ -124,7 +124,7 @@ class LiveServer:
     def __init__(self, app) -> None:
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.port}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01},
                          daemon=True).start()
 
     def stop(self) -> None:
