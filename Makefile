@@ -30,8 +30,9 @@ dev: $(VENV)/.dev-installed
 demo: install
 	$(BIN)/rapport demo
 
+# One test process per core (pytest-xdist), each with a private Redis server.
 test: dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: dev
 	$(BIN)/ruff check .
