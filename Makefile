@@ -30,9 +30,8 @@ dev: $(VENV)/.dev-installed
 demo: install
 	$(BIN)/rapport demo
 
-# One test process per core (pytest-xdist), each with a private Redis server.
 test: dev
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest
 
 lint: dev
 	$(BIN)/ruff check .
