@@ -6,7 +6,6 @@ tests/.screenshots/."""
 from __future__ import annotations
 
 import pytest
-from survey_client import html_of, text_of
 
 from tests.support.browser import (
     browser,
@@ -16,6 +15,7 @@ from tests.support.browser import (
     screenshot,
     serious_violations,
 )
+from tests.support.survey import html_of, text_of
 
 SHOWN = """() => {
   const style = getComputedStyle(document.body);
@@ -35,9 +35,9 @@ SHOWN = """() => {
 
 
 @pytest.fixture
-def email_html(deliver, drain, mailbox):
+def email_html(deliver_generic, drain, mailbox):
     require_chromium()
-    deliver("appointment.completed")
+    deliver_generic("appointment.completed")
     drain()
     (message,) = mailbox.messages
     return html_of(message)

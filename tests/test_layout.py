@@ -161,3 +161,34 @@ def test_the_checks_above_see_the_imports_and_would_see_a_cycle():
     assert "plugin.pipeline.check_ins" in graph["plugin.pipeline.sending"]
     assert "handlers.base" in graph["handlers.square.platform"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_tests_import_their_helpers_as_a_package():
+    """Shared helpers are ``tests.support.<module>`` (or a platform's
+    ``tests.handlers.<platform>.shared``): nothing in tests/ edits ``sys.path`` or imports
+    a conftest or a top-level test module by a bare name."""
+    tests = ROOT / "tests"
+    local = {path.stem for path in tests.rglob("*.py")} - {"__init__"}
+    found = []
+    for path in tests.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(
+                    node.value, ast.Name) and node.value.id == "sys":
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} uses sys.path")
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module in local:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module}")
+            if isinstance(node, ast.Import):
+                found += [f"{path.relative_to(ROOT)}:{node.lineno} imports {alias.name}"
+                          for alias in node.names if alias.name in local]
+    assert found == []
+
+
+def test_no_test_module_outgrows_one_subject():
+    """Test modules split by what they cover before they pass ~400 lines (the stand-ins
+    in tests/sandboxes/ are programs of their own, and left out)."""
+    tests = ROOT / "tests"
+    long = [f"{path.relative_to(ROOT)}: {length} lines"
+            for path in tests.rglob("test_*.py")
+            if (length := len(path.read_text(encoding="utf-8").splitlines())) > 420]
+    assert long == []

@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from servers import LiveServer
-from survey_client import survey_path
 
 from tests.support.browser import (
     PHONE,
@@ -27,6 +25,8 @@ from tests.support.browser import (
     screenshot,
     serious_violations,
 )
+from tests.support.servers import LiveServer
+from tests.support.survey import survey_path
 
 INSTRUMENTS = ("rapport-checkin", "rapport-pulse")
 LANGUAGES = ("en", "fr", "es")
@@ -41,16 +41,16 @@ ABOUT_A_MINUTE = re.compile(
 
 
 @pytest.fixture
-def pages(app, clinic_factory, deliver, drain, mailbox):
+def pages(app, generic_clinic_factory, deliver_generic, drain, mailbox):
     """A live Rapport, and the path of one check-in per instrument × language."""
     require_chromium()
     live = LiveServer(app)
     paths = {}
     for number, instrument in enumerate(INSTRUMENTS):
-        clinic = clinic_factory(instrument=instrument)
+        clinic = generic_clinic_factory(instrument=instrument)
         for language in LANGUAGES:
             sent = len(mailbox.messages)
-            response = deliver("appointment.completed", to=clinic, locale=language,
+            response = deliver_generic("appointment.completed", to=clinic, locale=language,
                                appointment_id=f"A-{instrument}-{language}",
                                client_id=f"C-{number}-{language}")
             assert response.status_code == 202
@@ -144,7 +144,7 @@ def test_the_check_in_pages_have_no_serious_accessibility_problems(pages):
     assert found == {}
 
 
-def test_a_test_check_in_ends_on_one_message_and_the_note(app, clinic, mailbox):
+def test_a_test_check_in_ends_on_one_message_and_the_note(app, generic_clinic, mailbox):
     """An admin's test: the thank-you page says it was a test, that nothing was written,
     and shows the note; it never also says the therapist will read the answers."""
     from plugin.clinics import records as clinics
@@ -154,7 +154,7 @@ def test_a_test_check_in_ends_on_one_message_and_the_note(app, clinic, mailbox):
     axe = require_axe()
     with app.app_context():
         with storage.session() as db:
-            clinic_id = clinics.by_key(db, clinic["key"]).id
+            clinic_id = clinics.by_key(db, generic_clinic["key"]).id
         assert invitations.send_test(clinic_id, "admin@harbour.example").status == "sent"
     live = LiveServer(app)
     try:

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 class RedisUnavailable(RuntimeError):
@@ -94,7 +96,9 @@ class EmbeddedRedis:
     def stop(self) -> None:
         if not self.running():
             return
-        # The server closes the connection as it exits.
+        # The server closes the connection as it exits; that is the answer, not a
+        # failure to retry (redis-py would retry it with backoff for seconds).
         with contextlib.suppress(redis.ConnectionError):
-            redis.Redis(unix_socket_path=str(self.socket)).shutdown(nosave=True)
+            redis.Redis(unix_socket_path=str(self.socket),
+                        retry=Retry(NoBackoff(), 0)).shutdown(nosave=True)
         self.socket.unlink(missing_ok=True)

@@ -85,8 +85,13 @@ def drain(*, wait_for_scheduled: float = 0, forking: bool = True) -> None:
     while True:
         enqueue_due()
         if q.count:
-            worker_class([q], connection=queue.connection()).work(
-                burst=True, logging_level="WARNING")
+            burst = worker_class([q], connection=queue.connection())
+            burst.work(burst=True, logging_level="WARNING")
+            if burst._shutdown_requested_date:
+                # Ctrl-C (or SIGTERM) came while RQ's handlers were in place: its worker
+                # finished the job at hand and returned. The caller is interrupted, as it
+                # would have been had the signal come a moment later.
+                raise KeyboardInterrupt
             continue
         wait = _next_scheduled_in()
         if wait is None or wait > wait_for_scheduled:

@@ -16,13 +16,14 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from conftest import answer_last_check_in, drainer
 
 from handlers import acuity as adapter
 from plugin.clinics import records
 from plugin.store import database as storage
 from tests.sandboxes.acuity import AcuitySandbox
 from tests.support import flows
+from tests.support.clock import drainer
+from tests.support.survey import answer_last_check_in
 
 RAPPORT = "http://rapport.test"
 OWN_NOTES = "Prefers firm pressure.\r\nAvoid the left knee — old injury 🌿\n"

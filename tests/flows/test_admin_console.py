@@ -22,16 +22,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from conftest import drainer, event_body
 from sqlalchemy import select, update
-from survey_client import answer, answers_for, survey_path
 
 from handlers import generic
 from plugin.clinics import admins, connecting, records
 from plugin.pipeline import instruments, sweeper
 from plugin.store import database
 from plugin.store.models import CheckIn, Clinic, Response
-from tests.support import console, console_browser, installs
+from tests.support import console, console_browser
+from tests.support.clock import drainer
+from tests.support.generic import event_body
+from tests.support.square import square_credentials
+from tests.support.survey import answer, answers_for, survey_path
 
 END = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=100)
 DANA, LEE = ("T-2", "Dana"), ("T-3", "Lee")
@@ -80,12 +82,12 @@ def table_row(page, caption: str, header: str) -> list[str]:
 
 
 @pytest.mark.timeout(600)
-def test_a_clinic_admins_first_day(square_app, square_sandbox, receiver, mailbox):
+def test_a_clinic_admins_first_day(square_app, square_sandbox, callback_receiver, mailbox):
     app, base = square_app
     drain = drainer(app)
     with app.app_context():
         harbour = connecting.add(name="Harbour Massage", platform_name="generic",
-                                 given={"callback_url": receiver.url},
+                                 given={"callback_url": callback_receiver.url},
                                  timezone="Europe/London", language=None)
         square = connecting.add(name="Harbour Square", platform_name="square", given={},
                                 timezone="Europe/London", language=None)
@@ -181,7 +183,7 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, receiver, mailbox
                               email="c-3@example.com", end=END + timedelta(days=10, hours=1))
             assert signed_post(url, new_secret, body).status_code == 202
         drain()
-        receiver.answer(410)  # the first note delivered is refused for good
+        callback_receiver.answer(410)  # the first note delivered is refused for good
         for client, (_, value) in VISITS.items():
             (email,) = mailbox.to(f"{client.lower()}@example.com")
             if isinstance(value, int):
@@ -193,7 +195,7 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, receiver, mailbox
         with app.app_context():
             sweeper.sweep()
         drain()
-        assert len(receiver.received) == 7
+        assert len(callback_receiver.received) == 7
 
         # --- health: the refused note needs attention; retried from the page ----------
         page.reload()
@@ -207,7 +209,7 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, receiver, mailbox
         drain()
         page.reload()
         assert "None: every note was delivered" in page.content()
-        assert len(receiver.received) == 8
+        assert len(callback_receiver.received) == 8
         pages.check(page, "health")
 
         # --- the dashboard says what was sent, answered and booked ---------------------
@@ -310,8 +312,8 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, receiver, mailbox
         # A clinic connected with keys gets a form of its platform's fields.
         with app.app_context(), database.session() as db:
             records.create(db, name="Harbour by hand", platform="square", key="by-hand",
-                           credentials=installs.manual_credentials(
-                               "square", access_token=square_sandbox.personal_access_token,
+                           credentials=square_credentials(
+                               access_token=square_sandbox.personal_access_token,
                                webhook_signature_key="key-1",
                                notification_url=f"{base}/webhooks/square/by-hand"))
         ops.goto(f"{base}/admin/clinics/by-hand/")

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from conftest import answer_last_check_in
 from sqlalchemy import func, select
 
 from handlers.cliniko import PLATFORM
@@ -19,6 +18,7 @@ from plugin.store.models import Appointment, Clinic, InboxEvent, PollState, Writ
 from plugin.tasks import worker
 from tests.support import cliniko as support
 from tests.support.cliniko import check_ins, connect, drain, poll, poll_until_quiet, state
+from tests.support.survey import answer_last_check_in
 
 # The fixtures this module uses (pytest finds them here).
 cliniko, cliniko_app, cliniko_clinic = support.cliniko, support.cliniko_app, support.cliniko_clinic
@@ -39,9 +39,9 @@ def inbox_count(app) -> int:
         return db.scalar(select(func.count(InboxEvent.id)))
 
 
-def summary(app, clinic) -> dict:
+def summary(app, generic_clinic) -> dict:
     with app.app_context(), database.session() as db:
-        return health.clinic_summary(db, db.get(Clinic, clinic["id"]))
+        return health.clinic_summary(db, db.get(Clinic, generic_clinic["id"]))
 
 
 def busiest(requests, seconds: float) -> int:

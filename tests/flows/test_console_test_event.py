@@ -10,7 +10,8 @@ import re
 
 from plugin.clinics import admins, records
 from plugin.store import database
-from tests.support import console, console_browser, event_tests, installs
+from tests.support import console, console_browser, event_tests
+from tests.support.square import square_credentials
 
 connected_square = event_tests.connected_square  # the fixture, for this module
 BUTTON = "Send a test event"
@@ -65,8 +66,7 @@ def test_the_button_needs_the_forms_token(connected_square, square_sandbox):
 def test_a_manual_mode_clinic_is_told_why_there_is_no_button(square_app, square_sandbox):
     app, url = square_app
     with app.app_context(), database.session() as db:
-        credentials = installs.manual_credentials(
-            "square", access_token=square_sandbox.personal_access_token,
+        credentials = square_credentials(access_token=square_sandbox.personal_access_token,
             webhook_signature_key="harbour-key", notification_url=f"{url}/webhooks/square/harbour")
         records.create(db, name="Harbour", platform="square", credentials=credentials,
                        key="harbour")
@@ -83,9 +83,9 @@ def test_a_manual_mode_clinic_is_told_why_there_is_no_button(square_app, square_
     assert square_sandbox.requests_to("POST", "/v2/webhooks/subscriptions") == []
 
 
-def test_a_platform_without_test_events_shows_nothing_of_it(app, client, clinic):
-    console.sign_in(app, client, "dana@harbour.example", clinic["key"])
-    page = client.get(f"/admin/clinics/{clinic['key']}/").get_data(as_text=True)
+def test_a_platform_without_test_events_shows_nothing_of_it(app, web, generic_clinic):
+    console.sign_in(app, web, "dana@harbour.example", generic_clinic["key"])
+    page = web.get(f"/admin/clinics/{generic_clinic['key']}/").get_data(as_text=True)
     assert BUTTON not in page and "Events from" not in page
 
 

@@ -1,11 +1,8 @@
 """Mindbody end to end, against the local Mindbody (tests/sandboxes/mindbody.py) over HTTP:
-the admin adds the clinic with ``rapport clinic add --platform mindbody``, Rapport creates
-and activates the application's subscription (answering Mindbody's HEAD check), the
-stand-in delivers signed appointment events to ``/webhooks/mindbody``, the worker drains,
-the client's email arrives over SMTP, the answers come back into the client's notes and
-the next appointment's notes in Mindbody.
-
-Every test ends with the stand-in having refused no request Rapport sent for being
+``rapport clinic add --platform mindbody``, the application's subscription created and
+activated (answering Mindbody's HEAD check), signed events to ``/webhooks/mindbody``, the
+worker, the email over SMTP, the answers back in the client's and the next appointment's
+notes. Every test ends with the stand-in having refused no request Rapport sent for being
 malformed (refusals of a site that withdrew its approval are the point of one test)."""
 
 from __future__ import annotations
@@ -15,17 +12,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from conftest import answer_last_check_in, drainer
 from sqlalchemy import select
 
 from handlers.mindbody import api
+from plugin.clinics.platforms import refresh_tokens
 from plugin.pipeline import sweeper
 from plugin.pipeline import write_back as writing
 from plugin.store import database as storage
 from plugin.store.models import Appointment, InboxEvent
 from tests.sandboxes.mindbody import MindbodySandbox
 from tests.support import flows
-from tests.support.jobs import refresh_tokens
+from tests.support.clock import drainer
+from tests.support.survey import answer_last_check_in
 
 SITE = "-99"
 OTHER_SITE = "5551234"
@@ -90,9 +88,9 @@ def sam(mindbody):
     return mindbody.seed_client(SITE, first_name="Sam", email="sam@example.com", notes=OWN_NOTES)
 
 
-def visit(mindbody, client, *, ended_ago=timedelta(minutes=30), status="Arrived") -> dict:
+def visit(mindbody, web, *, ended_ago=timedelta(minutes=30), status="Arrived") -> dict:
     start = NOW - ended_ago - timedelta(minutes=60)
-    return mindbody.seed_appointment(SITE, client_id=client["Id"], start=start, status=status)
+    return mindbody.seed_appointment(SITE, client_id=web["Id"], start=start, status=status)
 
 
 def announce(mindbody, appointment, event="appointmentBooking.created"):

@@ -14,12 +14,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import drainer, event_body, signed, subprocess_env, webhook_path
 from sqlalchemy import select
 
 from plugin.pipeline import sweeper
 from plugin.store import database
 from plugin.store.models import CheckIn
+from tests.support.clock import drainer
+from tests.support.generic import event_body, webhook_path
+from tests.support.generic import sign_generic as signed
+from tests.support.rapport import subprocess_env
 from tests.support.smtp_hold import HoldingSMTPServer
 
 
@@ -66,10 +69,10 @@ def check_in(app) -> CheckIn:
     ("MAIL", "claimed", "sent"),        # the server never had it: sent again, once
     ("DATA", "data", "interrupted"),    # it may have it: never sent twice
 ])
-def test_a_worker_killed_mid_send(app_factory, clinic_factory, hold_at, stage, after_sweep):
+def test_a_worker_killed_mid_send(app_factory, generic_clinic_factory, hold_at, stage, after_sweep):
     with HoldingSMTPServer(hold_at) as server:
         app = app_factory(SMTP_PORT=server.port)
-        clinic = clinic_factory()
+        clinic = generic_clinic_factory()
         body = event_body()
         answer = app.test_client().post(webhook_path(clinic), data=body,
                                         headers=signed(body, clinic))

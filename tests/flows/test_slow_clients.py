@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import event_body, signed, subprocess_env, webhook_path
-from servers import free_port
+
+from tests.support.generic import event_body, webhook_path
+from tests.support.generic import sign_generic as signed
+from tests.support.rapport import subprocess_env
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW = 64
@@ -41,15 +44,15 @@ def gunicorn(app, port: int, *arguments: str) -> subprocess.Popen:
     raise AssertionError("gunicorn did not start")
 
 
-def slow_clients(port: int, clinic: dict) -> list[socket.socket]:
+def slow_clients(port: int, generic_clinic: dict) -> list[socket.socket]:
     """Half stop inside their headers, half inside their body; none ever finishes."""
     opened = []
     for number in range(SLOW):
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         if number % 2:
-            sock.sendall(f"POST {webhook_path(clinic)} HTTP/1.1\r\nHost: x\r\n".encode())
+            sock.sendall(f"POST {webhook_path(generic_clinic)} HTTP/1.1\r\nHost: x\r\n".encode())
         else:
-            sock.sendall(f"POST {webhook_path(clinic)} HTTP/1.1\r\nHost: x\r\n"
+            sock.sendall(f"POST {webhook_path(generic_clinic)} HTTP/1.1\r\nHost: x\r\n"
                          "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
                          '{"type": '.encode())
         opened.append(sock)
@@ -57,22 +60,22 @@ def slow_clients(port: int, clinic: dict) -> list[socket.socket]:
     return opened
 
 
-def still_answers(port: int, clinic: dict) -> tuple[int, int]:
+def still_answers(port: int, generic_clinic: dict) -> tuple[int, int]:
     health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=3).status_code
     body = event_body()
-    webhook = requests.post(f"http://127.0.0.1:{port}{webhook_path(clinic)}", data=body,
-                            headers=signed(body, clinic), timeout=3).status_code
+    webhook = requests.post(f"http://127.0.0.1:{port}{webhook_path(generic_clinic)}", data=body,
+                            headers=signed(body, generic_clinic), timeout=3).status_code
     return health, webhook
 
 
 @pytest.fixture
-def served(app, clinic):
+def served(app, generic_clinic):
     servers, sockets = [], []
 
     def serve(*arguments):
         port = free_port()
         servers.append(gunicorn(app, port, *arguments))
-        sockets.extend(slow_clients(port, clinic))
+        sockets.extend(slow_clients(port, generic_clinic))
         return port
 
     yield serve
@@ -83,12 +86,12 @@ def served(app, clinic):
         server.wait(10)
 
 
-def test_slow_clients_do_not_stop_the_production_front_door(served, clinic):
+def test_slow_clients_do_not_stop_the_production_front_door(served, generic_clinic):
     port = served("asgi:app", "--worker-class", "uvicorn_worker.UvicornWorker")
-    assert still_answers(port, clinic) == (200, 202)
+    assert still_answers(port, generic_clinic) == (200, 202)
 
 
-def test_they_stop_the_threaded_worker_the_readme_used_before(served, clinic):
+def test_they_stop_the_threaded_worker_the_readme_used_before(served, generic_clinic):
     port = served("wsgi:app", "--worker-class", "gthread", "--threads", "8")
     with pytest.raises(requests.Timeout):
-        still_answers(port, clinic)
+        still_answers(port, generic_clinic)

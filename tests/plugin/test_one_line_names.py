@@ -11,7 +11,7 @@ from plugin.clinics import records
 from plugin.pipeline import mail
 from plugin.store import database
 from questionnaires.note import NOTE_BLOCK_END, NOTE_BLOCK_START, _one_line
-from tests.support import installs
+from tests.support.generic import generic_credentials
 
 
 @pytest.mark.parametrize("text", ["[[/Rapport]]", "[[[Rapport]]]", "[[/rapport]] x",
@@ -27,8 +27,7 @@ def test_no_marker_survives_in_a_comment(text):
 def test_a_clinic_name_on_several_lines_is_refused(app, name):
     with app.app_context(), database.session() as db, \
             pytest.raises(records.ClinicError, match="one line"):
-        records.create(db, name=name, platform="generic", credentials=installs.
-                       manual_credentials("generic", callback_url="https://93.184.216.34/"))
+        records.create(db, name=name, platform="generic", credentials=generic_credentials("https://93.184.216.34/"))
 
 
 def test_an_email_for_a_name_stored_before_is_composed_on_one_line(app):

@@ -7,10 +7,10 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sample_check_in import ANSWERS, VISIT
 
 from questionnaires import NOTE_BLOCK_END, NOTE_BLOCK_START, assess, render_note, score
 from questionnaires.note import note_parts, render_parts
+from tests.support.sample_check_in import ANSWERS, VISIT
 
 COMMENT = "Loved it — but the shoulder work was too strong. Café après? 😊"
 

@@ -8,14 +8,13 @@ import re
 import socket
 import threading
 
-from conftest import event_body, signed
-from survey_client import answer, answers_for, survey_path
-
 from plugin.clinics import records
 from plugin.pipeline import instruments
 from plugin.store import database
 from plugin.tasks import worker
-from tests.support import installs
+from tests.support.generic import event_body, generic_credentials
+from tests.support.generic import sign_generic as signed
+from tests.support.survey import answer, answers_for, survey_path
 
 
 def answered_with_callback(app_factory, mailbox, callback_url: str, **settings):
@@ -23,7 +22,7 @@ def answered_with_callback(app_factory, mailbox, callback_url: str, **settings):
     answered and the write-back has been tried; the app and the clinic's key."""
     app = app_factory(**settings)
     with app.app_context(), database.session() as db:
-        credentials = installs.manual_credentials("generic", callback_url="https://x.example/")
+        credentials = generic_credentials("https://x.example/")
         credentials["callback_url"] = callback_url
         created = records.create(db, name="Harbour Massage", platform="generic",
                                  credentials=credentials, settings={"timing": {

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
-from survey_client import answers_for
 
 from plugin.pipeline import instruments
 from plugin.pipeline.assessment import assessment_for
 from plugin.store.models import Appointment, CheckIn, Response, WriteBack
 from questionnaires import answer_schema
+from tests.support.survey import answers_for
 
 _counter = iter(range(1, 1_000_000))
 

@@ -65,21 +65,21 @@ def connect(app, sandbox: ClinikoSandbox, *, api_key: str | None = None,
     return {"id": added.clinic_id, "key": added.shown["key"]}
 
 
-def poll(app, sandbox: ClinikoSandbox, clinic: dict, **options) -> polling.Outcome:
+def poll(app, sandbox: ClinikoSandbox, generic_clinic: dict, **options) -> polling.Outcome:
     """One poll of the clinic, as seen at the stand-in's present moment."""
     with app.app_context():
-        return polling.poll(clinic["id"], now=sandbox.clock.now(), **options)
+        return polling.poll(generic_clinic["id"], now=sandbox.clock.now(), **options)
 
 
-def poll_until_quiet(app, sandbox: ClinikoSandbox, clinic: dict) -> list[polling.Outcome]:
+def poll_until_quiet(app, sandbox: ClinikoSandbox, generic_clinic: dict) -> list[polling.Outcome]:
     """Poll until nothing more is waiting, moving the stand-in's clock to each next poll
     as the seam paced it."""
-    outcomes = [poll(app, sandbox, clinic, force=True)]
+    outcomes = [poll(app, sandbox, generic_clinic, force=True)]
     while outcomes[-1].more:
         assert len(outcomes) < 200, "the polls never finished"
         wait = outcomes[-1].next_poll_at - sandbox.clock.now()
         sandbox.clock.advance(seconds=wait.total_seconds())
-        outcomes.append(poll(app, sandbox, clinic))
+        outcomes.append(poll(app, sandbox, generic_clinic))
     return outcomes
 
 
@@ -88,9 +88,9 @@ def drain(app) -> None:
         worker.drain(forking=False)
 
 
-def state(app, clinic: dict) -> PollState | None:
+def state(app, generic_clinic: dict) -> PollState | None:
     with app.app_context(), database.session() as db:
-        return db.get(PollState, clinic["id"])
+        return db.get(PollState, generic_clinic["id"])
 
 
 def check_ins(app) -> list[CheckIn]:

@@ -30,29 +30,29 @@ def invite(app, email: str, clinic_key: str | None = None, *, operator: bool = F
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def follow_link(client, path: str):
+def follow_link(web, path: str):
     """Open a sign-in link and press its button; the answer to the button."""
-    page = client.get(path)
+    page = web.get(path)
     text = page.get_data(as_text=True)
     assert page.status_code == 200, text
     fields = {"csrf_token": token_of(text)}
     wanted = NEXT.search(text)
     if wanted:
         fields["next"] = html.unescape(wanted.group(1))
-    return client.post(path.split("?")[0], data=fields)
+    return web.post(path.split("?")[0], data=fields)
 
 
-def sign_in(app, client, email: str, clinic_key: str | None = None, *,
+def sign_in(app, web, email: str, clinic_key: str | None = None, *,
             operator: bool = False):
-    answer = follow_link(client, invite(app, email, clinic_key, operator=operator))
+    answer = follow_link(web, invite(app, email, clinic_key, operator=operator))
     assert answer.status_code == 303, answer.get_data(as_text=True)
-    return client
+    return web
 
 
-def post_form(client, page_path: str, target: str | None = None, **fields):
+def post_form(web, page_path: str, target: str | None = None, **fields):
     """Post a console form to ``target`` (default: the page) with the page's CSRF token."""
-    page = client.get(page_path)
-    return client.post(target or page_path,
+    page = web.get(page_path)
+    return web.post(target or page_path,
                        data={"csrf_token": token_of(page.get_data(as_text=True)), **fields})
 
 

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from plugin.clinics import api_calls, records
 from plugin.store import database
 from plugin.store.models import Appointment, Clinic, InboxEvent
-from tests.support import console, installs
+from tests.support import console
+from tests.support.square import square_credentials
 
 
 @dataclass
@@ -42,7 +43,7 @@ def connect_square(app, url: str, name: str = "Harbour Massage") -> Connected:
     sign-in allowed (the sandbox grants what is asked and sends the browser back)."""
     with app.app_context(), database.session() as db:
         created = records.create(db, name=name, platform="square",
-                                 credentials=installs.manual_credentials("square"),
+                                 credentials=square_credentials(),
                                  status="not_connected")
         key, clinic_id = created.clinic.key, created.clinic.id
     browser = console.browser_session(app, url)

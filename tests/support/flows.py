@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from click.testing import CliRunner, Result
-from servers import LiveServer
 from sqlalchemy import select
 
 from plugin.cli import main
 from plugin.store import database as storage
 from plugin.store.models import Appointment, CheckIn, Clinic, InboxEvent, WriteBack
 from plugin.tasks import queue
+from tests.support.servers import LiveServer
 
 ALWAYS_AT_ONCE = {"send_delay_minutes": 0, "window_start": "00:00", "window_end": "24:00",
                   "completion_grace_minutes": 0}

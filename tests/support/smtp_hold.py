@@ -7,7 +7,8 @@ import asyncio
 import threading
 
 from aiosmtpd.controller import Controller
-from servers import Mailbox, free_port
+
+from tests.support.servers import Mailbox, free_port
 
 
 class HoldingMailbox(Mailbox):

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sample_check_in import ANSWERS, VISIT
 
 from handlers import acuity
 from handlers.base import InboundRequest, Note
@@ -26,6 +25,7 @@ from questionnaires import (
     score,
 )
 from tests.sandboxes.acuity import AcuitySandbox
+from tests.support.sample_check_in import ANSWERS, VISIT
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "acuity"
 API_KEY = "k1-acuity-api-key-0001"

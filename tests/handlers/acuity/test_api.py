@@ -92,11 +92,12 @@ def test_acuitys_error_code_and_message_are_kept(acuity_stand_in, acuity_creds):
     assert "not_found" in str(missing.value) and "424242" in str(missing.value)
 
 
-def test_an_empty_success_is_none(receiver):
-    creds = {"user_id": "1", "api_key": "k", "base_url": receiver.url.rsplit("/hooks", 1)[0]}
-    receiver.answer(204)
+def test_an_empty_success_is_none(callback_receiver):
+    creds = {"user_id": "1", "api_key": "k", "base_url": callback_receiver.url.rsplit("/hooks",
+                                                                                      1)[0]}
+    callback_receiver.answer(204)
     assert api.call(creds, "DELETE", "/webhooks/3") is None
-    [deleted] = receiver.received
+    [deleted] = callback_receiver.received
     assert deleted.method == "DELETE" and deleted.path == "/api/v1/webhooks/3"
 
 

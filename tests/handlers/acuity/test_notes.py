@@ -162,31 +162,32 @@ def test_the_visits_notes_are_written_once_too(acuity_stand_in, acuity_creds, ac
 
 
 @pytest.fixture
-def next_visit(acuity_stand_in, acuity_now):
+def acuity_next_visit(acuity_stand_in, acuity_now):
     return acuity_stand_in.seed_appointment(start=acuity_now + timedelta(days=7),
                                             notes=THERAPIST)
 
 
-def test_talking_points_go_on_the_next_appointment(acuity_stand_in, acuity_creds, next_visit,
+def test_talking_points_go_on_the_next_appointment(acuity_stand_in, acuity_creds, acuity_next_visit,
                                                    acuity_note):
     note = acuity_note()
-    assert acuity.write_booking_note(acuity_creds, str(next_visit["id"]), note) is True
-    saved = acuity_stand_in.appointment(next_visit["id"])["notes"]
+    assert acuity.write_booking_note(acuity_creds, str(acuity_next_visit["id"]), note) is True
+    saved = acuity_stand_in.appointment(acuity_next_visit["id"])["notes"]
     assert saved == THERAPIST + "\n" + note.text
-    assert acuity.write_booking_note(acuity_creds, str(next_visit["id"]), note) is True
-    assert len(acuity_stand_in.requests_to("PUT", f"/api/v1/appointments/{next_visit['id']}")) == 1
+    assert acuity.write_booking_note(acuity_creds, str(acuity_next_visit["id"]), note) is True
+    assert len(acuity_stand_in.requests_to("PUT",
+                                           f"/api/v1/appointments/{acuity_next_visit['id']}")) == 1
     assert acuity_stand_in.rejected == []
 
 
 def test_a_long_note_of_the_therapists_shortens_rapports_block_not_theirs(acuity_stand_in,
                                                                          acuity_creds,
-                                                                         next_visit,
+                                                                         acuity_next_visit,
                                                                          acuity_note):
     note = acuity_note(comment="The room was a little cold today, otherwise lovely.")
     own = ("Notes from intake. " * 200)[: acuity.NOTES_LIMIT - len(note.text) + 200]
-    acuity_stand_in.edit_notes(next_visit["id"], own)
-    assert acuity.write_booking_note(acuity_creds, str(next_visit["id"]), note) is True
-    saved = acuity_stand_in.appointment(next_visit["id"])["notes"]
+    acuity_stand_in.edit_notes(acuity_next_visit["id"], own)
+    assert acuity.write_booking_note(acuity_creds, str(acuity_next_visit["id"]), note) is True
+    saved = acuity_stand_in.appointment(acuity_next_visit["id"])["notes"]
     assert saved.startswith(own) and len(saved) <= acuity.NOTES_LIMIT
     block = saved[len(own):].lstrip("\n")
     assert block.startswith("[Rapport]") and block.endswith("[/Rapport]")
@@ -195,13 +196,15 @@ def test_a_long_note_of_the_therapists_shortens_rapports_block_not_theirs(acuity
 
 def test_no_room_beside_the_therapists_notes_leaves_the_appointment_alone(acuity_stand_in,
                                                                          acuity_creds,
-                                                                         next_visit,
+                                                                         acuity_next_visit,
                                                                          acuity_note):
     own = "x" * (acuity.NOTES_LIMIT - 10)
-    acuity_stand_in.edit_notes(next_visit["id"], own)
-    assert acuity.write_booking_note(acuity_creds, str(next_visit["id"]), acuity_note()) is False
-    assert acuity_stand_in.appointment(next_visit["id"])["notes"] == own
-    assert acuity_stand_in.requests_to("PUT", f"/api/v1/appointments/{next_visit['id']}") == []
+    acuity_stand_in.edit_notes(acuity_next_visit["id"], own)
+    assert acuity.write_booking_note(acuity_creds, str(acuity_next_visit["id"]),
+                                     acuity_note()) is False
+    assert acuity_stand_in.appointment(acuity_next_visit["id"])["notes"] == own
+    assert acuity_stand_in.requests_to("PUT",
+                                       f"/api/v1/appointments/{acuity_next_visit['id']}") == []
 
 
 def test_a_cancelled_or_past_appointment_gets_no_talking_points(acuity_stand_in, acuity_creds,

@@ -122,16 +122,18 @@ def test_answers_outside_the_specification_fail_the_test_that_caused_them():
         stand_in.__exit__(None, None, None)
 
 
-def test_notify_delivers_each_event_to_its_webhooks_signed(acuity_stand_in, receiver):
+def test_notify_delivers_each_event_to_its_webhooks_signed(acuity_stand_in, callback_receiver):
     visit = acuity_stand_in.seed_appointment(start="2026-11-25T15:00:00Z")
     # Registered directly: the receiver listens on a port Acuity itself would refuse.
     acuity_stand_in.webhooks += [
-        {"id": 90, "event": "appointment.canceled", "target": receiver.url, "status": "active"},
-        {"id": 91, "event": "appointment.scheduled", "target": receiver.url, "status": "active"},
+        {"id": 90, "event": "appointment.canceled", "target": callback_receiver.url,
+         "status": "active"},
+        {"id": 91, "event": "appointment.scheduled", "target": callback_receiver.url,
+         "status": "active"},
     ]
     acuity_stand_in.cancel(visit["id"])
     assert [r.status_code for r in acuity_stand_in.notify("canceled", visit["id"])] == [204]
-    [arrived] = receiver.received
+    [arrived] = callback_receiver.received
     assert arrived.body == (f"action=canceled&id={visit['id']}&calendarID=27238"
                             "&appointmentTypeID=1").encode()
     request = InboundRequest(body=arrived.body, headers=arrived.headers)

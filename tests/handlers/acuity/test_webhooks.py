@@ -119,12 +119,12 @@ def test_header_name_is_matched_whatever_its_case(acuity_body, acuity_request, a
     acuity.verify(lower, acuity_keys)
 
 
-def test_a_delivery_from_the_stand_in_verifies_as_received(acuity_stand_in, receiver):
+def test_a_delivery_from_the_stand_in_verifies_as_received(acuity_stand_in, callback_receiver):
     """Acuity's delivery over real HTTP: the raw body and headers as they arrive verify."""
     booked = acuity_stand_in.seed_appointment(start="2026-11-25T15:00:00Z")
     body = acuity_stand_in.form_body("scheduled", booked["id"])
-    acuity_stand_in.deliver(receiver.url, body)
-    [arrived] = receiver.received
+    acuity_stand_in.deliver(callback_receiver.url, body)
+    [arrived] = callback_receiver.received
     request = InboundRequest(body=arrived.body, headers=arrived.headers)
     acuity.verify(request, acuity_stand_in.credentials())
     assert arrived.headers["Content-Type"] == "application/x-www-form-urlencoded"

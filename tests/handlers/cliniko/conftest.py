@@ -45,7 +45,7 @@ def cliniko_record():
 
 
 @pytest.fixture
-def rapport_note():
+def cliniko_note():
     """``rapport_note(score=…, points=…)``: Rapport's note for one client."""
     return _make_note
 

@@ -133,7 +133,7 @@ def test_nothing_posted_to_a_webhook_url_is_ever_accepted():
 
 
 def test_the_platform_polls_and_reads_with_the_real_clock(cliniko_sandbox, cliniko_creds,
-                                                          cliniko_patient, rapport_note):
+                                                          cliniko_patient, cliniko_note):
     # The stand-in's clock stands at the real time: no moving it in this test.
     now = cliniko_sandbox.clock.now()
     visit = cliniko_sandbox.seed_appointment(
@@ -144,4 +144,4 @@ def test_the_platform_polls_and_reads_with_the_real_clock(cliniko_sandbox, clini
     assert (event.appointment_id, event.status, page.more) == (visit["id"], "booked", False)
     assert PLATFORM.fetch_appointment(cliniko_creds, visit["id"]).status == "booked"
     assert PLATFORM.fetch_client(cliniko_creds, cliniko_patient["id"]).email == "sam@example.com"
-    assert PLATFORM.write_booking_note(cliniko_creds, visit["id"], rapport_note()) is True
+    assert PLATFORM.write_booking_note(cliniko_creds, visit["id"], cliniko_note()) is True

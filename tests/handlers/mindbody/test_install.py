@@ -62,10 +62,10 @@ def test_without_a_webhooks_key_the_admin_is_told_what_to_set(mb_sandbox):
 
 
 def test_events_are_delivered_signed_with_the_subscriptions_key(mb_sandbox, mb_client,
-                                                                mb_next_visit, receiver):
-    created = mindbody.PLATFORM.subscribe_application(mb_sandbox.settings(), receiver.url)
+                                                                mb_next_visit, callback_receiver):
+    created = mindbody.PLATFORM.subscribe_application(mb_sandbox.settings(), callback_receiver.url)
     (sent,) = mb_sandbox.set_status(-99, mb_next_visit["Id"], "Completed")
-    (arrived,) = receiver.received
+    (arrived,) = callback_receiver.received
     request = InboundRequest(body=arrived.body, headers=arrived.headers)
     mindbody.PLATFORM.verify(request, {"signature_keys": [created.signature_key]})
     (event,) = mindbody.PLATFORM.parse(request)
@@ -75,12 +75,12 @@ def test_events_are_delivered_signed_with_the_subscriptions_key(mb_sandbox, mb_c
     assert mindbody.PLATFORM.account_id(request) == "-99"
 
 
-def test_a_pending_subscription_receives_nothing(mb_sandbox, mb_next_visit, receiver):
+def test_a_pending_subscription_receives_nothing(mb_sandbox, mb_next_visit, callback_receiver):
     mb_sandbox.fail_next("/api/v1/subscriptions/", 400, times=1)
     with pytest.raises(PermanentError):
-        mindbody.subscribe(mb_sandbox.settings(), receiver.url)
+        mindbody.subscribe(mb_sandbox.settings(), callback_receiver.url)
     assert mb_sandbox.set_status(-99, mb_next_visit["Id"], "Completed") == []
-    assert receiver.received == []
+    assert callback_receiver.received == []
 
 
 def test_the_activation_link_is_read_before_the_site_is_activated(mb_sandbox):

@@ -8,7 +8,6 @@ import json
 
 import pytest
 import requests
-from servers import free_port
 
 import handlers
 from handlers import square
@@ -21,14 +20,15 @@ from handlers.base import (
     TestResult,
     TransientError,
 )
+from tests.support.servers import free_port
 
 SQUARE = handlers.platform("square")
 
 
 @pytest.fixture
-def subscription(square_sandbox, receiver):
+def subscription(square_sandbox, callback_receiver):
     """The application's subscription, to the recording receiver's URL."""
-    return square.subscribe(square_sandbox.credentials(), receiver.url)
+    return square.subscribe(square_sandbox.credentials(), callback_receiver.url)
 
 
 def settings(sandbox, **extra) -> dict:
@@ -42,8 +42,8 @@ def test_only_square_declares_test_events():
 
 
 def test_square_delivers_a_signed_sample_and_says_how_it_was_answered(
-        square_sandbox, receiver, subscription):
-    receiver.answer(200)
+        square_sandbox, callback_receiver, subscription):
+    callback_receiver.answer(200)
     result = SQUARE.send_test_event(settings(square_sandbox), subscription["subscription_id"])
 
     assert result == TestResult(reached=True, status=200, detail=result.detail)
@@ -52,10 +52,10 @@ def test_square_delivers_a_signed_sample_and_says_how_it_was_answered(
         "POST", f"/v2/webhooks/subscriptions/{subscription['subscription_id']}/test")
     assert call.json == {"event_type": "booking.created"}
     assert call.headers["authorization"] == f"Bearer {square_sandbox.personal_access_token}"
-    (delivered,) = receiver.received
+    (delivered,) = callback_receiver.received
     inbound = InboundRequest(body=delivered.body, headers=delivered.headers)
     square.verify(inbound, {"signature_keys": [subscription["signature_key"]],
-                            "notification_url": receiver.url})  # raises unless signed so
+                            "notification_url": callback_receiver.url})  # raises unless signed so
     event = json.loads(delivered.body)
     assert event["type"] == "booking.created"
     assert event["merchant_id"] != square_sandbox.merchant_id  # a sample, nobody's
@@ -63,9 +63,9 @@ def test_square_delivers_a_signed_sample_and_says_how_it_was_answered(
 
 
 @pytest.mark.parametrize("status", [401, 404, 500])
-def test_an_answer_other_than_2xx_is_not_reaching_rapport(square_sandbox, receiver,
+def test_an_answer_other_than_2xx_is_not_reaching_rapport(square_sandbox, callback_receiver,
                                                           subscription, status):
-    receiver.answer(status)
+    callback_receiver.answer(status)
     result = SQUARE.send_test_event(settings(square_sandbox), subscription["subscription_id"])
     assert (result.reached, result.status) == (False, status)
 
@@ -78,7 +78,8 @@ def test_a_url_nobody_answers_is_no_status(square_sandbox):
     assert square_sandbox.test_events[0]["status"] is None
 
 
-def test_the_call_goes_through_the_session_it_is_given(square_sandbox, receiver, subscription):
+def test_the_call_goes_through_the_session_it_is_given(square_sandbox, callback_receiver,
+                                                       subscription):
     """The seam counts the call as the clinic's through ``http``."""
     answered = []
     session = requests.Session()

@@ -15,9 +15,9 @@ from tests.support import clinic_data, console
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def test_admins_hear_once_a_day_that_their_clinic_needs_reconnecting(app, clinic_factory,
+def test_admins_hear_once_a_day_that_their_clinic_needs_reconnecting(app, generic_clinic_factory,
                                                                      mailbox):
-    troubled, fine = clinic_factory(), clinic_factory()
+    troubled, fine = generic_clinic_factory(), generic_clinic_factory()
     console.invite(app, "dana@harbour.example", troubled["key"])
     console.invite(app, "lee@other.example", fine["key"])
     console.invite(app, "ops@rapport.example", operator=True)
@@ -41,10 +41,10 @@ def test_admins_hear_once_a_day_that_their_clinic_needs_reconnecting(app, clinic
         assert alerts.alert_admins() == 1
 
 
-def test_notes_that_keep_failing_make_an_alert(app, clinic, mailbox):
-    console.invite(app, "dana@harbour.example", clinic["key"])
+def test_notes_that_keep_failing_make_an_alert(app, generic_clinic, mailbox):
+    console.invite(app, "dana@harbour.example", generic_clinic["key"])
     with app.app_context(), database.session() as db:
-        clinic_id = records.by_key(db, clinic["key"]).id
+        clinic_id = records.by_key(db, generic_clinic["key"]).id
         first = clinic_data.answered_visit(db, clinic_id, "C-1", NOW - timedelta(days=1), 8)
         clinic_data.write_back(db, first, last_error="the receiver answered 410")
     with app.app_context():

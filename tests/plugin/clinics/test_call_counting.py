@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
-from conftest import answer_last_check_in
 from sqlalchemy import select
 
 from handlers.base import http
@@ -18,7 +17,9 @@ from plugin.clinics import api_calls, records
 from plugin.clinics.platforms import credentials_for
 from plugin.store import database
 from plugin.store.models import ApiCalls, Clinic
-from tests.support.installs import manual_credentials
+from tests.support.generic import generic_credentials
+from tests.support.square import square_credentials
+from tests.support.survey import answer_last_check_in
 
 
 def calls(app, clinic_id: int) -> int:
@@ -31,35 +32,36 @@ def clinic_id_of(app, key: str) -> int:
         return records.by_key(db, key).id
 
 
-def add_generic(app, receiver, name="Other") -> int:
+def add_generic(app, callback_receiver, name="Other") -> int:
     with app.app_context(), database.session() as db:
-        created = records.create(db, name=name, platform="generic", credentials=manual_credentials(
-            "generic", callback_url=receiver.url))
+        created = records.create(db, name=name, platform="generic",
+                                 credentials=generic_credentials(callback_receiver.url))
         return created.clinic.id
 
 
-def test_the_callback_a_generic_clinic_is_sent_is_counted(app, clinic, deliver, drain,
-                                                          mailbox, receiver):
-    clinic_id = clinic_id_of(app, clinic["key"])
-    assert deliver().status_code == 202
+def test_the_callback_a_generic_clinic_is_sent_is_counted(app, generic_clinic, deliver_generic,
+                                                          drain, mailbox, callback_receiver):
+    clinic_id = clinic_id_of(app, generic_clinic["key"])
+    assert deliver_generic().status_code == 202
     drain()
     assert calls(app, clinic_id) == 0  # nothing asked of the platform so far
     answer_last_check_in(app, mailbox, 4)
     drain()
 
-    assert len(receiver.received) == 1
+    assert len(callback_receiver.received) == 1
     assert calls(app, clinic_id) == 1
 
 
-def test_calls_are_counted_per_clinic_and_per_month(app, receiver):
-    first, second = add_generic(app, receiver, "One"), add_generic(app, receiver, "Two")
+def test_calls_are_counted_per_clinic_and_per_month(app, callback_receiver):
+    first = add_generic(app, callback_receiver, "One")
+    second = add_generic(app, callback_receiver, "Two")
     with app.app_context():
         with database.session() as db:
             one = credentials_for(db.get(Clinic, first))
             two = credentials_for(db.get(Clinic, second))
         for _ in range(3):
-            http(one).post(receiver.url, data=b"{}")
-        http(two).post(receiver.url, data=b"{}")
+            http(one).post(callback_receiver.url, data=b"{}")
+        http(two).post(callback_receiver.url, data=b"{}")
         api_calls.add(database.engine(), first, "2026-01", 40)  # an earlier month
         with database.session() as db:
             kept = dict(db.execute(select(ApiCalls.month, ApiCalls.calls)
@@ -70,8 +72,8 @@ def test_calls_are_counted_per_clinic_and_per_month(app, receiver):
     assert kept == {"2026-01": 40, api_calls.month_of(datetime.now(timezone.utc)): 3}
 
 
-def test_a_request_that_got_no_answer_is_not_counted(app, receiver):
-    clinic_id = add_generic(app, receiver)
+def test_a_request_that_got_no_answer_is_not_counted(app, callback_receiver):
+    clinic_id = add_generic(app, callback_receiver)
     with app.app_context():
         with database.session() as db:
             credentials = credentials_for(db.get(Clinic, clinic_id))
@@ -81,23 +83,23 @@ def test_a_request_that_got_no_answer_is_not_counted(app, receiver):
 
 
 def test_a_call_made_inside_a_transaction_is_counted_once_it_ends(app_factory, database_url,
-                                                                 receiver):
+                                                                 callback_receiver):
     """Renewing a token happens under the clinic's row lock (and on SQLite any open
     transaction holds the write lock): a count written there would wait on its own
     caller's locks."""
     app = app_factory(DATABASE_URL=database_url)
-    clinic_id = add_generic(app, receiver)
+    clinic_id = add_generic(app, callback_receiver)
     with app.app_context(), database.session() as db:
         clinic = db.get(Clinic, clinic_id, with_for_update=True)
         clinic.status_detail = "being changed"  # this transaction writes, too
-        http(credentials_for(clinic)).post(receiver.url, data=b"{}")
-        http(credentials_for(clinic)).post(receiver.url, data=b"{}")
+        http(credentials_for(clinic)).post(callback_receiver.url, data=b"{}")
+        http(credentials_for(clinic)).post(callback_receiver.url, data=b"{}")
     assert calls(app, clinic_id) == 2
 
 
-def test_clinic_list_shows_the_calls_of_this_month(app, clinic, receiver, monkeypatch,
-                                                   redis_url):
-    clinic_id = clinic_id_of(app, clinic["key"])
+def test_clinic_list_shows_the_calls_of_this_month(app, generic_clinic, callback_receiver,
+                                                   monkeypatch, redis_url):
+    clinic_id = clinic_id_of(app, generic_clinic["key"])
     with app.app_context():
         api_calls.add(database.engine(), clinic_id,
                       api_calls.month_of(datetime.now(timezone.utc)), 12)
@@ -115,8 +117,7 @@ def test_squares_calls_are_counted_for_its_clinic(square_app, square_sandbox, sq
                                                   mailbox):
     app, url = square_app
     with app.app_context(), database.session() as db:
-        credentials = manual_credentials(
-            "square", access_token=square_sandbox.personal_access_token,
+        credentials = square_credentials(access_token=square_sandbox.personal_access_token,
             webhook_signature_key="counting-key",
             notification_url=f"{url}/webhooks/square/harbour")
         clinic_id = records.create(

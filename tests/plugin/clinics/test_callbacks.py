@@ -55,14 +55,14 @@ def test_the_escape_hatch_is_for_development_only(tmp_path, redis_url):
 
 
 def test_a_delivery_to_an_address_that_became_private_is_refused_unsent(
-        app_factory, mailbox, receiver):
+        app_factory, mailbox, callback_receiver):
     """The URL was checked when set; its name now resolves to this machine (here
     ``localhost``): the delivery checks the address it would connect to, and refuses."""
-    port = receiver.url.split(":")[2].split("/")[0]
+    port = callback_receiver.url.split(":")[2].split("/")[0]
     app, _clinic = answered_with_callback(app_factory, mailbox,
                                           f"https://localhost:{port}/hooks/rapport",
                                           **PRODUCTION)
-    assert receiver.received == []
+    assert callback_receiver.received == []
     with app.app_context(), database.session() as db:
         row = db.scalar(select(WriteBack))
         assert row.status == "failed"
@@ -130,8 +130,8 @@ def test_the_callback_url_is_changed_with_the_same_rules(rapport):
 
 
 def test_the_callback_secret_is_rotated_signing_with_both_until_retired(
-        app_factory, mailbox, receiver):
-    app, clinic = answered_with_callback(app_factory, mailbox, receiver.url)
+        app_factory, mailbox, callback_receiver):
+    app, clinic = answered_with_callback(app_factory, mailbox, callback_receiver.url)
     with app.app_context():
         changed = callbacks.rotate_secret(clinic["key"])
     assert changed.new_secret.startswith("whsec_")
@@ -147,7 +147,7 @@ def test_the_callback_secret_is_rotated_signing_with_both_until_retired(
                 row_id = row.id
             write_back.queue_write_back(row_id, nudge=nudge)
             worker.drain(forking=False)
-        sent = receiver.received[-1]
+        sent = callback_receiver.received[-1]
         return sent, {name.lower(): value for name, value in sent.headers.items()}
 
     sent, headers = deliver_again("rotated")

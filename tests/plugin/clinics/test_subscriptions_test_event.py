@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import serving_square
 
 import handlers
 from handlers.base import TestResult
 from plugin.clinics import records, subscriptions
 from plugin.store import database
-from tests.support import event_tests, installs
+from tests.support import event_tests
 from tests.support.event_tests import connect_square
+from tests.support.square import serving_square, square_credentials
 
 connected_square = event_tests.connected_square  # the fixture, for this module
 SQUARE = handlers.platform("square")
@@ -92,8 +92,7 @@ def test_a_manual_mode_clinic_is_told_its_subscription_is_not_rapports(square_ap
     app, url = square_app
     with app.app_context():
         with database.session() as db:
-            credentials = installs.manual_credentials(
-                "square", access_token=square_sandbox.personal_access_token,
+            credentials = square_credentials(access_token=square_sandbox.personal_access_token,
                 webhook_signature_key="harbour-key",
                 notification_url=f"{url}/webhooks/square/harbour")
             clinic_id = records.create(db, name="Harbour", platform="square",
@@ -135,10 +134,10 @@ def test_before_any_clinic_connects_there_is_no_subscription_yet(square_app, squ
             subscriptions.send_test_event(clinic_id)
 
 
-def test_a_platform_without_test_events_says_so(app, clinic):
+def test_a_platform_without_test_events_says_so(app, generic_clinic):
     with app.app_context():
         with database.session() as db:
-            clinic_id = records.by_key(db, clinic["key"]).id
+            clinic_id = records.by_key(db, generic_clinic["key"]).id
         with pytest.raises(subscriptions.TestEventProblem, match="cannot be asked"):
             subscriptions.send_test_event(clinic_id)
 

@@ -3,29 +3,30 @@ at most so many check-ins (finding: opt-out follows the platform's client id).""
 
 from __future__ import annotations
 
-from conftest import event_body, signed, webhook_path
 from sqlalchemy import select
-from survey_client import survey_path
 
 from plugin.store import database
 from plugin.store.models import CheckIn, OptOut, OptOutAddress
+from tests.support.generic import event_body, webhook_path
+from tests.support.generic import sign_generic as signed
+from tests.support.survey import survey_path
 
 
-def deliver_visit(client, clinic, number: int, client_id: str, email: str):
+def deliver_visit(web, generic_clinic, number: int, client_id: str, email: str):
     body = event_body(appointment_id=f"A-{number}", client_id=client_id, email=email)
-    assert client.post(webhook_path(clinic), data=body,
-                       headers=signed(body, clinic)).status_code == 202
+    assert web.post(webhook_path(generic_clinic), data=body,
+                       headers=signed(body, generic_clinic)).status_code == 202
 
 
-def test_after_unsubscribing_a_duplicate_profile_gets_nothing(app, client, clinic, drain,
+def test_after_unsubscribing_a_duplicate_profile_gets_nothing(app, web, generic_clinic, drain,
                                                               mailbox):
-    deliver_visit(client, clinic, 1, "U-1", "sam@example.com")
+    deliver_visit(web, generic_clinic, 1, "U-1", "sam@example.com")
     drain()
     assert len(mailbox.messages) == 1
     link = survey_path(mailbox.messages[0])
-    assert client.post(f"{link}/unsubscribe").status_code == 200
+    assert web.post(f"{link}/unsubscribe").status_code == 200
     # The same person, filed under another profile, in another case.
-    deliver_visit(client, clinic, 2, "U-2", "Sam@Example.COM")
+    deliver_visit(web, generic_clinic, 2, "U-2", "Sam@Example.COM")
     drain()
     assert len(mailbox.messages) == 1
     with app.app_context(), database.session() as db:
@@ -38,14 +39,14 @@ def test_after_unsubscribing_a_duplicate_profile_gets_nothing(app, client, clini
 
 
 def test_one_address_gets_at_most_the_limit_whatever_the_profiles(app_factory,
-                                                                   clinic_factory, drain,
+                                                                   generic_clinic_factory, drain,
                                                                    mailbox):
     app = app_factory(ADDRESS_CHECK_IN_LIMIT=2)
-    clinic = clinic_factory()
+    clinic = generic_clinic_factory()
     client = app.test_client()
     for number in range(5):
         deliver_visit(client, clinic, number, f"P-{number}", "victim@example.com")
-    from conftest import drainer
+    from tests.support.clock import drainer
 
     drainer(app)()
     assert len(mailbox.to("victim@example.com")) == 2

@@ -28,7 +28,7 @@ def _event(client_id: str, email: str) -> dict:
             "service": None, "therapist": None, "version": None, "location_id": None}
 
 
-def test_erasure_reaches_every_stored_event(app, clinic):
+def test_erasure_reaches_every_stored_event(app, generic_clinic):
     now = datetime.now(timezone.utc)
     with app.app_context(), database.session() as db:
         clinic_id = db.scalar(select(Clinic.id))
@@ -61,7 +61,7 @@ def test_erasure_reaches_every_stored_event(app, clinic):
         assert rows["other"].body is not None
 
 
-def test_erasure_deletes_failed_jobs_quoting_the_address(app, clinic, redis_conn):
+def test_erasure_deletes_failed_jobs_quoting_the_address(app, generic_clinic, redis_conn):
     with app.app_context():
         failed = queue.queue().failed_job_registry
         job = Job.create("plugin.pipeline.sending.send_check_in", args=(999,),

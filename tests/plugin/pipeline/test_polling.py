@@ -21,7 +21,7 @@ from plugin.tasks import queue, worker
 from tests.sandboxes.cliniko import ClinikoSandbox
 from tests.support import cliniko as support
 from tests.support.cliniko import cliniko_config, connect, drain, poll, state
-from tests.support.installs import manual_credentials
+from tests.support.generic import generic_credentials
 
 # The fixtures this module uses (pytest finds them here).
 cliniko, cliniko_app, cliniko_clinic = support.cliniko, support.cliniko_app, support.cliniko_clinic
@@ -44,9 +44,9 @@ def inbox_rows(app) -> list[str]:
         return list(db.scalars(select(InboxEvent.delivery_id).order_by(InboxEvent.id)))
 
 
-def claim(app, clinic, claimed_at):
+def claim(app, generic_clinic, claimed_at):
     with app.app_context(), database.session() as db:
-        db.execute(update(PollState).where(PollState.clinic_id == clinic["id"])
+        db.execute(update(PollState).where(PollState.clinic_id == generic_clinic["id"])
                    .values(claimed_at=claimed_at))
 
 
@@ -120,8 +120,7 @@ def test_poll_due_queues_the_clinics_that_are_due_and_no_others(app_factory, liv
     with app.app_context(), database.session() as db:
         records.mark_needs_reconnecting(db.get(Clinic, refused["id"]), "401 Unauthorized")
         generic = records.create(db, name="Other", platform="generic",
-                                 credentials=manual_credentials(
-                                     "generic", callback_url="https://example.com/hook"))
+                                 credentials=generic_credentials("https://example.com/hook"))
         assert generic.clinic.id
 
     moment = utcnow()

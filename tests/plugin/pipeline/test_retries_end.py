@@ -12,12 +12,11 @@ from sqlalchemy import select, update
 
 from handlers.base import retry_after_seconds
 from plugin.pipeline import sweeper
-from plugin.pipeline.ingest import IngestError
+from plugin.pipeline.ingest import IngestError, ingest_events
 from plugin.store import database
 from plugin.store.models import Clinic, InboxEvent, WriteBack
 from plugin.tasks.queue import backoff_seconds
 from tests.support.callbacks import answered_with_callback
-from tests.support.jobs import ingest_events
 
 
 def state(app):
@@ -35,19 +34,20 @@ def test_retry_after_inf_is_not_a_number_of_seconds():
     assert backoff_seconds(500, None) <= 3600
 
 
-def test_a_503_with_retry_after_inf_is_retried_then_given_up(app_factory, mailbox, receiver):
-    receiver.answer(503, {"Retry-After": "inf"}, times=3)
-    app, _ = answered_with_callback(app_factory, mailbox, receiver.url,
+def test_a_503_with_retry_after_inf_is_retried_then_given_up(
+        app_factory, mailbox, callback_receiver):
+    callback_receiver.answer(503, {"Retry-After": "inf"}, times=3)
+    app, _ = answered_with_callback(app_factory, mailbox, callback_receiver.url,
                                     WRITE_BACK_MAX_ATTEMPTS=1)
     status, attempts, error = state(app)
     assert (status, attempts) == ("failed", 1)
     assert "answered 503" in error and "gave up after 1 attempts" in error
 
 
-def test_attempts_cut_short_every_time_end_at_the_limit(app_factory, mailbox, receiver):
+def test_attempts_cut_short_every_time_end_at_the_limit(app_factory, mailbox, callback_receiver):
     """A worker killed (or the job's timeout) in the middle of each attempt: the row is
     left 'delivering'; the sweeper does not reset it for ever."""
-    app, _ = answered_with_callback(app_factory, mailbox, receiver.url,
+    app, _ = answered_with_callback(app_factory, mailbox, callback_receiver.url,
                                     WRITE_BACK_MAX_ATTEMPTS=3)
     long_ago = datetime.now(timezone.utc) - timedelta(hours=1)
     with app.app_context():
@@ -63,27 +63,28 @@ def test_attempts_cut_short_every_time_end_at_the_limit(app_factory, mailbox, re
         assert sweeper.sweep()["write_backs"] == 0
 
 
-def test_a_claimed_write_back_at_its_limit_is_not_tried_again(app_factory, mailbox, receiver):
-    app, _ = answered_with_callback(app_factory, mailbox, receiver.url,
+def test_a_claimed_write_back_at_its_limit_is_not_tried_again(app_factory, mailbox,
+                                                              callback_receiver):
+    app, _ = answered_with_callback(app_factory, mailbox, callback_receiver.url,
                                     WRITE_BACK_MAX_ATTEMPTS=2)
-    delivered = len(receiver.received)
-    from tests.support.jobs import write_back
+    delivered = len(callback_receiver.received)
+    from plugin.pipeline.write_back import deliver_write_back as write_back
 
     with app.app_context():
         with database.session() as db:
             row = db.scalar(select(WriteBack))
             row.status, row.attempts, write_back_id = "pending", 2, row.id
         write_back(write_back_id)
-    assert len(receiver.received) == delivered
+    assert len(callback_receiver.received) == delivered
     assert state(app)[0] == "failed"
 
 
-def test_an_event_whose_processing_always_fails_is_given_up(app_factory, clinic_factory):
+def test_an_event_whose_processing_always_fails_is_given_up(app_factory, generic_clinic_factory):
     """Stored before the door checked years: a visit ending in year 9999, which no send
     time can be computed from. Each run counts; at the limit the event is given up and
     its body dropped; the sweeper stops queueing it."""
     app = app_factory(INBOX_MAX_ATTEMPTS=3)
-    clinic_factory()
+    generic_clinic_factory()
     event = {"platform": "generic", "event_id": "msg_1",
              "occurred_at": "2026-11-25T15:00:00+00:00", "appointment_id": "A-9",
              "status": "completed", "client": {"id": "C-9", "email": "kim@example.com",
@@ -114,7 +115,7 @@ def test_an_event_whose_processing_always_fails_is_given_up(app_factory, clinic_
         assert sweeper.sweep()["inbox"] == 0
 
 
-def test_events_never_processed_are_given_up_after_the_retention_period(app, clinic):
+def test_events_never_processed_are_given_up_after_the_retention_period(app, generic_clinic):
     with app.app_context(), database.session() as db:
         db.add(InboxEvent(clinic_id=db.scalar(select(Clinic.id)), delivery_id="old",
                           body=b'{"client": "kim@example.com"}', headers={}, events=None,

@@ -4,21 +4,23 @@ installation's address (kept, for deliverability), and its own reply-to address.
 from __future__ import annotations
 
 import pytest
-from conftest import drainer
 
 from plugin.clinics import records, settings
 from plugin.store import database
+from tests.support.clock import drainer
 
 
-def configure_sender(app, clinic, **sender):
+def configure_sender(app, generic_clinic, **sender):
     with app.app_context(), database.session() as db:
-        found = records.by_key(db, clinic["key"])
+        found = records.by_key(db, generic_clinic["key"])
         found.settings = settings.updated(found.settings, sender=sender)
 
 
-def test_the_clinics_name_and_reply_to_are_on_the_email(app, clinic, deliver, mailbox):
-    configure_sender(app, clinic, name="Harbour Front Desk", reply_to="desk@harbour.example")
-    assert deliver().status_code == 202
+def test_the_clinics_name_and_reply_to_are_on_the_email(app, generic_clinic, deliver_generic,
+                                                        mailbox):
+    configure_sender(app, generic_clinic, name="Harbour Front Desk",
+                     reply_to="desk@harbour.example")
+    assert deliver_generic().status_code == 202
     drainer(app)()
     (message,) = mailbox.messages
     assert message["From"].addresses[0].display_name == "Harbour Front Desk"
@@ -26,10 +28,11 @@ def test_the_clinics_name_and_reply_to_are_on_the_email(app, clinic, deliver, ma
     assert message["Reply-To"] == "desk@harbour.example"
 
 
-def test_without_them_the_installations_sender_stands(app, clinic, deliver, mailbox):
-    configure_sender(app, clinic, name="Front desk", reply_to="desk@harbour.example")
-    configure_sender(app, clinic, name=None, reply_to="")
-    deliver()
+def test_without_them_the_installations_sender_stands(
+        app, generic_clinic, deliver_generic, mailbox):
+    configure_sender(app, generic_clinic, name="Front desk", reply_to="desk@harbour.example")
+    configure_sender(app, generic_clinic, name=None, reply_to="")
+    deliver_generic()
     drainer(app)()
     (message,) = mailbox.messages
     assert str(message["From"]) == "Harbour Massage <checkin@harbour.example>"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from conftest import event_body, signed, webhook_path
+from tests.support.generic import event_body, webhook_path
+from tests.support.generic import sign_generic as signed
 
 
 def test_healthz_is_minimal_for_anyone_and_detailed_with_the_token(app_factory):
@@ -20,11 +21,11 @@ def test_healthz_is_minimal_for_anyone_and_detailed_with_the_token(app_factory):
     assert client.get("/healthz?token=operator-token").get_json()["redis"] == "ok"
 
 
-def test_without_a_token_setting_no_one_gets_the_detail(client):
-    assert client.get("/healthz", headers={"X-Health-Token": ""}).get_json() == {"ok": True}
+def test_without_a_token_setting_no_one_gets_the_detail(web):
+    assert web.get("/healthz", headers={"X-Health-Token": ""}).get_json() == {"ok": True}
 
 
-def test_requests_without_credentials_do_not_wait_for_the_write_lock(app, client, clinic):
+def test_requests_without_credentials_do_not_wait_for_the_write_lock(app, web, generic_clinic):
     """Another process holds SQLite's write lock (a long write): a random survey link,
     /healthz and a webhook with a bad signature are still answered at once."""
     blocker = sqlite3.connect(app.config["DATABASE_URL"].removeprefix("sqlite:///"),
@@ -32,13 +33,13 @@ def test_requests_without_credentials_do_not_wait_for_the_write_lock(app, client
     blocker.execute("BEGIN IMMEDIATE")
     try:
         started = time.monotonic()
-        assert client.get("/s/not-a-real-token").status_code == 404
-        assert client.get("/s/not-a-real-token/unsubscribe").status_code == 404
-        assert client.get("/healthz").status_code == 200
+        assert web.get("/s/not-a-real-token").status_code == 404
+        assert web.get("/s/not-a-real-token/unsubscribe").status_code == 404
+        assert web.get("/healthz").status_code == 200
         body = event_body()
-        forged = {**signed(body, clinic), "webhook-signature": "v1,Zm9yZ2Vk"}
-        assert client.post(webhook_path(clinic), data=body, headers=forged).status_code == 401
-        assert client.post("/webhooks/generic/no-such-clinic", data=body,
+        forged = {**signed(body, generic_clinic), "webhook-signature": "v1,Zm9yZ2Vk"}
+        assert web.post(webhook_path(generic_clinic), data=body, headers=forged).status_code == 401
+        assert web.post("/webhooks/generic/no-such-clinic", data=body,
                            headers=forged).status_code == 404
         # SQLite's busy timeout is 30 s: anything near it means a request waited.
         assert time.monotonic() - started < 5

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import event_body, signed, webhook_path
-
 from handlers.square import webhooks as square
 from plugin.web import limits
+from tests.support.generic import event_body, webhook_path
+from tests.support.generic import sign_generic as signed
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -27,24 +27,24 @@ def changed(document: dict, path: tuple, value) -> bytes:
     return json.dumps(copy).encode()
 
 
-def test_signed_garbage_gets_400_naming_the_field(client, clinic):
+def test_signed_garbage_gets_400_naming_the_field(web, generic_clinic):
     deep = b'{"type": "appointment.completed", "data": ' + DEEP + b"}"
-    answer = client.post(webhook_path(clinic), data=deep, headers=signed(deep, clinic))
+    answer = web.post(webhook_path(generic_clinic), data=deep, headers=signed(deep, generic_clinic))
     assert (answer.status_code, answer.get_json()["field"]) == (400, "body")
 
     body = json.loads(event_body())
     body["data"]["appointment"]["end"] = YEAR_9999
     body = json.dumps(body).encode()
-    answer = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    answer = web.post(webhook_path(generic_clinic), data=body, headers=signed(body, generic_clinic))
     assert (answer.status_code, answer.get_json()["field"]) == (400, "data.appointment.end")
 
 
-def test_a_visit_ending_in_year_2500_is_refused_at_the_door(client, clinic):
+def test_a_visit_ending_in_year_2500_is_refused_at_the_door(web, generic_clinic):
     body = json.loads(event_body())
     body["data"]["appointment"]["start"] = "2500-01-01T10:00:00Z"
     body["data"]["appointment"]["end"] = "2500-01-01T11:00:00Z"
     body = json.dumps(body).encode()
-    answer = client.post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    answer = web.post(webhook_path(generic_clinic), data=body, headers=signed(body, generic_clinic))
     assert answer.status_code == 400
     assert answer.get_json()["field"] == "data.appointment.start"
 
@@ -60,11 +60,12 @@ def test_a_square_revocation_with_a_list_for_data_is_acknowledged(monkeypatch, a
     assert answer.get_json() == {"status": "ignored", "reason": "unknown account"}
 
 
-def test_an_address_sending_bad_signatures_is_answered_429_then_only(app_factory, clinic_factory):
+def test_an_address_sending_bad_signatures_is_answered_429_then_only(app_factory,
+                                                                     generic_clinic_factory):
     app = app_factory(RATE_LIMIT_WEBHOOK_REFUSALS=3)
     # The limit counts per minute of its clock: one minute, held, whatever the machine's pace.
     limits.limits(app)["webhook_refusals"].clock = lambda: 600.0
-    target = clinic_factory()
+    target = generic_clinic_factory()
     client = app.test_client()
     body = event_body()
     forged = {**signed(body, target), "webhook-signature": "v1,Zm9yZ2Vk"}
@@ -80,9 +81,9 @@ def test_an_address_sending_bad_signatures_is_answered_429_then_only(app_factory
     assert blocked.status_code == 429 and 1 <= int(blocked.headers["Retry-After"]) <= 60
 
 
-def test_accepted_deliveries_never_count_against_the_address(app_factory, clinic_factory):
+def test_accepted_deliveries_never_count_against_the_address(app_factory, generic_clinic_factory):
     app = app_factory(RATE_LIMIT_WEBHOOK_REFUSALS=2)
-    target = clinic_factory()
+    target = generic_clinic_factory()
     client = app.test_client()
     codes = set()
     for number in range(6):

@@ -11,7 +11,8 @@ import pytest
 
 from plugin.clinics import connecting, records
 from plugin.store import database
-from tests.support import console, installs
+from tests.support import console
+from tests.support.square import square_credentials
 
 
 def secrets_of(app, key: str) -> list[str]:
@@ -19,32 +20,31 @@ def secrets_of(app, key: str) -> list[str]:
         return records.credentials(records.by_key(db, key))["inbound_secrets"]
 
 
-def test_a_shared_secret_clinic_shows_its_url_and_rotates_its_secret(app, client, clinic):
-    console.sign_in(app, client, "dana@harbour.example", clinic["key"])
-    page = client.get(f"/admin/clinics/{clinic['key']}/").get_data(as_text=True)
-    assert f'readonly value="{clinic["webhook_url"]}"' in page
-    assert "<details>" in page and clinic["webhook_secret"] in page  # behind "Show"
+def test_a_shared_secret_clinic_shows_its_url_and_rotates_its_secret(app, web, generic_clinic):
+    console.sign_in(app, web, "dana@harbour.example", generic_clinic["key"])
+    page = web.get(f"/admin/clinics/{generic_clinic['key']}/").get_data(as_text=True)
+    assert f'readonly value="{generic_clinic["webhook_url"]}"' in page
+    assert "<details>" in page and generic_clinic["webhook_secret"] in page  # behind "Show"
     assert "Make a new secret" in page and "Accept only the newest" not in page
 
-    rotated = console.post_form(client, f"/admin/clinics/{clinic['key']}/",
-                                f"/admin/clinics/{clinic['key']}/secrets", action="rotate")
+    rotated = console.post_form(web, f"/admin/clinics/{generic_clinic['key']}/",
+                                f"/admin/clinics/{generic_clinic['key']}/secrets", action="rotate")
     assert rotated.status_code == 200
-    old, new = secrets_of(app, clinic["key"])
-    assert old == clinic["webhook_secret"] and new in rotated.get_data(as_text=True)
+    old, new = secrets_of(app, generic_clinic["key"])
+    assert old == generic_clinic["webhook_secret"] and new in rotated.get_data(as_text=True)
     assert "Accept only the newest" in rotated.get_data(as_text=True)
 
-    retired = console.post_form(client, f"/admin/clinics/{clinic['key']}/",
-                                f"/admin/clinics/{clinic['key']}/secrets", action="retire")
+    retired = console.post_form(web, f"/admin/clinics/{generic_clinic['key']}/",
+                                f"/admin/clinics/{generic_clinic['key']}/secrets", action="retire")
     assert "Only the newest webhook secret" in retired.get_data(as_text=True)
-    assert secrets_of(app, clinic["key"]) == [new]
+    assert secrets_of(app, generic_clinic["key"]) == [new]
 
 
 @pytest.fixture
 def manual_square(app_factory, square_sandbox):
     app = app_factory(SQUARE_ENVIRONMENT="sandbox", SQUARE_BASE_URL=square_sandbox.base_url)
     with app.app_context(), database.session() as db:
-        credentials = installs.manual_credentials(
-            "square", access_token=square_sandbox.personal_access_token,
+        credentials = square_credentials(access_token=square_sandbox.personal_access_token,
             webhook_signature_key="key-1",
             notification_url="http://rapport.test/webhooks/square/harbour")
         records.create(db, name="Harbour", platform="square", credentials=credentials,
@@ -110,9 +110,9 @@ def test_a_callback_url_on_a_private_network_is_refused_next_to_its_field(app_fa
     assert stored["callback_url"] == clinic["callback_url"]
 
 
-def test_the_callback_url_changes_and_its_secret_rotates_then_retires(app, clinic, client):
-    signed_in_admin = console.sign_in(app, client, "dana@harbour.example", clinic["key"])
-    page = f"/admin/clinics/{clinic['key']}/"
+def test_the_callback_url_changes_and_its_secret_rotates_then_retires(app, generic_clinic, web):
+    signed_in_admin = console.sign_in(app, web, "dana@harbour.example", generic_clinic["key"])
+    page = f"/admin/clinics/{generic_clinic['key']}/"
     answer = console.post_form(signed_in_admin, page, f"{page}callback",
                                callback_url="https://93.184.216.34/hooks/rapport")
     assert answer.status_code == 200 and "now go to the new URL" in answer.get_data(as_text=True)
@@ -120,11 +120,11 @@ def test_the_callback_url_changes_and_its_secret_rotates_then_retires(app, clini
                                 action="rotate")
     assert "New callback signing secret" in rotated.get_data(as_text=True)
     with app.app_context(), database.session() as db:
-        stored = records.credentials(records.by_key(db, clinic["key"]))
+        stored = records.credentials(records.by_key(db, generic_clinic["key"]))
     assert stored["callback_url"] == "https://93.184.216.34/hooks/rapport"
-    assert stored["outbound_secret"] != clinic["callback_secret"]
-    assert stored["previous_outbound_secrets"] == [clinic["callback_secret"]]
+    assert stored["outbound_secret"] != generic_clinic["callback_secret"]
+    assert stored["previous_outbound_secrets"] == [generic_clinic["callback_secret"]]
     console.post_form(signed_in_admin, page, f"{page}callback-secrets", action="retire")
     with app.app_context(), database.session() as db:
-        assert records.credentials(records.by_key(db, clinic["key"])).get(
+        assert records.credentials(records.by_key(db, generic_clinic["key"])).get(
             "previous_outbound_secrets") == []

@@ -20,12 +20,12 @@ DANA, LEE = ("T-1", "Dana"), ("T-2", "Lee")
 
 
 @pytest.fixture
-def history(app, clinic):
+def history(app, generic_clinic):
     """September: Dana's C-1 (9/10) and C-2 (3/10) answer, C-3 lets it expire; Lee's five
     clients answer 8/10. October: Dana's C-1 answers 7/10, C-4 has not answered yet.
     November: an admin's test, answered 0/10. Later bookings as the retention test says."""
     with app.app_context(), database.session() as db:
-        clinic_id = records.by_key(db, clinic["key"]).id
+        clinic_id = records.by_key(db, generic_clinic["key"]).id
         add = clinic_data.answered_visit
         add(db, clinic_id, "C-1", SEPT, 9, therapist=DANA)
         add(db, clinic_id, "C-2", SEPT + timedelta(days=1), 3, therapist=DANA)

@@ -35,9 +35,9 @@ def snapshot(app, clinic_id: int) -> dict:
 
 
 @pytest.fixture
-def two_clinics(app, clinic_factory):
+def two_clinics(app, generic_clinic_factory):
     """Ours, whose admin is signed in, and theirs, with a failed write-back."""
-    ours, theirs = clinic_factory(), clinic_factory()
+    ours, theirs = generic_clinic_factory(), generic_clinic_factory()
     with app.app_context(), database.session() as db:
         target = records.by_key(db, theirs["key"])
         response = clinic_data.answered_visit(db, target.id, "C-9", NOW - timedelta(days=2), 8)
@@ -47,9 +47,9 @@ def two_clinics(app, clinic_factory):
 
 
 @pytest.fixture
-def signed_in(app, client, two_clinics):
+def signed_in(app, web, two_clinics):
     ours, _ = two_clinics
-    return console.sign_in(app, client, "dana@harbour.example", ours["key"])
+    return console.sign_in(app, web, "dana@harbour.example", ours["key"])
 
 
 @pytest.mark.parametrize("page", PAGES)
