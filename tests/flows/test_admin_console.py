@@ -29,7 +29,7 @@ from plugin.clinics import admins, connecting, records
 from plugin.pipeline import instruments, sweeper
 from plugin.store import database
 from plugin.store.models import CheckIn, Clinic, Response
-from tests.support import console, console_browser
+from tests.support import browser, console
 from tests.support.clock import drainer
 from tests.support.generic import event_body
 from tests.support.square import square_credentials
@@ -48,19 +48,19 @@ class Pages:
     """Visits pages, checking each with axe-core and photographing it at both sizes."""
 
     def __init__(self):
-        self.axe = console_browser.axe_source()
+        self.axe = browser.axe_source()
         self.violations: dict[str, list] = {}
         self.shot: list[str] = []
 
     def check(self, page, name: str) -> None:
-        for size_name, size in (("desktop", console_browser.DESKTOP),
-                                ("phone", console_browser.PHONE)):
+        for size_name, size in (("desktop", browser.DESKTOP),
+                                ("phone", browser.PHONE)):
             page.set_viewport_size(size)
-            found = console_browser.serious_violations(page, self.axe)
+            found = browser.serious_violations(page, self.axe)
             if found:
                 self.violations[f"{name} ({size_name})"] = found
-            console_browser.screenshot(page, f"{name}-{size_name}")
-        page.set_viewport_size(console_browser.DESKTOP)
+            browser.screenshot(page, f"{name}-{size_name}", browser.CONSOLE_SCREENSHOTS)
+        page.set_viewport_size(browser.DESKTOP)
         self.shot.append(name)
 
 
@@ -98,8 +98,8 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, callback_receiver
     pages = Pages()
     clinic_url = f"{base}/admin/clinics/{key}"
 
-    with console_browser.browser() as chromium:
-        page = console_browser.new_page(chromium)
+    with browser.browser() as chromium:
+        page = browser.new_page(chromium)
 
         # --- invited: the emailed link signs Dana in ----------------------------------
         (invitation,) = mailbox.to("dana@harbour.example")
@@ -288,7 +288,7 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, callback_receiver
         with app.app_context():
             operator_link = admins.invite("ops@rapport.example", clinic_key=None,
                                           operator=True, send=False).url
-        ops = console_browser.new_page(chromium)
+        ops = browser.new_page(chromium)
         ops.goto(f"{base}/connect/square/{square_key}")
         assert "/admin/sign-in" in ops.url  # the connect link needs someone signed in
         pages.check(ops, "sign-in")
@@ -329,5 +329,5 @@ def test_a_clinic_admins_first_day(square_app, square_sandbox, callback_receiver
         assert page.goto(f"{base}/admin/clinics/{square_key}/").status == 404
         assert page.goto(f"{base}/connect/square/{square_key}").status == 404
 
-    print("\nScreenshots in", console_browser.SCREENSHOTS, ":", ", ".join(pages.shot))
+    print("\nScreenshots in", browser.CONSOLE_SCREENSHOTS, ":", ", ".join(pages.shot))
     assert pages.violations == {}, json.dumps(pages.violations, indent=2)

@@ -10,7 +10,7 @@ import re
 
 from plugin.clinics import admins, records
 from plugin.store import database
-from tests.support import console, console_browser, event_tests
+from tests.support import browser, console, event_tests
 from tests.support.square import square_credentials
 
 connected_square = event_tests.connected_square  # the fixture, for this module
@@ -66,16 +66,17 @@ def test_the_button_needs_the_forms_token(connected_square, square_sandbox):
 def test_a_manual_mode_clinic_is_told_why_there_is_no_button(square_app, square_sandbox):
     app, url = square_app
     with app.app_context(), database.session() as db:
-        credentials = square_credentials(access_token=square_sandbox.personal_access_token,
+        credentials = square_credentials(
+            access_token=square_sandbox.personal_access_token,
             webhook_signature_key="harbour-key", notification_url=f"{url}/webhooks/square/harbour")
         records.create(db, name="Harbour", platform="square", credentials=credentials,
                        key="harbour")
-    browser = console.browser_session(app, url)
-    page = browser.get(f"{url}/admin/clinics/harbour/", timeout=10).text
+    session = console.browser_session(app, url)
+    page = session.get(f"{url}/admin/clinics/harbour/", timeout=10).text
     assert BUTTON not in page
     assert "Events from Square" in page
     assert "made by hand in Square, not by Rapport" in html.unescape(page)
-    refused = browser.post(f"{url}/admin/clinics/harbour/test-event",
+    refused = session.post(f"{url}/admin/clinics/harbour/test-event",
                            data={"csrf_token": console.token_of(page)}, timeout=10)
     assert refused.status_code == 400
     assert notice(refused.text).startswith("problem: This clinic's events come on a Square "
@@ -94,9 +95,9 @@ def test_in_chromium_the_button_and_what_it_found(connected_square, square_sandb
     connected = connected_square
     with connected.app.app_context():
         link = admins.invite("dana@harbour.example", clinic_key=connected.key, send=False).url
-    axe = console_browser.axe_source()
-    with console_browser.browser() as chromium:
-        page = console_browser.new_page(chromium)
+    axe = browser.axe_source()
+    with browser.browser() as chromium:
+        page = browser.new_page(chromium)
         page.goto(link)
         with page.expect_navigation():
             page.get_by_role("button", name="Sign in").click()
@@ -106,10 +107,10 @@ def test_in_chromium_the_button_and_what_it_found(connected_square, square_sandb
         assert page.get_by_role("status").inner_text().startswith(
             "Square reached Rapport: it answered 200.")
         violations = {}
-        for name, size in (("desktop", console_browser.DESKTOP),
-                           ("phone", console_browser.PHONE)):
+        for name, size in (("desktop", browser.DESKTOP),
+                           ("phone", browser.PHONE)):
             page.set_viewport_size(size)
-            violations[name] = console_browser.serious_violations(page, axe)
-            console_browser.screenshot(page, f"console-test-event-{name}")
+            violations[name] = browser.serious_violations(page, axe)
+            browser.screenshot(page, f"console-test-event-{name}", browser.CONSOLE_SCREENSHOTS)
     assert violations == {"desktop": [], "phone": []}
     assert len(square_sandbox.test_events) == 1

@@ -20,12 +20,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
 """A common phone's viewport in CSS pixels (iPhone 12 to 15)."""
 TAP_TARGET = 44
 """The smallest comfortable tap target, in CSS pixels (WCAG 2.5.5, Apple's guidelines)."""
 SUPPORT = Path(__file__).resolve().parent
 AXE = SUPPORT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = SUPPORT.parent / ".screenshots"
+# The console's, a folder the README names (gitignored): build/screenshots/console/.
+CONSOLE_SCREENSHOTS = SUPPORT.parents[1] / "build" / "screenshots" / "console"
 SERIOUS = ("serious", "critical")
 
 
@@ -61,6 +64,16 @@ def require_axe() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
+def axe_source() -> str | None:
+    """axe-core's source, or None: the checks are then skipped, the reason printed (for a
+    story whose other checks still run without it)."""
+    if not AXE.is_file():
+        print(f"\naxe-core is not installed at {AXE} (run: npm ci --prefix tests/support): "
+              "the accessibility checks are skipped")
+        return None
+    return AXE.read_text(encoding="utf-8")
+
+
 @contextmanager
 def browser() -> Iterator:
     """A headless Chromium (Playwright's Browser), closed afterwards."""
@@ -86,9 +99,20 @@ def phone_page(chromium, width: int = PHONE["width"], height: int = PHONE["heigh
     return context.new_page()
 
 
-def serious_violations(page, axe_source: str) -> list[dict]:
-    """axe-core's serious and critical violations on the page as it is now."""
-    page.add_script_tag(content=axe_source)
+def new_page(chromium, size: dict = DESKTOP, *, mobile: bool = False):
+    """A page in a context of its own (its own cookies, downloads accepted); axe-core can
+    be injected past the CSP, which allows no script."""
+    context = chromium.new_context(viewport=size, is_mobile=mobile, has_touch=mobile,
+                                   bypass_csp=True, accept_downloads=True)
+    return context.new_page()
+
+
+def serious_violations(page, source: str | None) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now (none when
+    axe-core is not installed: see :func:`axe_source`)."""
+    if source is None:
+        return []
+    page.add_script_tag(content=source)
     result = page.evaluate("async () => await axe.run(document)")
     return [
         {"id": v["id"], "impact": v["impact"], "help": v["help"],
@@ -97,9 +121,10 @@ def serious_violations(page, axe_source: str) -> list[dict]:
     ]
 
 
-def screenshot(page, name: str) -> Path:
-    """A full-page screenshot under tests/.screenshots/ (gitignored), to look at."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+def screenshot(page, name: str, folder: Path = SCREENSHOTS) -> Path:
+    """A full-page screenshot under ``folder`` (tests/.screenshots/, gitignored, unless
+    told), to look at."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path

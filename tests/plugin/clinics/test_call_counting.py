@@ -117,7 +117,8 @@ def test_squares_calls_are_counted_for_its_clinic(square_app, square_sandbox, sq
                                                   mailbox):
     app, url = square_app
     with app.app_context(), database.session() as db:
-        credentials = square_credentials(access_token=square_sandbox.personal_access_token,
+        credentials = square_credentials(
+            access_token=square_sandbox.personal_access_token,
             webhook_signature_key="counting-key",
             notification_url=f"{url}/webhooks/square/harbour")
         clinic_id = records.create(

@@ -92,7 +92,8 @@ def test_a_manual_mode_clinic_is_told_its_subscription_is_not_rapports(square_ap
     app, url = square_app
     with app.app_context():
         with database.session() as db:
-            credentials = square_credentials(access_token=square_sandbox.personal_access_token,
+            credentials = square_credentials(
+                access_token=square_sandbox.personal_access_token,
                 webhook_signature_key="harbour-key",
                 notification_url=f"{url}/webhooks/square/harbour")
             clinic_id = records.create(db, name="Harbour", platform="square",

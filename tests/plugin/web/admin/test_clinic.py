@@ -44,7 +44,8 @@ def test_a_shared_secret_clinic_shows_its_url_and_rotates_its_secret(app, web, g
 def manual_square(app_factory, square_sandbox):
     app = app_factory(SQUARE_ENVIRONMENT="sandbox", SQUARE_BASE_URL=square_sandbox.base_url)
     with app.app_context(), database.session() as db:
-        credentials = square_credentials(access_token=square_sandbox.personal_access_token,
+        credentials = square_credentials(
+            access_token=square_sandbox.personal_access_token,
             webhook_signature_key="key-1",
             notification_url="http://rapport.test/webhooks/square/harbour")
         records.create(db, name="Harbour", platform="square", credentials=credentials,
