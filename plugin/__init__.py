@@ -13,26 +13,29 @@ from __future__ import annotations
 
 from flask import Flask
 
-from plugin import config, i18n, logs
+from plugin import config, i18n, logs, sentry
 from plugin.store import database
 from plugin.tasks import queue, runtime
-from plugin.web import connect, health, inbox, receiver, security, survey
+from plugin.web import compression, connect, health, inbox, metrics, receiver, security, survey
 
 
 def create_app(overrides: dict | None = None) -> Flask:
     app = config.bare_app(overrides)
     config.load_config(app, overrides)
     logs.init_app(app)
+    sentry.init_app(app)
 
     database.init_app(app)
     queue.init_app(app)
     inbox.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    compression.init_app(app)
 
     app.register_blueprint(survey.bp)
     app.register_blueprint(connect.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     receiver.init_app(app)
     return app
 

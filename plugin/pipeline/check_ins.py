@@ -112,8 +112,11 @@ def claim(db: Session, check_in_id: int, from_status: str, to_status: str, **val
     return result.rowcount == 1
 
 
-def new_link(db: Session, check_in: CheckIn) -> str:
-    """A fresh random token for this check-in; only its hash is stored."""
-    token = secrets.token_urlsafe(24)  # 192 bits
-    db.add(SurveyLink(check_in_id=check_in.id, token_hash=sealing.token_digest(token)))
-    return token
+def link_token() -> str:
+    """A fresh random token for a check-in's link (192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def add_link(db: Session, check_in_id: int, token: str) -> None:
+    """Make ``token`` open the check-in; only its hash is stored."""
+    db.add(SurveyLink(check_in_id=check_in_id, token_hash=sealing.token_digest(token)))

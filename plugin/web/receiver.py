@@ -40,6 +40,7 @@ from handlers.base import (
     Webhooks,
     event_to_dict,
 )
+from plugin import metrics
 from plugin.clinics import records, subscriptions
 from plugin.web import inbox
 from plugin.web.security import every_answer_headers
@@ -77,6 +78,8 @@ class WebhookReceiver:
             # with it, where the platform signs the URL): it is the same endpoint.
             route.pop()
         status, payload = self._answer(environ, route)
+        platform = route[0] if route and route[0] in handlers.REGISTRY else "unknown"
+        metrics.EVENTS.labels(platform=platform, answer=str(status)).inc()
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                    *self.always_headers]
