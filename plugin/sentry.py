@@ -57,7 +57,6 @@ def init(config) -> bool:
         environment=config.get("SENTRY_ENVIRONMENT") or None,
         traces_sample_rate=float(config.get("SENTRY_TRACES_SAMPLE_RATE") or 0),
         integrations=[flask_integration.FlaskIntegration(), rq_integration.RqIntegration()],
-        send_default_pii=False,
         include_local_variables=False,
         max_request_body_size="never",
         before_send=scrub_event,
