@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
+
 from handlers.base import (
     RECONNECT_ERRORS,
     AppointmentEvent,
@@ -31,24 +34,78 @@ from plugin.tasks.runtime import job
 log = logging.getLogger(__name__)
 
 
+CHUNK = 50  # events applied in one transaction
+
+
 class IngestError(RuntimeError):
     """Some events of a batch could not be processed; the job is retried for them."""
 
 
 @job
 def ingest_events(inbox_ids: list[int]):
-    """Each event in its own transaction; a failed one is retried without the others."""
+    """The events, :data:`CHUNK` at a time: one read, then one transaction in which each
+    event has a savepoint of its own, so a failed one is rolled back, recorded and
+    retried without the others. An event that must be read from its platform first is
+    taken alone, the platform asked outside any transaction."""
     failures = []
-    for inbox_id in inbox_ids:
+    for start in range(0, len(inbox_ids), CHUNK):
+        failures += _ingest_chunk(inbox_ids[start:start + CHUNK])
+    if failures:
+        raise IngestError(f"{len(failures)} of {len(inbox_ids)} events failed: {failures}")
+    return None
+
+
+def _ingest_chunk(inbox_ids: list[int]) -> list[int]:
+    """Ingest these events; the ids of those that failed."""
+    alone, ready = [], []
+    with database.session() as db:
+        rows = db.scalars(select(InboxEvent).where(
+            InboxEvent.id.in_(inbox_ids), InboxEvent.processed_at.is_(None))
+            .options(joinedload(InboxEvent.clinic))).all()
+        for row in rows:
+            if row.events is None or platform_of(row.clinic).capabilities.events_name_only:
+                alone.append(row.id)
+            else:
+                ready.append((row.id, [event_from_dict(event) for event in row.events]))
+    failures = []
+    for inbox_id in alone:
         try:
             ingest_event(inbox_id)
         except Exception as error:  # noqa: BLE001 - recorded, then the job fails to retry
             failures.append(inbox_id)
             log.exception("ingest.failed: inbox %s", inbox_id)
             _record_failure(inbox_id, error)
-    if failures:
-        raise IngestError(f"{len(failures)} of {len(inbox_ids)} events failed: {failures}")
-    return None
+    follow_ups: list = []
+    with database.session() as db:
+        failed = []
+        for inbox_id, events in ready:
+            try:
+                with db.begin_nested():
+                    follow_ups += _apply(db, inbox_id, events)
+            except Exception as error:  # noqa: BLE001 - rolled back to its savepoint
+                log.exception("ingest.failed: inbox %s", inbox_id)
+                failed.append((inbox_id, error))
+        for inbox_id, error in failed:
+            db.execute(update(InboxEvent).where(InboxEvent.id == inbox_id).values(
+                last_error=f"{error.__class__.__name__}: {error}"[:2000]))
+    for step in follow_ups:
+        step()
+    return failures + [inbox_id for inbox_id, _ in failed]
+
+
+def _apply(db, inbox_id: int, events: list[AppointmentEvent]) -> list:
+    """Apply the stored event's events and mark it processed; what to queue once
+    committed (nothing when another run processed it first)."""
+    # Locked, so a duplicate run waits and then finds the event processed.
+    row = db.get(InboxEvent, inbox_id, with_for_update=True, populate_existing=True)
+    if row is None or row.processed_at is not None:
+        return []
+    row.attempts += 1
+    follow_ups: list = []
+    for event in events:
+        follow_ups += apply_event(db, row.clinic, event)
+    row.processed_at = now()
+    return follow_ups
 
 
 def queue_ingest(inbox_ids: list[int], *, nudge: str | None = None) -> bool:
@@ -92,16 +149,8 @@ def ingest_event(inbox_id: int):
         events = _read_from_platform(clinic, events)
         if events is None:
             return None  # waits, unprocessed, for the clinic to reconnect
-    follow_ups: list = []
     with database.session() as db:
-        # Locked, so a duplicate run waits and then finds the event processed.
-        row = db.get(InboxEvent, inbox_id, with_for_update=True)
-        if row is None or row.processed_at is not None:
-            return None
-        row.attempts += 1
-        for event in events:
-            follow_ups += apply_event(db, row.clinic, event)
-        row.processed_at = now()
+        follow_ups = _apply(db, inbox_id, events)
     for step in follow_ups:
         step()
     return None
