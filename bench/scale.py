@@ -216,6 +216,8 @@ def main() -> int:  # noqa: PLR0915 - one run, step by step
                         help="seconds into the sends before a client answers behind them")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    # Stopped (Ctrl-C, a time limit): the servers it started are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="rapport-scale-"))
     embedded = EmbeddedRedis(workdir / "redis", persist=False)
@@ -407,9 +409,8 @@ def queue_names(app) -> list[str]:
     """The queues a worker takes, most urgent first (one, before there were two)."""
     from plugin.tasks import queue
 
-    names = getattr(queue, "QUEUE_NAMES", None)
-    with app.app_context():
-        return list(names()) if names else [app.config["QUEUE_NAME"]]
+    names = getattr(queue, "queue_names", None)
+    return names(app.config["QUEUE_NAME"]) if names else [app.config["QUEUE_NAME"]]
 
 
 if __name__ == "__main__":
