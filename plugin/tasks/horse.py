@@ -56,7 +56,12 @@ class WarmHorse:
         if not self._warm_pid:
             self._start_horse()
         order = json.dumps([job.id, queue.name, self.execution.id]).encode() + b"\n"
-        os.write(self._orders, order)
+        try:
+            os.write(self._orders, order)
+        except OSError:  # the horse died while it waited (killed, out of memory): a new one
+            self._horse_died()
+            self._start_horse()
+            os.write(self._orders, order)
         self._warm_jobs += 1
         self._horse_pid = self._warm_pid
         self.procline(f"Job {job.id} in horse {self._warm_pid} at {time.time()}")
