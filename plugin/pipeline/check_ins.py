@@ -51,14 +51,19 @@ def plan(db: Session, appointment: Appointment, client: Client) -> CheckIn | Non
     rules = timing_for(clinic)
     _one_plan_per_client_at_a_time(db, clinic.id, client.id)
     moment = now()
-    still_open = db.scalar(select(exists().where(
-        CheckIn.clinic_id == clinic.id,
-        CheckIn.client_external_id == client.id,
-        CheckIn.status.in_(OPEN_STATUSES))))
-    last_answered = db.scalar(select(func.max(CheckIn.answered_at)).where(
-        CheckIn.clinic_id == clinic.id, CheckIn.client_external_id == client.id))
+    # What the rules ask about this client, in one statement: this runs for every
+    # completed visit, inside the transaction that plans it.
+    still_open, last_answered, opted_out = db.execute(select(
+        exists().where(CheckIn.clinic_id == clinic.id,
+                       CheckIn.client_external_id == client.id,
+                       CheckIn.status.in_(OPEN_STATUSES)),
+        select(func.max(CheckIn.answered_at)).where(
+            CheckIn.clinic_id == clinic.id,
+            CheckIn.client_external_id == client.id).scalar_subquery(),
+        exists().where(OptOut.clinic_id == clinic.id, OptOut.client_external_id == client.id),
+    )).one()
     verdict = eligibility(
-        opted_out=is_opted_out(db, clinic.id, client.id),
+        opted_out=bool(opted_out),
         has_open_check_in=bool(still_open),
         last_answered_at=last_answered, now=moment, rules=rules)
     check_in = CheckIn(
