@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from plugin import config, i18n, logs
+from plugin import config, i18n, logs, sentry
 from plugin.store import database
 from plugin.tasks import queue, runtime
 from plugin.web import (
     admin,
+    compression,
     connect,
     health,
     home,
     inbox,
     limits,
+    metrics,
     receiver,
     security,
     survey,
@@ -34,6 +36,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app = config.bare_app(overrides)
     config.load_config(app, overrides)
     logs.init_app(app)
+    sentry.init_app(app)
 
     database.init_app(app)
     queue.init_app(app)
@@ -41,10 +44,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     limits.init_app(app)
+    compression.init_app(app)
 
     app.register_blueprint(survey.bp)
     app.register_blueprint(connect.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     home.init_app(app)
     admin.init_app(app)
     receiver.init_app(app)

@@ -108,6 +108,12 @@ CORE_DEFAULTS: dict[str, object] = {
     "ADMIN_INVITE_HOURS": 72,
     "ADMIN_IDLE_MINUTES": 60,
     "ADMIN_SESSION_HOURS": 12,
+    # Operations (docs/operations.md).
+    "METRICS_TOKEN": None,  # GET /metrics answers only with this bearer token; off when unset
+    "LOG_FORMAT": "text",  # or "json": one JSON object per line
+    "SENTRY_DSN": None,  # errors to Sentry, personal data removed (pip install 'rapport[sentry]')
+    "SENTRY_ENVIRONMENT": None,
+    "SENTRY_TRACES_SAMPLE_RATE": 0.0,
 }
 
 PLATFORM_SETTINGS = {
@@ -125,7 +131,8 @@ DEFAULTS: dict[str, object] = {
 TEXT_SETTINGS = frozenset({
     "ENV", "SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "QUEUE_NAME",
     "SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD", "MAIL_FROM", "QUESTIONNAIRES_DIR",
-    "SESSION_COOKIE_SAMESITE", "HEALTH_TOKEN",
+    "SESSION_COOKIE_SAMESITE", "HEALTH_TOKEN", "METRICS_TOKEN", "LOG_FORMAT", "SENTRY_DSN",
+    "SENTRY_ENVIRONMENT",
     *(name for name, (_, setting) in PLATFORM_SETTINGS.items() if not setting.keys),
 })
 ENV_PREFIX = "RAPPORT"

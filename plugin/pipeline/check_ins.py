@@ -51,16 +51,20 @@ def plan(db: Session, appointment: Appointment, client: Client) -> CheckIn | Non
     rules = timing_for(clinic)
     _one_plan_per_client_at_a_time(db, clinic.id, client.id)
     moment = now()
-    still_open = db.scalar(select(exists().where(
-        CheckIn.clinic_id == clinic.id,
-        CheckIn.client_external_id == client.id,
-        CheckIn.status.in_(OPEN_STATUSES))))
-    last_answered = db.scalar(select(func.max(CheckIn.answered_at)).where(
-        CheckIn.clinic_id == clinic.id, CheckIn.client_external_id == client.id))
+    # What the rules ask about this client, in one statement: this runs for every
+    # completed visit, inside the transaction that plans it.
+    still_open, last_answered, opted_out = db.execute(select(
+        exists().where(CheckIn.clinic_id == clinic.id,
+                       CheckIn.client_external_id == client.id,
+                       CheckIn.status.in_(OPEN_STATUSES)),
+        select(func.max(CheckIn.answered_at)).where(
+            CheckIn.clinic_id == clinic.id,
+            CheckIn.client_external_id == client.id).scalar_subquery(),
+        exists().where(OptOut.clinic_id == clinic.id, OptOut.client_external_id == client.id),
+    )).one()
     hashed = addresses.address_hash(client.email)
     verdict = eligibility(
-        opted_out=is_opted_out(db, clinic.id, client.id)
-        or addresses.opted_out(db, clinic.id, hashed),
+        opted_out=bool(opted_out) or addresses.opted_out(db, clinic.id, hashed),
         has_open_check_in=bool(still_open),
         last_answered_at=last_answered, now=moment, rules=rules)
     check_in = CheckIn(
@@ -116,8 +120,11 @@ def claim(db: Session, check_in_id: int, from_status: str, to_status: str, **val
     return result.rowcount == 1
 
 
-def new_link(db: Session, check_in: CheckIn) -> str:
-    """A fresh random token for this check-in; only its hash is stored."""
-    token = secrets.token_urlsafe(24)  # 192 bits
-    db.add(SurveyLink(check_in_id=check_in.id, token_hash=sealing.token_digest(token)))
-    return token
+def link_token() -> str:
+    """A fresh random token for a check-in's link (192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def add_link(db: Session, check_in_id: int, token: str) -> None:
+    """Make ``token`` open the check-in; only its hash is stored."""
+    db.add(SurveyLink(check_in_id=check_in_id, token_hash=sealing.token_digest(token)))

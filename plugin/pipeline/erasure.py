@@ -87,8 +87,8 @@ def _erase_jobs(job_ids: dict[str, set[str]], addresses: set[str]) -> int:
     """Delete the finished and failed jobs about the erased rows (their arguments name
     them), and any whose error quotes one of the client's addresses; how many."""
     try:
-        q = queue.queue()
-        registries = (q.failed_job_registry, q.finished_job_registry)
+        registries = [registry for q in queue.queues()
+                      for registry in (q.failed_job_registry, q.finished_job_registry)]
         candidates = {job_id for registry in registries for job_id in registry.get_job_ids()}
         deleted = 0
         for job_id in candidates:

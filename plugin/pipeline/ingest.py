@@ -1,7 +1,8 @@
 """Ingesting stored events: from the inbox to the appointments they describe.
 
 The receiver parsed each event at the door and kept what it read with the raw body
-(``InboxEvent.events``); this job acts on that, each event in its own transaction. For
+(``InboxEvent.events``); this job acts on that, :data:`CHUNK` events in one transaction
+with a savepoint each, so a failed one is rolled back and retried without the others. For
 a platform whose events name the appointment and little else
 (``Capabilities.events_name_only``), the appointment is read from the platform first, and
 what the platform answers, as of that read, is what is applied: an event's own
@@ -17,6 +18,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from handlers.base import (
     RECONNECT_ERRORS,
@@ -43,20 +46,77 @@ class IngestError(RuntimeError):
     """Some events of a batch could not be processed; the job is retried for them."""
 
 
+CHUNK = 50  # events applied in one transaction
+
+
 @job
 def ingest_events(inbox_ids: list[int]):
-    """Each event in its own transaction; a failed one is retried without the others."""
+    """The events, :data:`CHUNK` at a time: one read, then one transaction in which each
+    event has a savepoint of its own. An event that must be read from its platform first
+    (or was stored before events were kept) is taken alone, the platform asked outside
+    any transaction."""
     failures = []
-    for inbox_id in inbox_ids:
+    for start in range(0, len(inbox_ids), CHUNK):
+        failures += _ingest_chunk(inbox_ids[start:start + CHUNK])
+    if failures:
+        raise IngestError(f"{len(failures)} of {len(inbox_ids)} events failed: {failures}")
+    return None
+
+
+def _ingest_chunk(inbox_ids: list[int]) -> list[int]:
+    """Ingest these events; the ids of those that failed and are to be tried again."""
+    alone, ready = [], []
+    with database.reading() as db:
+        rows = db.scalars(select(InboxEvent).where(
+            InboxEvent.id.in_(inbox_ids), InboxEvent.processed_at.is_(None))
+            .options(joinedload(InboxEvent.clinic))).all()
+        for row in rows:
+            if row.events is None or platform_of(row.clinic).capabilities.events_name_only:
+                alone.append(row.id)
+            else:
+                ready.append(row.id)
+    failures = []
+    for inbox_id in alone:
         try:
             ingest_event(inbox_id)
         except Exception as error:  # noqa: BLE001 - recorded, then the job fails to retry
             log.exception("ingest.failed: inbox %s", inbox_id)
             if not _record_failure(inbox_id, error):
                 failures.append(inbox_id)
-    if failures:
-        raise IngestError(f"{len(failures)} of {len(inbox_ids)} events failed: {failures}")
-    return None
+    counted = _count_attempts(ready)
+    follow_ups: list = []
+    failed: list[tuple[int, Exception]] = []
+    with database.session() as db:
+        for inbox_id in counted:
+            try:
+                with db.begin_nested():
+                    follow_ups += _apply(db, inbox_id, None)
+            except Exception as error:  # noqa: BLE001 - rolled back to its savepoint
+                log.exception("ingest.failed: inbox %s", inbox_id)
+                failed.append((inbox_id, error))
+    for step in follow_ups:
+        step()
+    failures += [inbox_id for inbox_id, error in failed
+                 if not _record_failure(inbox_id, error)]
+    return failures
+
+
+def _apply(db, inbox_id: int, told: list[tuple[AppointmentEvent, datetime]] | None) -> list:
+    """Apply a stored event and mark it processed; what to queue once committed (nothing
+    when another run processed it first). ``told``: its events as read from the platform,
+    with when the platform told of each; None: the events stored with it."""
+    # Locked, so a duplicate run waits and then finds the event processed.
+    row = db.get(InboxEvent, inbox_id, with_for_update=True, populate_existing=True)
+    if row is None or row.processed_at is not None:
+        return []
+    if told is None:
+        told = [(event, event.occurred_at) for event in _stored_events(row)]
+    follow_ups: list = []
+    for event, told_at in told:
+        follow_ups += apply_event(db, row.clinic, event,
+                                  check_in=not told_long_after(event, told_at))
+    row.processed_at = now()
+    return follow_ups
 
 
 def queue_ingest(inbox_ids: list[int], *, nudge: str | None = None) -> bool:
@@ -94,15 +154,25 @@ def give_up(row: InboxEvent, why: str) -> None:
 def _count_attempt(inbox_id: int) -> bool:
     """Count this attempt before making it, so that one cut short (a killed worker, the
     job's timeout) counts too; False when the event is given up on (past the limit)."""
+    return _count_attempts([inbox_id]) == [inbox_id]
+
+
+def _count_attempts(inbox_ids: list[int]) -> list[int]:
+    """:func:`_count_attempt` for several events in one transaction: those still to try."""
+    if not inbox_ids:
+        return []
+    counted = []
     with database.session() as db:
-        row = db.get(InboxEvent, inbox_id)
-        if row is None or row.processed_at is not None:
-            return False
-        if row.attempts >= current_app.config["INBOX_MAX_ATTEMPTS"]:
-            give_up(row, f"gave up after {row.attempts} attempts, the last one cut short")
-            return False
-        row.attempts += 1
-        return True
+        rows = db.scalars(select(InboxEvent).where(InboxEvent.id.in_(inbox_ids))).all()
+        for row in sorted(rows, key=lambda row: inbox_ids.index(row.id)):
+            if row.processed_at is not None:
+                continue
+            if row.attempts >= current_app.config["INBOX_MAX_ATTEMPTS"]:
+                give_up(row, f"gave up after {row.attempts} attempts, the last one cut short")
+                continue
+            row.attempts += 1
+            counted.append(row.id)
+    return counted
 
 
 def _stored_events(row: InboxEvent) -> list[AppointmentEvent]:
@@ -142,16 +212,8 @@ def ingest_event(inbox_id: int):
         if told is None:
             _uncount_attempt(inbox_id)
             return None  # waits, unprocessed, for the clinic to reconnect
-    follow_ups: list = []
     with database.session() as db:
-        # Locked, so a duplicate run waits and then finds the event processed.
-        row = db.get(InboxEvent, inbox_id, with_for_update=True)
-        if row is None or row.processed_at is not None:
-            return None
-        for event, told_at in told:
-            follow_ups += apply_event(db, row.clinic, event,
-                                      check_in=not told_long_after(event, told_at))
-        row.processed_at = now()
+        follow_ups = _apply(db, inbox_id, told)
     for step in follow_ups:
         step()
     return None

@@ -9,6 +9,8 @@ offer one-click unsubscribing.
 from __future__ import annotations
 
 import smtplib
+import threading
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,10 +31,13 @@ class MailError(RuntimeError):
     ``uncertain``: the server had the whole message and then failed to answer, so it may
     have delivered it; sending it again could email the client twice."""
 
-    def __init__(self, message: str, temporary: bool, uncertain: bool = False):
+    def __init__(self, message: str, temporary: bool, uncertain: bool = False,
+                 stale: bool = False):
         super().__init__(message)
         self.temporary = temporary
         self.uncertain = uncertain
+        # A kept connection that had closed before the message went: a new one may send it.
+        self.stale = stale
 
 
 class _Connection(smtplib.SMTP):
@@ -159,44 +164,93 @@ def _sender_domain() -> str:
         return "localhost"
 
 
+KEEP_OPEN_SECONDS = 30
+"""How long a connection to the mail server is kept for the next message. A worker
+sending a backlog hands each message over on the connection the last one used, rather
+than connecting (and saying EHLO, STARTTLS, AUTH) for every one."""
+
+_kept = threading.local()
+
+
 def send(message: EmailMessage, *, on_handover: Callable[[], None] | None = None) -> None:
     """Hand ``message`` to the configured SMTP server, or raise :class:`MailError`.
-    ``on_handover``: see :class:`_Connection`."""
+    ``on_handover``: see :class:`_Connection`.
+
+    On the connection the previous message used, if it is recent; should that one turn
+    out closed (the server hung up while it was idle) before the message was handed
+    over, on a new one. Once the server may have the message, it is never sent again.
+    """
     config = current_app.config
-    smtp = None
+    server = (config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_TIMEOUT"],
+              config["SMTP_STARTTLS"], config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
+    smtp = _take_kept(server)
+    if smtp is not None:
+        try:
+            _hand_over(smtp, message, server, on_handover)
+            return
+        except MailError as error:
+            if not error.stale:
+                raise
+    _hand_over(None, message, server, on_handover)
+
+
+def _take_kept(server: tuple) -> _Connection | None:
+    kept = getattr(_kept, "connection", None)
+    _kept.connection = None
+    if kept is None:
+        return None
+    smtp, for_server, last_used = kept
+    if for_server == server and time.monotonic() - last_used < KEEP_OPEN_SECONDS:
+        return smtp
+    _goodbye(smtp)
+    return None
+
+
+def _goodbye(smtp: smtplib.SMTP) -> None:
     try:
-        smtp = _Connection(config["SMTP_HOST"], config["SMTP_PORT"],
-                           timeout=config["SMTP_TIMEOUT"])
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
+def _hand_over(smtp: _Connection | None, message: EmailMessage, server: tuple,
+               on_handover: Callable[[], None] | None) -> None:
+    """Send ``message`` on ``smtp`` (a kept connection) or on a new one, and keep the
+    connection for the next message; any failure closes it."""
+    host, port, timeout, starttls, username, password = server
+    reused = smtp is not None
+    try:
+        if smtp is None:
+            smtp = _Connection(host, port, timeout=timeout)
+            if starttls:
+                smtp.starttls()
+            if username:
+                smtp.login(username, password or "")
+        smtp.handed_over = smtp._body_next = False
         smtp.on_handover = on_handover
-        if config["SMTP_STARTTLS"]:
-            smtp.starttls()
-        if config["SMTP_USERNAME"]:
-            smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
         smtp.send_message(message)
+        smtp.on_handover = None
     except smtplib.SMTPRecipientsRefused as error:
+        _goodbye(smtp)
         codes = [code for code, _ in error.recipients.values()]
         raise MailError(f"the mail server refused the recipient ({codes})",
                         temporary=all(400 <= code < 500 for code in codes))
     except smtplib.SMTPResponseException as error:
+        _goodbye(smtp)
         raise MailError(f"the mail server answered {error.smtp_code}: "
                         f"{error.smtp_error.decode(errors='replace')}",
-                        temporary=400 <= error.smtp_code < 500)
+                        temporary=400 <= error.smtp_code < 500,
+                        stale=reused and error.smtp_code == 421 and not smtp.handed_over)
     except (smtplib.SMTPException, OSError) as error:
+        if smtp is not None:
+            smtp.close()
         if smtp is not None and smtp.handed_over:
             # No answer to the message itself (a timeout, a dropped connection): the
             # server may have queued it all the same.
             raise MailError(
-                f"the mail server {config['SMTP_HOST']}:{config['SMTP_PORT']} stopped "
-                f"answering once it had the message ({error.__class__.__name__}: {error}); "
-                "it may have been delivered, so it is not sent again",
-                temporary=False, uncertain=True)
-        raise MailError(
-            f"cannot reach the mail server {config['SMTP_HOST']}:{config['SMTP_PORT']} "
-            f"({error.__class__.__name__}: {error})", temporary=True)
-    finally:
-        # Once the message is accepted, a failed goodbye must not make it look unsent.
-        if smtp is not None:
-            try:
-                smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                smtp.close()
+                f"the mail server {host}:{port} stopped answering once it had the message "
+                f"({error.__class__.__name__}: {error}); it may have been delivered, so it "
+                "is not sent again", temporary=False, uncertain=True)
+        raise MailError(f"cannot reach the mail server {host}:{port} "
+                        f"({error.__class__.__name__}: {error})", temporary=True, stale=reused)
+    _kept.connection = (smtp, server, time.monotonic())

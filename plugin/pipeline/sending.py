@@ -2,15 +2,10 @@
 re-timing the ones still waiting when a clinic changes its rules.
 
 A check-in is marked ``sending`` before the message goes to the SMTP server and ``sent``
-after. In between, ``smtp_stage`` records how far the exchange got: ``claimed`` until the
-server agrees to take the message, ``data`` from the moment before its first byte is
-sent. A worker that dies at ``claimed`` provably never gave the server the message, so
-the sweeper sends it again (up to ``SEND_MAX_ATTEMPTS`` attempts in all); one that dies
-at ``data`` may have, so the check-in ends ``interrupted`` and is never sent again: a
+after, and how far the SMTP exchange got is recorded (``smtp_stage``: ``data`` once the
+server agreed to take the message): a worker that dies before that leaves a check-in the
+sweeper sends again, one that dies after leaves it ``interrupted``, never re-sent, so a
 client is never emailed twice for one visit.
-
-Before sending, the address itself is checked too (:mod:`plugin.pipeline.addresses`):
-not opted out under any profile, and under the clinic's limit per address.
 """
 
 from __future__ import annotations
@@ -19,9 +14,11 @@ import logging
 import secrets
 import time
 from datetime import datetime
+from email.message import EmailMessage
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from handlers.base import (
     CANCELLED,
@@ -33,13 +30,21 @@ from handlers.base import (
 )
 from plugin.clinics.platforms import credentials_for, platform_of, platform_refused
 from plugin.i18n import pick_language
+from plugin.metrics import CHECK_INS
 from plugin.pipeline import addresses, instruments, mail
-from plugin.pipeline.check_ins import claim, is_opted_out, new_link, now, timing_for
+from plugin.pipeline.check_ins import (
+    add_link,
+    claim,
+    is_opted_out,
+    link_token,
+    now,
+    timing_for,
+)
 from plugin.pipeline.timing import expiry_time, reminder_time, send_time
 from plugin.store import database
 from plugin.store.models import Appointment, CheckIn, Clinic
 from plugin.tasks.queue import at_tag, enqueue
-from plugin.tasks.runtime import job
+from plugin.tasks.runtime import job, sends
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +55,19 @@ EARLY_WAKE_SECONDS = 5
 # --- the jobs, and the one helper that queues each --------------------------------------
 
 
+@sends
 @job
 def send_check_in(check_in_id: int) -> None:
     send(check_in_id)
 
 
+@sends
 @job
 def send_reminder(check_in_id: int) -> None:
     remind(check_in_id)
 
 
+@sends
 @job
 def expire_check_in(check_in_id: int) -> None:
     expire(check_in_id)
@@ -88,19 +96,27 @@ def queue_expiry(check_in_id: int, at: datetime) -> bool:
 # --- the work --------------------------------------------------------------------------
 
 
-def _due(check_in_id: int, column) -> datetime | None:
-    with database.session() as db:
-        return db.scalar(select(column).where(CheckIn.id == check_in_id))
+def _load(check_in_id: int) -> tuple[CheckIn | None, bool]:
+    """The check-in with its clinic and visit, and whether the client opted out: one
+    read, no lock taken."""
+    with database.reading() as db:
+        check_in = db.get(CheckIn, check_in_id,
+                          options=[joinedload(CheckIn.clinic), joinedload(CheckIn.appointment)])
+        if check_in is None:
+            return None, False
+        return check_in, is_opted_out(db, check_in.clinic_id, check_in.client_external_id)
 
 
-def _wait_if_moments_away(due: datetime | None) -> None:
-    """A job started a moment before its time waits for it here, outside any
-    transaction, rather than being queued again behind itself."""
-    if due is None:
-        return
-    ahead = (due - now()).total_seconds()
+def _load_when_due(check_in_id: int, column: str) -> tuple[CheckIn | None, bool]:
+    """:func:`_load`; a job started a moment before its time waits for it first, outside
+    any transaction, rather than being queued again behind itself."""
+    check_in, opted_out = _load(check_in_id)
+    due = getattr(check_in, column) if check_in is not None else None
+    ahead = (due - now()).total_seconds() if due is not None else 0
     if 0 < ahead <= EARLY_WAKE_SECONDS:
         time.sleep(ahead)
+        check_in, opted_out = _load(check_in_id)
+    return check_in, opted_out
 
 
 def _contact(clinic: Clinic, check_in: CheckIn) -> Client:
@@ -111,48 +127,58 @@ def _contact(clinic: Clinic, check_in: CheckIn) -> Client:
 
 
 def _message(clinic: Clinic, check_in: CheckIn, contact: Client, token: str,
-             reminder: bool) -> mail.CheckInEmail:
+             expires_at: datetime, reminder: bool) -> EmailMessage:
     base = current_app.config["BASE_URL"]
     sender = (clinic.settings or {}).get("sender", {})
-    return mail.CheckInEmail(
+    return mail.compose(mail.CheckInEmail(
         to=contact.email or "",
         first_name=contact.first_name,
         clinic_name=clinic.name,
         therapist_name=check_in.appointment.therapist_name,
         survey_url=f"{base}/s/{token}",
         unsubscribe_url=f"{base}/s/{token}/unsubscribe",
-        expires_at=check_in.expires_at,
+        expires_at=expires_at,
         timezone=clinic.timezone,
         language=pick_language(contact.locale, check_in.locale, clinic.language),
         reminder=reminder,
         test=check_in.test,
         sender_name=sender.get("name"),
         reply_to=sender.get("reply_to"),
-    )
+    ))
+
+
+def _closed_as(check_in_id: int, status: str, reason: str) -> None:
+    with database.session() as db:
+        claim(db, check_in_id, "scheduled", status, reason=reason)
 
 
 def send(check_in_id: int) -> None:
-    """Send the check-in email, once."""
-    _wait_if_moments_away(_due(check_in_id, CheckIn.send_at))
+    """Send the check-in email, once.
+
+    The message, with its new link, is built before the check-in is claimed and outside
+    any transaction: the claim and the link are one short write, so no worker holds the
+    database while another's email is composed or sent. A claim that fails (another run
+    got there first, the visit was cancelled, the client opted out meanwhile) throws the
+    message away unsent.
+    """
+    check_in, opted_out = _load_when_due(check_in_id, "send_at")
     moment = now()
-    with database.session() as db:
-        check_in = db.get(CheckIn, check_in_id)
-        if check_in is None or check_in.status != "scheduled":
-            return
-        if check_in.send_at and check_in.send_at > moment:
-            # Woken long before its time (the sweeper, a restart): queued again for it.
-            queue_send(check_in_id, check_in.send_at, again=True)
-            return
-        clinic = check_in.clinic
-        if clinic.status != "active":
-            return  # waits, still 'scheduled', until the clinic reconnects
-        if check_in.appointment.status in (CANCELLED, NO_SHOW):
-            claim(db, check_in_id, "scheduled", "cancelled",
-                  reason=f"the appointment was {check_in.appointment.status}")
-            return
-        if is_opted_out(db, clinic.id, check_in.client_external_id):
-            claim(db, check_in_id, "scheduled", "skipped", reason="the client opted out")
-            return
+    if check_in is None or check_in.status != "scheduled":
+        return
+    if check_in.send_at and check_in.send_at > moment:
+        # Woken long before its time (the sweeper, a restart): queued again for it.
+        queue_send(check_in_id, check_in.send_at, again=True)
+        return
+    clinic = check_in.clinic
+    if clinic.status != "active":
+        return  # waits, still 'scheduled', until the clinic reconnects
+    if check_in.appointment.status in (CANCELLED, NO_SHOW):
+        _closed_as(check_in_id, "cancelled",
+                   f"the appointment was {check_in.appointment.status}")
+        return
+    if opted_out:
+        _closed_as(check_in_id, "skipped", "the client opted out")
+        return
     # Reading the contact may call the platform; no transaction is held meanwhile.
     try:
         contact = _contact(clinic, check_in)
@@ -162,18 +188,17 @@ def send(check_in_id: int) -> None:
         platform_refused(clinic.id, error)  # kept 'scheduled': it goes once reconnected
         return
     except PermanentError as error:
-        with database.session() as db:
-            claim(db, check_in_id, "scheduled", "failed",
-                  reason=f"the client's contact details could not be read: {error}")
+        _closed_as(check_in_id, "failed",
+                   f"the client's contact details could not be read: {error}")
         return
     if not contact.email or contact.unsubscribed:
-        reason = ("the client has no email address" if not contact.email
-                  else "the client unsubscribed from the clinic's emails on its platform")
-        with database.session() as db:
-            claim(db, check_in_id, "scheduled", "skipped", reason=reason)
+        _closed_as(check_in_id, "skipped", "the client has no email address" if not contact.email
+                   else "the client unsubscribed from the clinic's emails on its platform")
         return
     rules = timing_for(clinic)
     hashed = addresses.address_hash(contact.email)
+    token, closes_at = link_token(), expiry_time(moment, rules=rules)
+    message = _message(clinic, check_in, contact, token, closes_at, reminder=False)
     with database.session() as db:
         refusal = ("the client's address opted out"
                    if addresses.opted_out(db, clinic.id, hashed) else
@@ -183,12 +208,10 @@ def send(check_in_id: int) -> None:
             claim(db, check_in_id, "scheduled", "skipped", reason=refusal)
             return
         if not claim(db, check_in_id, "scheduled", "sending", claimed_at=moment,
-                     expires_at=expiry_time(moment, rules=rules), address_hash=hashed,
-                     smtp_stage="claimed", send_attempts=CheckIn.send_attempts + 1):
+                     expires_at=closes_at, address_hash=hashed, smtp_stage="claimed",
+                     send_attempts=CheckIn.send_attempts + 1):
             return
-        check_in = db.get(CheckIn, check_in_id)
-        token = new_link(db, check_in)
-        message = mail.compose(_message(clinic, check_in, contact, token, reminder=False))
+        add_link(db, check_in_id, token)
     try:
         mail.send(message, on_handover=lambda: _handing_over(check_in_id))
     except mail.MailError as error:
@@ -204,8 +227,10 @@ def send(check_in_id: int) -> None:
             else:
                 claim(db, check_in_id, "sending", "failed", reason=str(error))
         log.warning("check-in.send-failed: check-in %s: %s", check_in_id, error)
+        if not error.temporary:
+            CHECK_INS.labels("interrupted" if error.uncertain else "failed").inc()
         if error.uncertain:
-            queue_expiry(check_in_id, expiry_time(moment, rules=rules))
+            queue_expiry(check_in_id, closes_at)
         if error.temporary:
             raise
         return
@@ -218,6 +243,7 @@ def send(check_in_id: int) -> None:
         claim(db, check_in_id, "sending", "sent", sent_at=sent_at, expires_at=expires_at,
               remind_at=remind_at if remind_at < expires_at else None)
     log.info("check-in.sent: check-in %s", check_in_id)
+    CHECK_INS.labels("sent").inc()
     if remind_at < expires_at:
         queue_reminder(check_in_id, remind_at)
     queue_expiry(check_in_id, expires_at)
@@ -232,29 +258,25 @@ def _handing_over(check_in_id: int) -> None:
 
 
 def remind(check_in_id: int) -> None:
-    """The one reminder, if the client has not answered yet."""
-    _wait_if_moments_away(_due(check_in_id, CheckIn.remind_at))
+    """The one reminder, if the client has not answered yet; built, like the check-in,
+    before it is claimed."""
+    check_in, opted_out = _load_when_due(check_in_id, "remind_at")
     moment = now()
-    with database.session() as db:
-        check_in = db.get(CheckIn, check_in_id)
-        if (check_in is None or check_in.status != "sent" or check_in.reminded_at
-                or check_in.remind_at is None or check_in.expires_at <= moment):
-            return
-        if check_in.remind_at > moment:
-            queue_reminder(check_in_id, check_in.remind_at, again=True)
-            return
-        if check_in.appointment.status in (CANCELLED, NO_SHOW):
-            # Marked so on the platform after the check-in went out (a no-show recorded
-            # the next day): no second email about that visit, and nothing left for the
-            # sweeper to try again.
-            check_in.remind_at = None
-            return
-        if is_opted_out(db, check_in.clinic_id, check_in.client_external_id):
-            check_in.remind_at = None  # dropped, so the sweeper does not ask again
-            return
-        clinic = check_in.clinic
-        if clinic.status != "active":
-            return  # the platform is not asked; the sweeper tries again once reconnected
+    if (check_in is None or check_in.status != "sent" or check_in.reminded_at
+            or check_in.remind_at is None or check_in.expires_at <= moment):
+        return
+    if check_in.remind_at > moment:
+        queue_reminder(check_in_id, check_in.remind_at, again=True)
+        return
+    if check_in.appointment.status in (CANCELLED, NO_SHOW) or opted_out:
+        # Marked so on the platform after the check-in went out (a no-show recorded the
+        # next day), or the client opted out: no second email, and nothing left for the
+        # sweeper to try again.
+        _drop_reminder(check_in_id)
+        return
+    clinic = check_in.clinic
+    if clinic.status != "active":
+        return  # the platform is not asked; the sweeper tries again once reconnected
     try:
         contact = _contact(clinic, check_in)
     except RECONNECT_ERRORS as error:
@@ -267,15 +289,15 @@ def remind(check_in_id: int) -> None:
     if not contact.email or contact.unsubscribed:
         _drop_reminder(check_in_id)
         return
+    token = link_token()
+    message = _message(clinic, check_in, contact, token, check_in.expires_at, reminder=True)
     with database.session() as db:
         claimed = db.execute(update(CheckIn).where(
             CheckIn.id == check_in_id, CheckIn.status == "sent",
             CheckIn.reminded_at.is_(None)).values(reminded_at=moment)).rowcount == 1
         if not claimed:
             return
-        check_in = db.get(CheckIn, check_in_id)
-        token = new_link(db, check_in)
-        message = mail.compose(_message(clinic, check_in, contact, token, reminder=True))
+        add_link(db, check_in_id, token)
     try:
         mail.send(message)
     except mail.MailError as error:
@@ -285,6 +307,8 @@ def remind(check_in_id: int) -> None:
                 db.execute(update(CheckIn).where(CheckIn.id == check_in_id)
                            .values(reminded_at=None))
             raise
+        return
+    CHECK_INS.labels("reminded").inc()
 
 
 def _drop_reminder(check_in_id: int) -> None:
@@ -297,11 +321,12 @@ def _drop_reminder(check_in_id: int) -> None:
 
 def expire(check_in_id: int) -> None:
     with database.session() as db:
-        db.execute(update(CheckIn)
+        expired = db.execute(update(CheckIn)
                    .where(CheckIn.id == check_in_id,
                           CheckIn.status.in_(("sent", "interrupted")),
                           CheckIn.expires_at <= now())
-                   .values(status="expired", email=None, first_name=None))
+                   .values(status="expired", email=None, first_name=None)).rowcount
+    CHECK_INS.labels("expired").inc(expired)
 
 
 def send_test(clinic_id: int, email: str) -> CheckIn:

@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
 from plugin.clinics.platforms import names_where
+from plugin.metrics import CHECK_INS
 from plugin.pipeline import booking_notes
 from plugin.pipeline.appointments import (
     CHECK_HORIZON,
@@ -112,6 +113,8 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         queue_completion_check(appointment_id, end_at, nudge=tag)
     queued_notes = sum(1 for step in notes if step())
 
+    CHECK_INS.labels("expired").inc(expired)
+    CHECK_INS.labels("interrupted").inc(interrupted)
     counts.update(inbox=len(inbox), check_ins=len(scheduled), interrupted=interrupted,
                   sent_again=len(unsent),
                   reminders=len(reminders), expired=expired, write_backs=len(write_backs),

@@ -26,6 +26,7 @@ from handlers.base import (
 )
 from plugin.clinics import callbacks, records
 from plugin.clinics.platforms import credentials_for, platform_of, refusal_detail
+from plugin.metrics import WRITE_BACKS
 from plugin.pipeline import booking_notes
 from plugin.pipeline.assessment import assessment_for, note_of
 from plugin.store import database
@@ -134,6 +135,7 @@ def _record(write_back_id: int, clinic_id: int, attempt: int, outcome: str, deta
             row.status = outcome
         if outcome == "paused":
             records.mark_needs_reconnecting(db.get(Clinic, clinic_id), detail)
+    WRITE_BACKS.labels(outcome).inc()
     log_outcome = log.info if outcome == "delivered" else log.warning
     log_outcome("write-back.%s: %s attempt %s: %s", outcome, write_back_id, attempt, detail)
 

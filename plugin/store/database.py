@@ -122,11 +122,13 @@ def read_only() -> Iterator[None]:
 @contextlib.contextmanager
 def reading() -> Iterator[Session]:
     """A session for a block that only reads: no write lock is taken, nothing is
-    committed (its transaction is rolled back at the end)."""
+    committed (its transaction is rolled back at the end). What it loaded stays readable
+    after the block, detached, as a committed session's objects do."""
     with read_only(), current_app.extensions["rapport.sessions"]() as db:
         try:
             yield db
         finally:
+            db.expunge_all()
             db.rollback()
 
 

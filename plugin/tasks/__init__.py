@@ -1,7 +1,8 @@
-"""Running Rapport's jobs: the queue and how a job is named (:mod:`.queue`), the
-application context a job runs in (:mod:`.runtime`), the worker (:mod:`.worker`), the
-periodic jobs (:mod:`.cron`), the worker's preload (:mod:`.rq_settings`) and the private
-Redis of development and the demo (:mod:`.embedded_redis`).
+"""Running Rapport's jobs: the queues and how a job is named (:mod:`.queue`), the
+application context a job runs in (:mod:`.runtime`), the worker (:mod:`.worker`) and its
+reusable work horse (:mod:`.horse`), the periodic jobs (:mod:`.cron`), the worker's
+preload (:mod:`.rq_settings`) and the private Redis of development and the demo
+(:mod:`.embedded_redis`).
 
 The jobs themselves live beside the work they do, each with the one helper that queues
 it: ``pipeline.ingest.ingest_events``, ``pipeline.appointments.check_completion``,

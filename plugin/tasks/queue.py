@@ -1,4 +1,13 @@
-"""RQ on Redis: the connection, the queue, how jobs are queued and what they are called.
+"""RQ on Redis: the connection, the queues, how jobs are queued and what they are called.
+
+Two queues, which every worker takes most urgent first: ``QUEUE_NAME`` (``rapport``) for
+everything that keeps the pipeline moving — events, completion checks, write-backs,
+booking notes, the sweeper, token renewal — and ``<QUEUE_NAME>-sends`` for the jobs
+marked ``@sends`` (check-in emails, reminders, expiries), which come by the thousand.
+A write-back queued behind ten thousand sends runs next, not after them. A job queued
+for later waits in one schedule, the first queue's, whatever its kind; when its time
+comes, the worker's scheduler (``tasks.worker.RapportScheduler``) puts it in the queue
+for its kind.
 
 A job's id is built here, and only here (:func:`job_id`): the job's name and the id of
 the row it works on, so the same step is never queued twice at once; a job queued again
@@ -43,8 +52,28 @@ def connection() -> redis.Redis:
     return current_app.extensions["rapport.redis"]
 
 
-def queue() -> Queue:
-    return Queue(current_app.config["QUEUE_NAME"], connection=connection())
+SENDS_SUFFIX = "-sends"
+
+
+def queue_names(name: str) -> list[str]:
+    """The queues of the installation whose ``QUEUE_NAME`` is ``name``, most urgent
+    first: what a worker listens to, in that order."""
+    return [name, name + SENDS_SUFFIX]
+
+
+def queue(sends: bool = False) -> Queue:
+    """The urgent queue, or with ``sends`` the queue of the emails."""
+    name = current_app.config["QUEUE_NAME"] + (SENDS_SUFFIX if sends else "")
+    return Queue(name, connection=connection())
+
+
+def queues() -> list[Queue]:
+    """Both queues, most urgent first."""
+    return [queue(), queue(sends=True)]
+
+
+def queue_for(job: Callable) -> Queue:
+    return queue(sends=getattr(job, "sends", False))
 
 
 def job_options() -> dict:
@@ -108,7 +137,7 @@ def enqueue(job: Callable, *args, id_parts: tuple, at: datetime | None = None,
         if at is not None and at > datetime.now(timezone.utc):
             queue().enqueue_at(at, job, *args, **options)
         else:
-            queue().enqueue(job, *args, **options)
+            queue_for(job).enqueue(job, *args, **options)
     except DuplicateJobError:
         if requeue_finished and _forget_if_done(full_id):
             return enqueue(job, *args, id_parts=id_parts, at=at, unique=unique)

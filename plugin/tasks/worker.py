@@ -1,9 +1,12 @@
 """Running the jobs: a long-lived worker with RQ's scheduler and cron, or a drain.
 
-``run()`` is ``rapport worker``: an RQ worker started ``with_scheduler`` (so jobs
-queued for later run on time), plus RQ's cron scheduler in a child process running the
-sweeper every minute. ``drain()`` is ``rapport worker --burst``: it runs what is due,
-including scheduled jobs as they fall due, and returns when nothing is left.
+``run()`` is ``rapport worker``: an RQ worker on both queues, most urgent first
+(``tasks.queue``), started ``with_scheduler`` (so jobs queued for later run on time),
+plus RQ's cron scheduler in a child process running the sweeper every minute.
+``drain()`` is ``rapport worker --burst``: it runs what is due, including scheduled jobs
+as they fall due, and returns when nothing is left. Both run their jobs in one warm,
+reusable work horse (``tasks.horse``), as does ``rq worker-pool -w
+plugin.tasks.worker.RapportWorker``.
 """
 
 from __future__ import annotations
@@ -13,36 +16,78 @@ import multiprocessing
 import time
 
 from flask import current_app
-from rq import SimpleWorker, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.cron import CronScheduler
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.job import Job
 from rq.scheduler import RQScheduler
+from rq.utils import current_timestamp
 
 from plugin.tasks import queue
+from plugin.tasks.horse import WarmHorse
 from plugin.tasks.schedule import schedule
 from plugin.web import inbox
 
 log = logging.getLogger(__name__)
 
 
+class RapportScheduler(RQScheduler):
+    """RQ's scheduler, putting each job that falls due in the queue for its kind: the
+    sends queued for later wait in the urgent queue's schedule (``tasks.queue``), and go
+    to the sends queue when their time comes."""
+
+    def enqueue_scheduled_jobs(self):
+        if not self._scheduled_job_registries and self._acquired_locks:
+            self.prepare_registries()
+        for registry in self._scheduled_job_registries:
+            if registry.name.endswith(queue.SENDS_SUFFIX):
+                continue
+            due = [job for job in Job.fetch_many(
+                registry.get_jobs_to_schedule(current_timestamp()),
+                connection=self.connection, serializer=self.serializer)
+                if job is not None and _sends(job)]
+            if not due:
+                continue
+            sends = Queue(registry.name + queue.SENDS_SUFFIX, connection=self.connection,
+                          serializer=self.serializer)
+            with self.connection.pipeline() as pipeline:
+                for job in due:
+                    sends._enqueue_job(job, pipeline=pipeline)
+                    registry.remove(job.id, pipeline=pipeline)
+                pipeline.execute()
+        super().enqueue_scheduled_jobs()
+
+
+def _sends(job: Job) -> bool:
+    try:
+        return bool(getattr(job.func, "sends", False))
+    except Exception:  # noqa: BLE001 - a job whose function is gone is RQ's to report
+        return False
+
+
 def enqueue_due() -> int:
-    """Move scheduled jobs whose time has come into the queue; how many moved."""
-    q = queue.queue()
-    due = len(q.scheduled_job_registry.get_jobs_to_schedule(int(time.time())))
+    """Move scheduled jobs whose time has come into their queues; how many moved."""
+    queues = queue.queues()
+    due = sum(len(q.scheduled_job_registry.get_jobs_to_schedule(int(time.time())))
+              for q in queues)
     if due:
-        scheduler = RQScheduler([q], connection=queue.connection())
-        scheduler.prepare_registries([q.name])
+        scheduler = RapportScheduler(queues, connection=queue.connection())
+        scheduler.prepare_registries([q.name for q in queues])
         scheduler.enqueue_scheduled_jobs()
     return due
 
 
 def _next_scheduled_in() -> float | None:
-    registry = queue.queue().scheduled_job_registry
-    upcoming = registry.connection.zrange(registry.key, 0, 0, withscores=True)
-    return upcoming[0][1] - time.time() if upcoming else None
+    upcoming = []
+    for q in queue.queues():
+        registry = q.scheduled_job_registry
+        upcoming += registry.connection.zrange(registry.key, 0, 0, withscores=True)
+    return min(score for _, score in upcoming) - time.time() if upcoming else None
 
 
-class RapportWorker(Worker):
-    """RQ's worker, leaving promptly when told to stop (``rq worker-pool -w``).
+class RapportWorker(WarmHorse, Worker):
+    """RQ's worker, running its jobs in one warm horse (:mod:`plugin.tasks.horse`) and
+    leaving promptly when told to stop (``rq worker-pool -w``).
 
     RQ listens for commands on a thread that waits up to 60 s for its next message, and
     with redis-py 8 stopping that thread waits for the wait to end: a worker told to stop
@@ -53,6 +98,27 @@ class RapportWorker(Worker):
         if self.pubsub_thread:
             self.pubsub.unsubscribe()
             self.pubsub_thread.stop(timeout=0)
+
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None,
+                         log_format=None):
+        """RQ's, with :class:`RapportScheduler` in place of RQ's scheduler."""
+        self.scheduler = RapportScheduler(
+            self.queues, connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format or DEFAULT_LOGGING_DATE_FORMAT,
+            log_format=log_format or DEFAULT_LOGGING_FORMAT, serializer=self.serializer)
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()
+            return
+        try:
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
+        finally:
+            self.scheduler.release_locks()
+            self.scheduler.register_death()
 
 
 class _Unlistening:
@@ -65,7 +131,7 @@ class _Unlistening:
         pass
 
 
-class BurstWorker(_Unlistening, Worker):
+class BurstWorker(_Unlistening, WarmHorse, Worker):
     pass
 
 
@@ -81,11 +147,11 @@ def drain(*, wait_for_scheduled: float = 0, forking: bool = True) -> None:
     """
     worker_class = BurstWorker if forking else BurstSimpleWorker
     inbox.inbox(current_app).flush()  # this process's webhooks, stored but not yet queued
-    q = queue.queue()
+    queues = queue.queues()
     while True:
         enqueue_due()
-        if q.count:
-            burst = worker_class([q], connection=queue.connection())
+        if any(q.count for q in queues):
+            burst = worker_class(queues, connection=queue.connection())
             burst.work(burst=True, logging_level="WARNING")
             if burst._shutdown_requested_date:
                 # Ctrl-C (or SIGTERM) came while RQ's handlers were in place: its worker
@@ -119,7 +185,7 @@ def run(factory) -> None:
         target=_run_cron, args=(factory, overrides), name="rapport-cron", daemon=True)
     cron.start()
     try:
-        RapportWorker([queue.queue()], connection=queue.connection()).work(
+        RapportWorker(queue.queues(), connection=queue.connection()).work(
             with_scheduler=True, logging_level="INFO")
     finally:
         cron.terminate()

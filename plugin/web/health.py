@@ -36,7 +36,7 @@ def check() -> dict:
     try:
         queue.connection().ping()
         report["redis"] = "ok"
-        report["queued_jobs"] = queue.queue().count
+        report["queued_jobs"] = sum(waiting.count for waiting in queue.queues())
     except RedisError as error:
         report.update(ok=False, redis=f"unavailable: {error.__class__.__name__}")
     # A broken instrument file is skipped and its clinics fall back to the shipped

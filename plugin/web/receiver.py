@@ -49,6 +49,7 @@ from handlers.base import (
     SignatureError,
     Webhooks,
 )
+from plugin import metrics
 from plugin.clinics import records, subscriptions
 from plugin.store import database
 from plugin.web import deliveries, inbox, limits
@@ -98,6 +99,8 @@ class WebhookReceiver:
             status, payload = self._answer(environ, route)
             if status in REFUSALS:
                 refusals.hit(address)
+        platform = route[0] if route and route[0] in handlers.REGISTRY else "unknown"
+        metrics.EVENTS.labels(platform=platform, answer=str(status)).inc()
         body = json.dumps(payload, separators=(",", ":")).encode()
         if environ.get("REQUEST_METHOD") == "HEAD":
             body = b""

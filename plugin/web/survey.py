@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plugin.i18n import pick_language, render_localized, supported_languages, translator
+from plugin.metrics import CHECK_INS
 from plugin.pipeline import addresses, instruments
 from plugin.pipeline.assessment import assessment_for
 from plugin.pipeline.write_back import queue_write_back
@@ -171,6 +172,7 @@ def check_in(token: str):
         ).rowcount == 1
         if not claimed:
             return _page("survey/already_answered.html", 200, check_in)
+        CHECK_INS.labels("answered").inc()
         response = Response(
             check_in_id=check_in.id, clinic_id=check_in.clinic_id,
             client_external_id=check_in.client_external_id,

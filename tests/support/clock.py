@@ -14,24 +14,28 @@ from plugin.tasks import queue, worker
 
 
 def scheduled(app: Flask) -> dict[str, float]:
-    """The jobs waiting in RQ's scheduled registry: id → seconds until due."""
+    """The jobs waiting in RQ's scheduled registries (both queues'): id → seconds until
+    due."""
     with app.app_context():
-        registry = queue.queue().scheduled_job_registry
         now = time.time()
-        return {job_id.decode(): score - now for job_id, score in registry.connection.zrange(
-            registry.key, 0, -1, withscores=True)}
+        return {job_id.decode(): score - now
+                for registry in (each.scheduled_job_registry for each in queue.queues())
+                for job_id, score in registry.connection.zrange(
+                    registry.key, 0, -1, withscores=True)}
 
 
 def bring_due(app: Flask, within: float) -> int:
     """Make every job scheduled to run within ``within`` seconds from now due at once, as
     if that time had passed; how many were moved."""
+    moved = 0
     with app.app_context():
-        registry = queue.queue().scheduled_job_registry
-        now = time.time()
-        due_soon = registry.connection.zrangebyscore(registry.key, "-inf", now + within)
-        if due_soon:
-            registry.connection.zadd(registry.key, {job_id: now - 1 for job_id in due_soon})
-        return len(due_soon)
+        for registry in (each.scheduled_job_registry for each in queue.queues()):
+            now = time.time()
+            due_soon = registry.connection.zrangebyscore(registry.key, "-inf", now + within)
+            if due_soon:
+                registry.connection.zadd(registry.key, {job_id: now - 1 for job_id in due_soon})
+            moved += len(due_soon)
+    return moved
 
 
 def drain(app: Flask, within: float = 0) -> None:

@@ -63,7 +63,7 @@ def test_erasure_reaches_every_stored_event(app, generic_clinic):
 
 def test_erasure_deletes_failed_jobs_quoting_the_address(app, generic_clinic, redis_conn):
     with app.app_context():
-        failed = queue.queue().failed_job_registry
+        failed = queue.queue(sends=True).failed_job_registry  # where a send fails
         job = Job.create("plugin.pipeline.sending.send_check_in", args=(999,),
                          connection=queue.connection(), id="failed-about-sam")
         job.save()
@@ -86,4 +86,4 @@ def test_erasure_deletes_failed_jobs_quoting_the_address(app, generic_clinic, re
         counts = erasure.erase_client(db, db.scalar(select(Clinic.id)), "C-7")
     assert counts["jobs"] == 1
     with app.app_context():
-        assert queue.queue().failed_job_registry.get_job_ids() == ["failed-about-alex"]
+        assert queue.queue(sends=True).failed_job_registry.get_job_ids() == ["failed-about-alex"]
