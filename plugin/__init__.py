@@ -25,11 +25,11 @@ from plugin.web import (
     home,
     inbox,
     limits,
-    metrics,
     receiver,
     security,
     survey,
 )
+from plugin.web import metrics as metrics_endpoint  # not plugin.metrics, the counters
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -49,7 +49,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(survey.bp)
     app.register_blueprint(connect.bp)
     app.register_blueprint(health.bp)
-    app.register_blueprint(metrics.bp)
+    app.register_blueprint(metrics_endpoint.bp)
     home.init_app(app)
     admin.init_app(app)
     receiver.init_app(app)

@@ -109,6 +109,8 @@ class WarmHorse:
             os.close(answers_out)
             try:
                 self._run_horse(orders_out, answers_in, parent)
+            except BaseException:  # noqa: BLE001 - said, then the worker handles the job
+                log.exception("worker.horse-failed")
             finally:
                 os._exit(1)
         os.close(orders_out)
@@ -191,19 +193,17 @@ class WarmHorse:
                 execution = Execution.fetch(execution_id, job.id, connection=self.connection)
                 execution._job = job
                 self.execution = execution
-                try:
-                    self.perform_job(job, queue, execution)
-                except BaseException:  # noqa: BLE001 - as RQ's horse: the worker handles it
-                    os._exit(1)
+                self.perform_job(job, queue, execution)
                 os.write(answers, DONE)
 
     @staticmethod
     def _next_order(pipe, parent: int) -> bytes:
         """The next job's line, or b"" once the worker is gone or retires the horse."""
         line = b""
+        watched = select.poll()  # not select.select: it fails on descriptors past 1023
+        watched.register(pipe, select.POLLIN)
         while not line.endswith(b"\n"):
-            ready, _, _ = select.select([pipe], [], [], POLL_SECONDS)
-            if not ready:
+            if not watched.poll(POLL_SECONDS * 1000):
                 if os.getppid() != parent:
                     return b""
                 continue

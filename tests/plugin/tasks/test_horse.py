@@ -4,11 +4,14 @@ or outlives its timeout as RQ handles it (plugin/tasks/horse.py)."""
 from __future__ import annotations
 
 import os
+import resource
 
+import pytest
 from rq import Queue, Retry
 from rq.job import JobStatus
 
 from plugin.tasks import worker
+from plugin.tasks.horse import WarmHorse
 
 
 def burst(app, redis_conn):
@@ -71,3 +74,23 @@ def test_a_job_past_its_timeout_is_stopped_and_the_horse_goes_on(app, redis_conn
     assert slow.get_status() == JobStatus.FAILED
     assert "JobTimeoutException" in slow.latest_result().exc_string
     assert after.get_status() == JobStatus.FINISHED
+
+
+def test_the_horse_reads_its_orders_from_a_pipe_numbered_past_1023():
+    """In a process holding many files or sockets the horse's pipe can be numbered past
+    select.select's limit (1023): it still reads the next job's line."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1600:
+        pytest.skip(f"this machine allows {hard} open files per process")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1600), hard))
+    reading, writing = os.pipe()
+    try:
+        os.dup2(reading, 1500)
+        os.write(writing, b'["job-1", "rapport", "execution-1"]\n')
+        with os.fdopen(1500, "rb", buffering=0) as pipe:
+            assert WarmHorse._next_order(pipe, os.getppid()) == \
+                b'["job-1", "rapport", "execution-1"]\n'
+    finally:
+        os.close(reading)
+        os.close(writing)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
