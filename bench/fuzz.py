@@ -44,6 +44,7 @@ from tests.sandboxes.acuity import AcuitySandbox  # noqa: E402
 from tests.sandboxes.mindbody import MindbodySandbox  # noqa: E402
 from tests.sandboxes.square import SquareSandbox  # noqa: E402
 from tests.support import fuzz_run  # noqa: E402
+from tests.support.databases import PostgresSchemas  # noqa: E402
 from tests.support.rapport import make_config  # noqa: E402
 from tests.support.servers import CallbackReceiver, SMTPServer  # noqa: E402
 
@@ -88,8 +89,6 @@ def main() -> int:
                      for name in chosen if name in STAND_INS}
         config = make_config(workdir, redis_url, smtp.port, **fuzz_run.app_config(sandboxes))
         if args.database == "postgresql":
-            from tests.support.databases import PostgresSchemas
-
             schemas = PostgresSchemas(POSTGRES_URL)
             stack.callback(schemas.close)
             config["DATABASE_URL"] = schemas.emptied()
