@@ -1,8 +1,9 @@
 """A signed body is read or refused by name, never crashed on: per adapter, the cases a
 fuzz of mutated deliveries found (JSON nested past what Python walks, times in year 1
 or 9999 with an offset, a segment lasting 10^30 minutes, an object where a list was
-expected). Each must be a PayloadError naming the field, or an ignored event; never
-RecursionError, OverflowError or AttributeError (which the receiver answered 500)."""
+expected, a string holding half a surrogate pair). Each must be a PayloadError naming
+the field, or an ignored event; never RecursionError, OverflowError or AttributeError
+(which the receiver answered 500), nor an event stored that no database takes."""
 
 from __future__ import annotations
 
@@ -68,6 +69,16 @@ def test_generic_refuses_by_name(path, value, field):
     assert generic(changed(GENERIC, path, value)) == field
 
 
+def test_generic_refuses_a_lone_surrogate_by_name():
+    # Valid JSON, stored, then no database would take it: the fuzz's first worker failure.
+    assert generic(changed(GENERIC, ("data", "client", "first_name"), "\ud800")) == (
+        "data.client.first_name")
+    assert generic(changed(GENERIC, ("data", "appointment", "id"), "x\udfffy")) == (
+        "data.appointment.id")
+    # A pair is one character, and is read.
+    assert generic(changed(GENERIC, ("data", "client", "first_name"), "\U0001f33f")) == "read"
+
+
 def test_generic_deep_nesting_is_a_malformed_body():
     assert generic(DEEP) == "body"
     assert generic(b'{"type": "appointment.completed", "x": ' + DEEP + b"}") == "body"
@@ -95,6 +106,12 @@ def square(body: bytes, call: str = "parse") -> str:
 ])
 def test_square_refuses_by_name(path, value, field):
     assert square(changed(SQUARE, path, value)) == field
+
+
+def test_square_refuses_a_lone_surrogate_by_name():
+    path = ("data", "object", "booking", "customer_note")
+    assert square(changed(SQUARE, path, "\ud800")) == "data.object.booking.customer_note"
+    assert square(changed(SQUARE, ("event_id",), "\udbff"), "delivery_id") == "event_id"
 
 
 @pytest.mark.parametrize("call", ["delivery_id", "parse", "account_id", "revocation"])
@@ -136,6 +153,12 @@ def test_mindbody_refuses_by_name(path, value, field):
     assert mindbody(changed(MINDBODY, path, value)) == field
 
 
+def test_mindbody_refuses_a_lone_surrogate_by_name():
+    body = changed(MINDBODY, ("eventData", "clientFirstName"), "Sam\ud800")
+    assert mindbody(body) == "eventData.clientFirstName"
+    assert mindbody(changed(MINDBODY, ("messageId",), "\udc00"), "delivery_id") == "messageId"
+
+
 @pytest.mark.parametrize("call", ["delivery_id", "parse", "account_id"])
 def test_mindbody_deep_nesting_is_a_malformed_body(call):
     assert mindbody(DEEP, call) == "body"
@@ -172,6 +195,10 @@ def cliniko(body: bytes, call: str = "parse", **headers) -> str:
     ("cancelled_at", YEAR_1), ("deleted_at", YEAR_9999)])
 def test_cliniko_refuses_by_name(field, value):
     assert cliniko(changed(CLINIKO, (field,), value)) == field
+
+
+def test_cliniko_refuses_a_lone_surrogate_by_name():
+    assert cliniko(changed(CLINIKO, ("notes",), "\ud800")) == "notes"
 
 
 def test_cliniko_deep_nesting_and_a_huge_grace():
