@@ -17,8 +17,11 @@ from handlers.errors import PayloadError
 
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
 MAX_MINUTES = 7 * 24 * 60  # no appointment segment, nor a pause, lasts longer than a week
-# A surrogate written as an escape (``\ud800``): JSON allows one alone, text does not.
-SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+# A surrogate written as an escape (``\ud800``), or as the three bytes UTF-8 would give
+# it (which ``json.loads`` reads from bytes): JSON allows one alone, text does not.
+SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
+# The largest version (Square's bookings') that a database's INTEGER holds.
+MAX_VERSION = 2 ** 31 - 1
 
 
 def json_document(body: bytes) -> Any:
@@ -29,7 +32,7 @@ def json_document(body: bytes) -> Any:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise PayloadError("body", f"not valid JSON ({error.__class__.__name__})") from None
-    if SURROGATE_ESCAPE.search(body):
+    if SURROGATE.search(body):
         _refuse_lone_surrogates(document)
     return document
 

@@ -103,6 +103,9 @@ def square(body: bytes, call: str = "parse") -> str:
     (("data", "object", "booking", "appointment_segments", 0, "duration_minutes"),
      99_999_999, "data.object.booking.appointment_segments.0.duration_minutes"),
     (("data", "object", "booking"), [1], "data.object.booking"),
+    # No database's INTEGER holds it: the worker failed to store the appointment.
+    (("data", "object", "booking", "version"), 2 ** 31, "data.object.booking.version"),
+    (("data", "object", "booking", "version"), -1, "data.object.booking.version"),
 ])
 def test_square_refuses_by_name(path, value, field):
     assert square(changed(SQUARE, path, value)) == field
@@ -157,6 +160,11 @@ def test_mindbody_refuses_a_lone_surrogate_by_name():
     body = changed(MINDBODY, ("eventData", "clientFirstName"), "Sam\ud800")
     assert mindbody(body) == "eventData.clientFirstName"
     assert mindbody(changed(MINDBODY, ("messageId",), "\udc00"), "delivery_id") == "messageId"
+    # Its three bytes, unescaped, are what json.loads reads from bytes as half a pair too:
+    # the inbox's insert failed on it (503).
+    raw = json.dumps(MINDBODY).replace('"messageId": "', '"messageId": "\udc00', 1)
+    raw = raw.encode("utf-8", "surrogatepass")
+    assert mindbody(raw, "delivery_id") == "messageId"
 
 
 @pytest.mark.parametrize("call", ["delivery_id", "parse", "account_id"])
