@@ -181,6 +181,7 @@ def test_mindbody_deep_nesting_is_a_malformed_body(call):
     (b"action=scheduled&id=1.5", "id"),
     (b"action=" + b"[" * 5000, "action"),
     (b"action=scheduled&id=" + b"%5B" * 3000, "body"),
+    (b"action=scheduled&id=1&=&=", "body"),  # was named "" (the field's empty name)
 ])
 def test_acuity_refuses_by_name(body, field):
     request = InboundRequest(body=body, headers={})
