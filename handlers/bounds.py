@@ -17,27 +17,28 @@ from handlers.errors import PayloadError
 
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
 MAX_MINUTES = 7 * 24 * 60  # no appointment segment, nor a pause, lasts longer than a week
-# A surrogate written as an escape (``\ud800``), or as the three bytes UTF-8 would give
-# it (which ``json.loads`` reads from bytes): JSON allows one alone, text does not.
-SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
+# What JSON allows in a string and no database stores as text: a surrogate written as an
+# escape (``\ud800``) or as the three bytes UTF-8 would give it (``json.loads`` reads
+# those from bytes), alone rather than in a pair; and NUL (``\u0000``: not in PostgreSQL).
+UNSTORABLE = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]|\\u0000")
 # The largest version (Square's bookings') that a database's INTEGER holds.
 MAX_VERSION = 2 ** 31 - 1
 
 
 def json_document(body: bytes) -> Any:
     """The body as JSON; :class:`PayloadError` for anything else, including JSON nested
-    deeper than the parser can go, and a string holding half a surrogate pair (valid
-    JSON, but not text: no database stores it), which is named by its place."""
+    deeper than the parser can go, and a string holding half a surrogate pair or NUL
+    (valid JSON, but no database stores it as text), which is named by its place."""
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise PayloadError("body", f"not valid JSON ({error.__class__.__name__})") from None
-    if SURROGATE.search(body):
-        _refuse_lone_surrogates(document)
+    if UNSTORABLE.search(body):
+        _refuse_unstorable(document)
     return document
 
 
-def _refuse_lone_surrogates(document: Any) -> None:
+def _refuse_unstorable(document: Any) -> None:
     todo: list[tuple[tuple, Any]] = [((), document)]
     while todo:
         place, value = todo.pop()
@@ -45,16 +46,19 @@ def _refuse_lone_surrogates(document: Any) -> None:
             for key, item in value.items():
                 if not _is_text(key):
                     raise PayloadError(".".join((*place, "<key>")) if place else "body",
-                                       "a key holds a lone surrogate, which is not text")
+                                       "a key holds NUL or half a surrogate pair")
                 todo.append(((*place, key), item))
         elif isinstance(value, list):
             todo += [((*place, str(index)), item) for index, item in enumerate(value)]
         elif isinstance(value, str) and not _is_text(value):
             raise PayloadError(".".join(place) or "body",
-                               "holds a lone surrogate (\\ud800–\\udfff), which is not text")
+                               "holds NUL or half a surrogate pair (\\ud800–\\udfff), "
+                               "which no database stores as text")
 
 
 def _is_text(value: str) -> bool:
+    if "\x00" in value:
+        return False
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

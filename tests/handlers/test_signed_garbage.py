@@ -75,6 +75,9 @@ def test_generic_refuses_a_lone_surrogate_by_name():
         "data.client.first_name")
     assert generic(changed(GENERIC, ("data", "appointment", "id"), "x\udfffy")) == (
         "data.appointment.id")
+    # NUL: text, but not in PostgreSQL (the inbox's insert failed there, answered 503).
+    assert generic(changed(GENERIC, ("data", "client", "first_name"), "Sam\x00")) == (
+        "data.client.first_name")
     # A pair is one character, and is read.
     assert generic(changed(GENERIC, ("data", "client", "first_name"), "\U0001f33f")) == "read"
 
@@ -115,6 +118,7 @@ def test_square_refuses_a_lone_surrogate_by_name():
     path = ("data", "object", "booking", "customer_note")
     assert square(changed(SQUARE, path, "\ud800")) == "data.object.booking.customer_note"
     assert square(changed(SQUARE, ("event_id",), "\udbff"), "delivery_id") == "event_id"
+    assert square(changed(SQUARE, ("event_id",), "a\x00b"), "delivery_id") == "event_id"
 
 
 @pytest.mark.parametrize("call", ["delivery_id", "parse", "account_id", "revocation"])
