@@ -176,7 +176,9 @@ def _form(body: bytes) -> dict[str, str]:
     form: dict[str, str] = {}
     for name, value in pairs:
         if name in form:
-            raise PayloadError(name, "given more than once")
+            # Named by its name; one with none (``=1&=2``) by the body it is in.
+            raise PayloadError(name or "body", "given more than once" if name
+                               else "a field with no name is given more than once")
         form[name] = value
     return form
 

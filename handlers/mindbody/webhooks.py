@@ -44,7 +44,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +62,7 @@ from handlers.base import (
     PayloadError,
     Person,
     SignatureError,
+    json_object,
 )
 
 NAME = "mindbody"
@@ -275,10 +275,4 @@ def _signature(body: bytes, key: str) -> str:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise PayloadError("body", f"not valid JSON ({error.__class__.__name__})") from None
-    if not isinstance(payload, dict):
-        raise PayloadError("body", "expected a JSON object")
-    return payload
+    return json_object(body)

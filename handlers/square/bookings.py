@@ -35,6 +35,7 @@ from handlers.base import (
     PermanentError,
     Person,
 )
+from handlers.bounds import MAX_VERSION
 from handlers.square.api import _call, _customer, _segment
 
 NAME = "square"
@@ -69,7 +70,8 @@ class _Segment(_Lenient):
 
 class _Booking(_Lenient):
     id = fields.String(required=True, validate=validate.Length(min=1))
-    version = fields.Integer(required=True, strict=True)
+    version = fields.Integer(required=True, strict=True,
+                             validate=validate.Range(min=0, max=MAX_VERSION))
     # Any text: a status Square adds later is acknowledged and ignored (unusable()).
     status = fields.String(required=True, validate=validate.Length(min=1))
     start_at = Instant(required=True, default_timezone=UTC)

@@ -1,8 +1,9 @@
 """A signed body is read or refused by name, never crashed on: per adapter, the cases a
 fuzz of mutated deliveries found (JSON nested past what Python walks, times in year 1
 or 9999 with an offset, a segment lasting 10^30 minutes, an object where a list was
-expected). Each must be a PayloadError naming the field, or an ignored event; never
-RecursionError, OverflowError or AttributeError (which the receiver answered 500)."""
+expected, a string holding half a surrogate pair). Each must be a PayloadError naming
+the field, or an ignored event; never RecursionError, OverflowError or AttributeError
+(which the receiver answered 500), nor an event stored that no database takes."""
 
 from __future__ import annotations
 
@@ -68,6 +69,19 @@ def test_generic_refuses_by_name(path, value, field):
     assert generic(changed(GENERIC, path, value)) == field
 
 
+def test_generic_refuses_a_lone_surrogate_by_name():
+    # Valid JSON, stored, then no database would take it: the fuzz's first worker failure.
+    assert generic(changed(GENERIC, ("data", "client", "first_name"), "\ud800")) == (
+        "data.client.first_name")
+    assert generic(changed(GENERIC, ("data", "appointment", "id"), "x\udfffy")) == (
+        "data.appointment.id")
+    # NUL: text, but not in PostgreSQL (the inbox's insert failed there, answered 503).
+    assert generic(changed(GENERIC, ("data", "client", "first_name"), "Sam\x00")) == (
+        "data.client.first_name")
+    # A pair is one character, and is read.
+    assert generic(changed(GENERIC, ("data", "client", "first_name"), "\U0001f33f")) == "read"
+
+
 def test_generic_deep_nesting_is_a_malformed_body():
     assert generic(DEEP) == "body"
     assert generic(b'{"type": "appointment.completed", "x": ' + DEEP + b"}") == "body"
@@ -92,9 +106,19 @@ def square(body: bytes, call: str = "parse") -> str:
     (("data", "object", "booking", "appointment_segments", 0, "duration_minutes"),
      99_999_999, "data.object.booking.appointment_segments.0.duration_minutes"),
     (("data", "object", "booking"), [1], "data.object.booking"),
+    # No database's INTEGER holds it: the worker failed to store the appointment.
+    (("data", "object", "booking", "version"), 2 ** 31, "data.object.booking.version"),
+    (("data", "object", "booking", "version"), -1, "data.object.booking.version"),
 ])
 def test_square_refuses_by_name(path, value, field):
     assert square(changed(SQUARE, path, value)) == field
+
+
+def test_square_refuses_a_lone_surrogate_by_name():
+    path = ("data", "object", "booking", "customer_note")
+    assert square(changed(SQUARE, path, "\ud800")) == "data.object.booking.customer_note"
+    assert square(changed(SQUARE, ("event_id",), "\udbff"), "delivery_id") == "event_id"
+    assert square(changed(SQUARE, ("event_id",), "a\x00b"), "delivery_id") == "event_id"
 
 
 @pytest.mark.parametrize("call", ["delivery_id", "parse", "account_id", "revocation"])
@@ -136,6 +160,17 @@ def test_mindbody_refuses_by_name(path, value, field):
     assert mindbody(changed(MINDBODY, path, value)) == field
 
 
+def test_mindbody_refuses_a_lone_surrogate_by_name():
+    body = changed(MINDBODY, ("eventData", "clientFirstName"), "Sam\ud800")
+    assert mindbody(body) == "eventData.clientFirstName"
+    assert mindbody(changed(MINDBODY, ("messageId",), "\udc00"), "delivery_id") == "messageId"
+    # Its three bytes, unescaped, are what json.loads reads from bytes as half a pair too:
+    # the inbox's insert failed on it (503).
+    raw = json.dumps(MINDBODY).replace('"messageId": "', '"messageId": "\udc00', 1)
+    raw = raw.encode("utf-8", "surrogatepass")
+    assert mindbody(raw, "delivery_id") == "messageId"
+
+
 @pytest.mark.parametrize("call", ["delivery_id", "parse", "account_id"])
 def test_mindbody_deep_nesting_is_a_malformed_body(call):
     assert mindbody(DEEP, call) == "body"
@@ -150,6 +185,7 @@ def test_mindbody_deep_nesting_is_a_malformed_body(call):
     (b"action=scheduled&id=1.5", "id"),
     (b"action=" + b"[" * 5000, "action"),
     (b"action=scheduled&id=" + b"%5B" * 3000, "body"),
+    (b"action=scheduled&id=1&=&=", "body"),  # was named "" (the field's empty name)
 ])
 def test_acuity_refuses_by_name(body, field):
     request = InboundRequest(body=body, headers={})
@@ -172,6 +208,10 @@ def cliniko(body: bytes, call: str = "parse", **headers) -> str:
     ("cancelled_at", YEAR_1), ("deleted_at", YEAR_9999)])
 def test_cliniko_refuses_by_name(field, value):
     assert cliniko(changed(CLINIKO, (field,), value)) == field
+
+
+def test_cliniko_refuses_a_lone_surrogate_by_name():
+    assert cliniko(changed(CLINIKO, ("notes",), "\ud800")) == "notes"
 
 
 def test_cliniko_deep_nesting_and_a_huge_grace():

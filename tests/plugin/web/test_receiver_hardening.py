@@ -39,6 +39,14 @@ def test_signed_garbage_gets_400_naming_the_field(web, generic_clinic):
     assert (answer.status_code, answer.get_json()["field"]) == (400, "data.appointment.end")
 
 
+def test_a_lone_surrogate_is_refused_at_the_door_not_stored(web, generic_clinic):
+    body = json.loads(event_body())
+    body["data"]["client"]["first_name"] = "Sam\ud800"
+    body = json.dumps(body).encode()  # "\\ud800": valid JSON, not text
+    answer = web.post(webhook_path(generic_clinic), data=body, headers=signed(body, generic_clinic))
+    assert (answer.status_code, answer.get_json()["field"]) == (400, "data.client.first_name")
+
+
 def test_a_visit_ending_in_year_2500_is_refused_at_the_door(web, generic_clinic):
     body = json.loads(event_body())
     body["data"]["appointment"]["start"] = "2500-01-01T10:00:00Z"
