@@ -33,8 +33,10 @@ PLATFORM ?=
 demo: $(if $(PLATFORM),dev,install)
 	$(BIN)/python -m plugin demo $(if $(PLATFORM),--platform $(PLATFORM))
 
+# Two processes (pytest-xdist), each with a private Redis; the fault matrix's scenarios
+# of one database stay in one process, beside the stack they share.
 test: dev test-support
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # axe-core, which the browser tests inject into pages; without npm those tests skip.
 test-support:

@@ -42,13 +42,15 @@ class MailError(RuntimeError):
 
 class _Connection(smtplib.SMTP):
     """An SMTP connection that knows whether the message itself was handed over: the
-    server agreed to take it (354 to DATA) and it was sent whole. A server that fails
-    before that cannot have it, so trying again emails no one twice.
+    server agreed to take it (354 to DATA) and it was sent whole, with the line "."
+    that ends it. A server that fails before that cannot have it (RFC 5321 §4.1.1.4: a
+    message is the server's only once the ending "." came), so trying again emails no
+    one twice.
 
-    ``on_handover`` is called once the server has agreed to take the message and before
-    a byte of it is sent: the caller records that, from then on, the server may have it
-    (a check-in's ``smtp_stage``). If the process dies before that call, the server
-    provably never had the message; if recording fails, the message is not sent."""
+    ``on_handover`` is called once the message has been sent but for that last line:
+    the caller records that, from then on, the server may have it (a check-in's
+    ``smtp_stage``), and then the line goes. If the process dies before that call, the
+    server provably never had the message; if recording fails, the message is not sent."""
 
     handed_over = False
     _in_data = False
@@ -69,11 +71,17 @@ class _Connection(smtplib.SMTP):
         return reply
 
     def send(self, s):
-        if self._body_next and not self.handed_over and self.on_handover is not None:
+        if not self._body_next or self.handed_over:
+            return super().send(s)
+        ending = b"\r\n.\r\n"
+        body, last_line = (s[:-3], s[-3:]) if s.endswith(ending) else (s, b"")
+        super().send(body)
+        if self.on_handover is not None:
             self.on_handover()
-        super().send(s)
-        if self._body_next:
-            self.handed_over = True
+        self.handed_over = True
+        if last_line:
+            super().send(last_line)
+        return None
 
 
 @dataclass(frozen=True)
