@@ -14,7 +14,7 @@ Printed per endpoint: cases, validly signed, answers by status, answers of 500 o
 receiver exceptions, worker failures, time; with the machine. Exits 1 if any of those
 three is not 0 (the first few of each are printed).
 
-    python bench/fuzz.py [--cases 10000] [--platform all|generic|square|mindbody|acuity]
+    python bench/fuzz.py [--cases 10000] [--platform all|generic|square|square-app|mindbody|acuity]
                          [--seed N] [--database sqlite|postgresql]
 
 The stand-ins check requests against the platforms' specifications, kept in shared/
@@ -85,8 +85,8 @@ def main() -> int:
         callbacks = CallbackReceiver().start()
         stack.callback(callbacks.stop)
         mindbody_api.forget_tokens()
-        sandboxes = {name: stack.enter_context(STAND_INS[name]())
-                     for name in chosen if name in STAND_INS}
+        needed = {fuzz_run.stand_in_for(name) for name in chosen} & set(STAND_INS)
+        sandboxes = {name: stack.enter_context(STAND_INS[name]()) for name in sorted(needed)}
         config = make_config(workdir, redis_url, smtp.port, **fuzz_run.app_config(sandboxes))
         if args.database == "postgresql":
             schemas = PostgresSchemas(POSTGRES_URL)

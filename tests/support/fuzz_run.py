@@ -51,7 +51,15 @@ from tests.support.fuzzing import (
 from tests.support.generic import add_generic_clinic
 
 SQUARE = handlers.platform("square")
-PLATFORMS = ("generic", "square", "mindbody", "acuity")
+PLATFORMS = ("generic", "square", "square-app", "mindbody", "acuity")
+"""The endpoints fuzzed: each platform's, and Square's application-wide one (every
+connected merchant's events at one URL, told apart by the merchant id)."""
+SQUARE_MERCHANT = "GQQWA3J6A3AEZ"  # the merchant of the recorded Square events
+
+
+def stand_in_for(endpoint: str) -> str:
+    """The platform whose stand-in an endpoint needs."""
+    return "square" if endpoint == "square-app" else endpoint
 OTHER_KEY = "someone-elses-key"
 SQUARE_KEY = "fuzz-square-signature-key"
 MINDBODY_KEY = "fuzz-mindbody-signature-key"
@@ -67,7 +75,8 @@ def app_config(sandboxes: dict) -> dict:
     if "square" in sandboxes:
         box = sandboxes["square"]
         config.update(SQUARE_ENVIRONMENT="sandbox", SQUARE_BASE_URL=box.base_url,
-                      SQUARE_ACCESS_TOKEN=box.personal_access_token)
+                      SQUARE_ACCESS_TOKEN=box.personal_access_token,
+                      SQUARE_WEBHOOK_SIGNATURE_KEY=SQUARE_KEY)
     if "mindbody" in sandboxes:
         box = sandboxes["mindbody"]
         config.update(MINDBODY_WEBHOOK_SIGNATURE_KEY=MINDBODY_KEY,
@@ -127,11 +136,17 @@ def endpoints(app: Flask, sandboxes: dict, callback_url: str) -> dict[str, Endpo
                 {"access_token": sandboxes["square"].personal_access_token,
                  "webhook_signature_key": SQUARE_KEY, "notification_url": url},
                 settings_of(SQUARE))
-        key = _add_clinic(app, "square", credentials, key="fuzz")
+        key = _add_clinic(app, "square", credentials, account=SQUARE_MERCHANT, key="fuzz")
         found["square"] = Endpoint(
             "square", f"/webhooks/square/{key}", json_body(json_fixtures("square")),
             "application/json", key=SQUARE_KEY,
             sign=lambda body, key, _: square.sign(body, signature_key=key, notification_url=url))
+        application_url = f"{base}/webhooks/square"
+        found["square-app"] = Endpoint(
+            "square-app", "/webhooks/square", json_body(json_fixtures("square")),
+            "application/json", key=SQUARE_KEY,
+            sign=lambda body, key, _: square.sign(body, signature_key=key,
+                                                  notification_url=application_url))
     if "mindbody" in sandboxes:
         site = str(sandboxes["mindbody"].site_id)
         _add_clinic(app, "mindbody", {"site_id": site}, account=site)
