@@ -147,9 +147,10 @@ def told_long_after(event: AppointmentEvent, told_at: datetime | None = None) ->
 
 
 def apply_event(db, clinic: Clinic, event: AppointmentEvent, *,
-                check_in: bool = True) -> list:
+                check_in: bool = True, after_inbox: int | None = None) -> list:
     """Apply one event to its appointment; returns what to queue once committed.
-    ``check_in`` False: a completion is recorded without planning a check-in."""
+    ``check_in`` False: a completion is recorded without planning a check-in.
+    ``after_inbox``: the inbox event it came in (its email waits for earlier ones)."""
     # Read afresh once locked: the session may hold the row as it was before another
     # worker's event changed it (check_completion reads it before asking the platform).
     appointment = db.scalar(select(Appointment).where(
@@ -193,7 +194,7 @@ def apply_event(db, clinic: Clinic, event: AppointmentEvent, *,
         if planned is None:
             return []
         check_in_id, send_at = planned.id, planned.send_at
-        return [lambda: sending.queue_send(check_in_id, send_at)]
+        return [lambda: sending.queue_send(check_in_id, send_at, after_inbox=after_inbox)]
     if event.status in (CANCELLED, NO_SHOW):
         check_ins.cancel_pending(db, appointment, reason=f"the appointment was {event.status}")
         return []

@@ -113,7 +113,7 @@ def _apply(db, inbox_id: int, told: list[tuple[AppointmentEvent, datetime]] | No
         told = [(event, event.occurred_at) for event in _stored_events(row)]
     follow_ups: list = []
     for event, told_at in told:
-        follow_ups += apply_event(db, row.clinic, event,
+        follow_ups += apply_event(db, row.clinic, event, after_inbox=row.id,
                                   check_in=not told_long_after(event, told_at))
     row.processed_at = now()
     return follow_ups

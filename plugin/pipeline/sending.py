@@ -31,7 +31,7 @@ from handlers.base import (
 from plugin.clinics.platforms import credentials_for, platform_of, platform_refused
 from plugin.i18n import pick_language
 from plugin.metrics import CHECK_INS
-from plugin.pipeline import addresses, instruments, mail
+from plugin.pipeline import addresses, instruments, mail, told_before
 from plugin.pipeline.check_ins import (
     add_link,
     claim,
@@ -57,8 +57,8 @@ EARLY_WAKE_SECONDS = 5
 
 @sends
 @job
-def send_check_in(check_in_id: int) -> None:
-    send(check_in_id)
+def send_check_in(check_in_id: int, after_inbox: int | None = None) -> None:
+    send(check_in_id, after_inbox)
 
 
 @sends
@@ -74,12 +74,13 @@ def expire_check_in(check_in_id: int) -> None:
 
 
 def queue_send(check_in_id: int, at: datetime | None, *, again: bool = False,
-               nudge: str | None = None) -> bool:
+               nudge: str | None = None, after_inbox: int | None = None) -> bool:
     """Queue the check-in's email for ``at``. ``again``: for a new time, under an id of
-    its own (the job queued for the old one may still hold the plain id)."""
+    its own (the job queued for the old one may still hold the plain id).
+    ``after_inbox``: the inbox event that completed the visit (pipeline/told_before.py)."""
     parts = (check_in_id, at_tag(at)) if again and at else (check_in_id,)
-    return enqueue(send_check_in, check_in_id, id_parts=(*parts, *filter(None, [nudge])),
-                   at=at)
+    args = (check_in_id,) if after_inbox is None else (check_in_id, after_inbox)
+    return enqueue(send_check_in, *args, id_parts=(*parts, *filter(None, [nudge])), at=at)
 
 
 def queue_reminder(check_in_id: int, at: datetime | None, *, again: bool = False,
@@ -152,8 +153,9 @@ def _closed_as(check_in_id: int, status: str, reason: str) -> None:
         claim(db, check_in_id, "scheduled", status, reason=reason)
 
 
-def send(check_in_id: int) -> None:
-    """Send the check-in email, once.
+def send(check_in_id: int, after_inbox: int | None = None) -> None:
+    """Send the check-in email, once; not while events told before ``after_inbox`` (the
+    event that completed the visit) are still waiting (pipeline/told_before.py).
 
     The message, with its new link, is built before the check-in is claimed and outside
     any transaction: the claim and the link are one short write, so no worker holds the
@@ -168,6 +170,11 @@ def send(check_in_id: int) -> None:
     if check_in.send_at and check_in.send_at > moment:
         # Woken long before its time (the sweeper, a restart): queued again for it.
         queue_send(check_in_id, check_in.send_at, again=True)
+        return
+    if after_inbox is not None and told_before.still_waiting(
+            check_in.clinic_id, after_inbox, planned_at=check_in.created_at, moment=moment):
+        queue_send(check_in_id, moment + told_before.LOOK_AGAIN, again=True,
+                   after_inbox=after_inbox)
         return
     clinic = check_in.clinic
     if clinic.status != "active":
