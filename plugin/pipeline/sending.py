@@ -76,8 +76,7 @@ def expire_check_in(check_in_id: int) -> None:
 def queue_send(check_in_id: int, at: datetime | None, *, again: bool = False,
                nudge: str | None = None, after_inbox: int | None = None) -> bool:
     """Queue the check-in's email for ``at``. ``again``: for a new time, under an id of
-    its own (the job queued for the old one may still hold the plain id).
-    ``after_inbox``: the inbox event that completed the visit (pipeline/told_before.py)."""
+    its own (the job queued for the old one may still hold the plain id)."""
     parts = (check_in_id, at_tag(at)) if again and at else (check_in_id,)
     args = (check_in_id,) if after_inbox is None else (check_in_id, after_inbox)
     return enqueue(send_check_in, *args, id_parts=(*parts, *filter(None, [nudge])), at=at)
@@ -154,8 +153,8 @@ def _closed_as(check_in_id: int, status: str, reason: str) -> None:
 
 
 def send(check_in_id: int, after_inbox: int | None = None) -> None:
-    """Send the check-in email, once; not while events told before ``after_inbox`` (the
-    event that completed the visit) are still waiting (pipeline/told_before.py).
+    """Send the check-in email, once; not while events told before ``after_inbox``, the
+    inbox event that completed the visit, still wait (pipeline/told_before.py).
 
     The message, with its new link, is built before the check-in is claimed and outside
     any transaction: the claim and the link are one short write, so no worker holds the
@@ -169,10 +168,9 @@ def send(check_in_id: int, after_inbox: int | None = None) -> None:
         return
     if check_in.send_at and check_in.send_at > moment:
         # Woken long before its time (the sweeper, a restart): queued again for it.
-        queue_send(check_in_id, check_in.send_at, again=True)
+        queue_send(check_in_id, check_in.send_at, again=True, after_inbox=after_inbox)
         return
-    if after_inbox is not None and told_before.still_waiting(
-            check_in.clinic_id, after_inbox, planned_at=check_in.created_at, moment=moment):
+    if told_before.still_waiting(check_in, after_inbox, moment):
         queue_send(check_in_id, moment + told_before.LOOK_AGAIN, again=True,
                    after_inbox=after_inbox)
         return

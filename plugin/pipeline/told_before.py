@@ -16,19 +16,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select
 
 from plugin.store import database
-from plugin.store.models import InboxEvent
+from plugin.store.models import CheckIn, InboxEvent
 
 WAIT = timedelta(seconds=60)
 LOOK_AGAIN = timedelta(seconds=2)
 
 
-def still_waiting(clinic_id: int, inbox_id: int, *, planned_at: datetime,
-                  moment: datetime) -> bool:
-    """Whether events the clinic received before inbox event ``inbox_id`` are not
-    applied yet, within :data:`WAIT` of ``planned_at``."""
-    if moment - planned_at > WAIT:
+def still_waiting(check_in: CheckIn, inbox_id: int | None, moment: datetime) -> bool:
+    """Whether events the check-in's clinic received before inbox event ``inbox_id`` (the
+    one that completed its visit; None: not known) are not applied yet, within
+    :data:`WAIT` of the check-in's planning."""
+    if inbox_id is None or moment - check_in.created_at > WAIT:
         return False
     with database.reading() as db:
         return bool(db.scalar(select(exists().where(
-            InboxEvent.clinic_id == clinic_id, InboxEvent.id < inbox_id,
+            InboxEvent.clinic_id == check_in.clinic_id, InboxEvent.id < inbox_id,
             InboxEvent.processed_at.is_(None)))))
