@@ -7,8 +7,8 @@ waits for the write-backs. A fault runs meanwhile. Counted from outside: visits
 acknowledged; emails, duplicate emails (a second email to one visit's client) and lost
 visits (acknowledged, no email); callbacks accepted, duplicate callbacks (a second note for
 one appointment: a second webhook id), same-id repeats (a retry of a callback whose
-answer Rapport never saw, which the receiver drops by its id) and lost notes (answered,
-no note).
+answer Rapport never saw, which the receiver drops by its id) and lost notes (a visit
+that should have been emailed and has no note, whether or not its client could answer).
 
 ``strength`` scales the faults: 1 for the CI-sized run, 10 for ``bench/faults.py``'s
 (SMTP down for a minute, storms and locks ten times as long).
@@ -229,6 +229,4 @@ def _count(stack: Stack, plan: Visits, answered: set[str], row: Row) -> None:
     # "Callback"); a second id for one appointment would be a second note.
     row.duplicate_callbacks = sum(len(set(ids)) - 1 for ids in notes.values())
     row.repeated_callbacks = row.callbacks - sum(len(set(ids)) for ids in notes.values())
-    row.lost_notes = sum(1 for i in plan.expected if plan.address(i) in answered
-                         and plan.appointment(i) not in notes)
-    row.lost_notes += len(expected - answered)  # never answerable: its email never came
+    row.lost_notes = sum(1 for i in plan.expected if plan.appointment(i) not in notes)

@@ -9,6 +9,8 @@ platform is the generic one: signed webhooks in, signed callbacks out.
 
 The stack counts what the outside world sees: the emails each address received and the
 callbacks each appointment's write-back delivered (and which of them were accepted).
+Its temporary folder (logs, database) is removed at the end unless RAPPORT_FAULTS_KEEP
+is set.
 """
 
 from __future__ import annotations
@@ -195,7 +197,6 @@ class Stack:
         self.worker_count = workers
         self.retry_intervals = list(retry_intervals)
         self.postgres: PrivatePostgres | None = None
-        self.started: list = []
 
     # --- starting and stopping -------------------------------------------------------
 
@@ -243,13 +244,14 @@ class Stack:
         self.app = create_app({k.removeprefix("RAPPORT_"): v for k, v in self.env.items()
                                if k.startswith("RAPPORT_")})
         self.app.extensions["rapport.engine"].dispose()
-        self.gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "asgi:app", "-c",
-             "python:plugin.web.gunicorn_config", "--workers", "2", "--worker-class",
-             "uvicorn_worker.UvicornWorker", "--bind", f"{HOST}:{self.web_port}",
-             "--log-level", "warning"],
-            env=self.env, cwd=ROOT, start_new_session=True,
-            stdout=open(self.folder / "gunicorn.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        with open(self.folder / "gunicorn.log", "w") as log:  # the child keeps its own copy
+            self.gunicorn = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "asgi:app", "-c",
+                 "python:plugin.web.gunicorn_config", "--workers", "2", "--worker-class",
+                 "uvicorn_worker.UvicornWorker", "--bind", f"{HOST}:{self.web_port}",
+                 "--log-level", "warning"],
+                env=self.env, cwd=ROOT, start_new_session=True, stdout=log,
+                stderr=subprocess.STDOUT)
         self._wait_for_web()
         self.workers = Workers(self.env, self.worker_count, self.folder)
         self.workers.start()

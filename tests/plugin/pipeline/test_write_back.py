@@ -3,10 +3,6 @@ on other 4xx, every attempt recorded."""
 
 from __future__ import annotations
 
-import re
-import socket
-import threading
-
 import pytest
 from sqlalchemy import select
 
@@ -17,6 +13,7 @@ from plugin.store import database as storage
 from plugin.store.models import CheckIn, Clinic, WriteBack, WriteBackAttempt
 from plugin.tasks.queue import backoff_seconds
 from tests.support import clock
+from tests.support.callbacks import RawAnswers
 from tests.support.generic import event_body, sign_generic, webhook_path
 from tests.support.survey import answer, answers_for, survey_path
 
@@ -162,43 +159,15 @@ def test_a_delivery_cut_short_by_a_dead_worker_is_recorded_and_made_again(
     assert (status, attempts) == ("delivered", ["interrupted", "delivered"])
 
 
-class GarbledAnswers:
-    """A receiver that reads the request and answers with a body that cannot be read
-    (a broken chunked encoding), like a proxy cut off mid-answer."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.sock.accept()
-            except OSError:
-                return
-            with connection:
-                connection.settimeout(5)
-                received = b""
-                while b"\r\n\r\n" not in received:
-                    received += connection.recv(65536)
-                head, _, body = received.partition(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
-                while len(body) < length:
-                    body += connection.recv(65536)
-                self.requests += 1
-                connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                   b"zz\r\nnot a chunk\r\n")
-
-    def close(self) -> None:
-        self.sock.close()
+# An answer whose body cannot be read (a broken chunked encoding), like a proxy cut off
+# mid-answer.
+GARBLED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnot a chunk\r\n"
 
 
 def test_an_answer_that_cannot_be_read_is_retried_then_given_up_plainly(answered_with):
     """Any failed exchange is an attempt recorded and retried within the limit, never a
     write-back left 'delivering' for the sweeper to send again every few minutes."""
-    receiver = GarbledAnswers()
+    receiver = RawAnswers(GARBLED)
     try:
         app = answered_with(callback_url=receiver.url, WRITE_BACK_MAX_ATTEMPTS=2)
     finally:
@@ -206,4 +175,4 @@ def test_an_answer_that_cannot_be_read_is_retried_then_given_up_plainly(answered
     status, attempts, error = write_back_state(app)
     assert (status, attempts) == ("failed", ["retry", "failed"])
     assert receiver.url in error and "gave up after 2 attempts" in error
-    assert receiver.requests == 2
+    assert len(receiver.requests) == 2
