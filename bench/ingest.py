@@ -207,7 +207,9 @@ def main() -> int:
     app = create_app()
     with app.app_context():
         created = connecting.add(name="Bench Clinic", platform_name="generic",
-                                 given={"callback_url": "http://127.0.0.1:9/"},
+                                 # Never called: no worker runs. Production takes https
+                                 # callbacks to public hosts only; this one does not resolve.
+                                 given={"callback_url": "https://callbacks.bench.invalid/"},
                                  timezone=None, language=None).shown
     secret = created["webhook_secret"]
     env.update(BARE_WEBHOOK_SECRET=secret, BARE_REDIS_URL=redis_url)

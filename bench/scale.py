@@ -235,7 +235,11 @@ def main() -> int:  # noqa: PLR0915 - one run, step by step
     callback_url = f"http://{HOST}:{callbacks.server_port}/hooks"
     web_port = free_port()
     base = f"http://{HOST}:{web_port}"
-    env = {**os.environ, "RAPPORT_ENV": "production", "RAPPORT_INSTANCE_PATH": str(workdir),
+    # Development, for the one thing it allows that production refuses: callbacks to the
+    # receiver on this machine. The pages' rate limit is off: the 500 clients answer
+    # from one address.
+    env = {**os.environ, "RAPPORT_ENV": "development", "RAPPORT_INSTANCE_PATH": str(workdir),
+           "RAPPORT_RATE_LIMIT_PAGES": "0",
            "RAPPORT_SECRET_KEY": "bench-secret-key-0123456789abcdef",
            "RAPPORT_BASE_URL": base, "RAPPORT_REDIS_URL": redis_url,
            "RAPPORT_DATABASE_URL": f"sqlite:///{database}",

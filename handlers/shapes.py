@@ -7,7 +7,7 @@ An adapter turns a platform's deliveries and API answers into these; the pipelin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -119,11 +119,20 @@ class WriteBackResult:
 
 def event_to_dict(event: AppointmentEvent) -> dict[str, Any]:
     """``event`` as JSON-ready data (times in ISO 8601), for the inbox to keep."""
-    data = asdict(event)
+    # Not dataclasses.asdict: it deep-copies every value, datetimes included, which cost
+    # a fifth of a webhook's time in the receiver; every value here is immutable.
+    data = _fields_of(event)
+    data["client"] = _fields_of(event.client)
+    if event.therapist is not None:
+        data["therapist"] = _fields_of(event.therapist)
     for name in ("occurred_at", "start", "end"):
         if data[name] is not None:
             data[name] = data[name].isoformat()
     return data
+
+
+def _fields_of(instance: Any) -> dict[str, Any]:
+    return {each.name: getattr(instance, each.name) for each in fields(instance)}
 
 
 def event_from_dict(data: Mapping[str, Any]) -> AppointmentEvent:
