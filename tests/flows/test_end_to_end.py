@@ -32,6 +32,10 @@ from tests.support.servers import free_port
 from tests.support.survey import LINK, text_of
 from tests.support.waiting import wait_until
 
+# The processes start once, on one test process: split across two, each would start its
+# own (10 s on a busy two-core machine).
+pytestmark = pytest.mark.xdist_group("end-to-end")
+
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory, redis_url, smtp_server, sqlite_template):

@@ -2,7 +2,12 @@
 real processes (gunicorn, two `rapport worker`s, redis-server, aiosmtpd, a callback
 receiver), on SQLite and on a PostgreSQL cluster of its own. Every scenario must end
 with every acknowledged visit emailed once and every answer written back once.
-``bench/faults.py`` runs the same scenarios larger and longer."""
+``bench/faults.py`` runs the same scenarios larger and longer.
+
+Marked slow: a scenario takes 5–15 s on the project's two-core machine (and starting a
+stack, once per database, 8–14 s more), since it waits out the fault it makes on real
+processes: a worker killed and started again, the mail server down and back, Redis
+restarted empty, a retry's backoff. Faster would mean faking the processes."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ def stack(request):
         yield started
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_nothing_is_lost_or_sent_twice(stack, scenario, capsys):
     if scenario.postgres_only and stack.postgres is None:
