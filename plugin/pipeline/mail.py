@@ -41,6 +41,11 @@ class MailError(RuntimeError):
         self.stale = stale
 
 
+class HandoverRefused(RuntimeError):
+    """Raised by an ``on_handover`` that finds the message no longer its sender's to
+    send: the connection is closed before the line that ends it, so no one gets it."""
+
+
 class _Connection(smtplib.SMTP):
     """An SMTP connection that knows whether the message itself was handed over: the
     server agreed to take it (354 to DATA) and it was sent whole, with the line "."
@@ -51,7 +56,8 @@ class _Connection(smtplib.SMTP):
     ``on_handover`` is called once the message has been sent but for that last line:
     the caller records that, from then on, the server may have it (a check-in's
     ``smtp_stage``), and then the line goes. If the process dies before that call, the
-    server provably never had the message; if recording fails, the message is not sent."""
+    server provably never had the message; if recording fails (or refuses), the
+    connection is closed without that line, and the server never has the message."""
 
     handed_over = False
     _in_data = False
@@ -86,7 +92,11 @@ class _Connection(smtplib.SMTP):
         body, last_line = (s[:-3], s[-3:]) if s.endswith(ending) else (s, b"")
         super().send(body)
         if self.on_handover is not None:
-            self.on_handover()
+            try:
+                self.on_handover()
+            except BaseException:
+                self.close()
+                raise
         self.handed_over = True
         if last_line:
             super().send(last_line)

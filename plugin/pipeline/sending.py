@@ -5,7 +5,7 @@ A check-in is marked ``sending`` before the message goes to the SMTP server and 
 after, and how far the SMTP exchange got is recorded (``smtp_stage``: ``data`` once the
 server agreed to take the message): a worker that dies before that leaves a check-in the
 sweeper sends again, one that dies after leaves it ``interrupted``, never re-sent, so a
-client is never emailed twice for one visit.
+client is never emailed twice for one visit (nor by a worker only held up that long).
 """
 
 from __future__ import annotations
@@ -32,14 +32,7 @@ from plugin.clinics.platforms import credentials_for, platform_of, platform_refu
 from plugin.i18n import pick_language
 from plugin.metrics import CHECK_INS
 from plugin.pipeline import addresses, instruments, mail, told_before
-from plugin.pipeline.check_ins import (
-    add_link,
-    claim,
-    is_opted_out,
-    link_token,
-    now,
-    timing_for,
-)
+from plugin.pipeline.check_ins import add_link, claim, is_opted_out, link_token, now, timing_for
 from plugin.pipeline.timing import expiry_time, reminder_time, send_time
 from plugin.store import database
 from plugin.store.models import Appointment, CheckIn, Clinic
@@ -218,7 +211,9 @@ def send(check_in_id: int, after_inbox: int | None = None) -> None:
             return
         add_link(db, check_in_id, token)
     try:
-        mail.send(message, on_handover=lambda: _handing_over(check_in_id))
+        mail.send(message, on_handover=lambda: _handing_over(check_in_id, moment))
+    except mail.HandoverRefused as refused:
+        return log.warning("check-in.send-abandoned: check-in %s: %s", check_in_id, refused)
     except mail.MailError as error:
         with database.session() as db:
             if error.uncertain:
@@ -254,12 +249,17 @@ def send(check_in_id: int, after_inbox: int | None = None) -> None:
     queue_expiry(check_in_id, expires_at)
 
 
-def _handing_over(check_in_id: int) -> None:
-    """The mail server agreed to take the message: from now on it may have it. Committed
-    before the first byte of the message is sent (mail._Connection)."""
+def _handing_over(check_in_id: int, claimed_at: datetime) -> None:
+    """The message is sent but for its last line: from now on the server may have it.
+    Committed before that line goes (mail._Connection), and only while the claim is
+    still this one: a worker held up so long (the database locked, a slow server) that
+    the sweeper gave its check-in to another must not complete its message."""
     with database.session() as db:
-        db.execute(update(CheckIn).where(CheckIn.id == check_in_id, CheckIn.status == "sending")
-                   .values(smtp_stage="data"))
+        if db.execute(update(CheckIn).where(
+                CheckIn.id == check_in_id, CheckIn.status == "sending",
+                CheckIn.smtp_stage == "claimed", CheckIn.claimed_at == claimed_at)
+                .values(smtp_stage="data")).rowcount != 1:
+            raise mail.HandoverRefused("taken back by the sweeper while this worker was held up")
 
 
 def remind(check_in_id: int) -> None:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -94,3 +95,43 @@ def test_a_worker_killed_mid_send(app_factory, generic_clinic_factory, hold_at, 
         # Held at DATA, the server had the whole message and took it once let go; held at
         # MAIL FROM it never had it, and the one sent again is the only one.
         assert len(server.mailbox.messages) == 1
+
+
+def test_a_worker_held_up_until_the_sweeper_took_its_check_in_back_does_not_send_it(
+        app_factory, generic_clinic_factory):
+    """Not dead, only held up (the database locked from outside, a slow mail server) past
+    ``SWEEP_AFTER_SECONDS``: the sweeper takes the check-in for cut short and schedules it
+    again. The first worker, let go, must not complete its message (found by the fault
+    matrix's database-locked scenario: a client emailed twice)."""
+    with HoldingSMTPServer("MAIL") as server:
+        app = app_factory(SMTP_PORT=server.port)
+        clinic = generic_clinic_factory()
+        body = event_body()
+        answer = app.test_client().post(webhook_path(clinic), data=body,
+                                        headers=signed(body, clinic))
+        assert answer.status_code == 202
+        from plugin.web import inbox
+
+        inbox.inbox(app).flush()
+        seen = {}
+
+        def sweep_while_the_worker_is_held():
+            try:
+                if server.mailbox.reached.wait(30):
+                    seen["held"] = (check_in(app).status, check_in(app).smtp_stage)
+                    later = datetime.now(timezone.utc) + timedelta(minutes=10)
+                    with app.app_context():
+                        sweeper.sweep(now=later)
+                    seen["swept"] = check_in(app).status
+            finally:
+                server.mailbox.hold_at = None
+                server.mailbox.let_go.set()
+
+        sweeping = threading.Thread(target=sweep_while_the_worker_is_held)
+        sweeping.start()
+        drainer(app)()  # ingests, sends (held at MAIL FROM), then the one queued again
+        sweeping.join(30)
+
+        assert seen == {"held": ("sending", "claimed"), "swept": "scheduled"}
+        assert len(server.mailbox.messages) == 1  # the one sent again, and no other
+        assert check_in(app).status == "sent"
