@@ -32,6 +32,11 @@ def stack(request):
 
 
 @pytest.mark.slow
+# Past the scenario's own deadline (240 s), so that a slow recovery ends in its row, lost
+# or not, rather than in pytest's stop: a worker killed while it held RQ's scheduler lock
+# leaves jobs queued for later waiting until the lock expires (61 s) and another worker
+# asks for it again.
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_nothing_is_lost_or_sent_twice(stack, scenario, capsys):
     if scenario.postgres_only and stack.postgres is None:
