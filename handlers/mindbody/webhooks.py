@@ -122,7 +122,7 @@ def verify(request: InboundRequest, credentials: Mapping[str, Any]) -> None:
 
 def delivery_id(request: InboundRequest) -> str:
     """Mindbody's ``messageId``: the same on every retry of one message."""
-    value = _json_object(request.body).get("messageId")
+    value = json_object(request.body).get("messageId")
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
         raise PayloadError("messageId", "missing or not a string")
     return value
@@ -131,13 +131,13 @@ def delivery_id(request: InboundRequest) -> str:
 def site_id(request: InboundRequest) -> str | None:
     """The Mindbody site (business) the event belongs to: one application subscription
     carries every activated site's events, so this routes them to a clinic."""
-    data = _json_object(request.body).get("eventData")
+    data = json_object(request.body).get("eventData")
     value = data.get("siteId") if isinstance(data, dict) else None
     return _identifier(value)
 
 
 def parse(request: InboundRequest) -> list[AppointmentEvent]:
-    payload = _json_object(request.body)
+    payload = json_object(request.body)
     event_type = payload.get("eventId")
     if not isinstance(event_type, str) or not event_type:
         raise PayloadError("eventId", "missing or not a string")
@@ -272,7 +272,3 @@ def _identifier(value: Any) -> str | None:
 def _signature(body: bytes, key: str) -> str:
     digest = hmac.new(key.encode("utf-8"), body, hashlib.sha256).digest()
     return PREFIX + base64.b64encode(digest).decode("ascii")
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    return json_object(body)

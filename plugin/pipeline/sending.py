@@ -213,7 +213,8 @@ def send(check_in_id: int, after_inbox: int | None = None) -> None:
     try:
         mail.send(message, on_handover=lambda: _handing_over(check_in_id, moment))
     except mail.HandoverRefused as refused:
-        return log.warning("check-in.send-abandoned: check-in %s: %s", check_in_id, refused)
+        log.warning("check-in.send-abandoned: check-in %s: %s", check_in_id, refused)
+        return
     except mail.MailError as error:
         with database.session() as db:
             if error.uncertain:
@@ -250,10 +251,9 @@ def send(check_in_id: int, after_inbox: int | None = None) -> None:
 
 
 def _handing_over(check_in_id: int, claimed_at: datetime) -> None:
-    """The message is sent but for its last line: from now on the server may have it.
-    Committed before that line goes (mail._Connection), and only while the claim is
-    still this one: a worker held up so long (the database locked, a slow server) that
-    the sweeper gave its check-in to another must not complete its message."""
+    """The message is sent but its last line: from now on the server may have it. Only
+    while the claim is still this one: a worker held up until the sweeper gave the
+    check-in to another (the database locked) must not complete its message."""
     with database.session() as db:
         if db.execute(update(CheckIn).where(
                 CheckIn.id == check_in_id, CheckIn.status == "sending",

@@ -11,16 +11,15 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from plugin.pipeline import sweeper
 from plugin.store import database
 from plugin.store.models import CheckIn
-from tests.support.clock import drainer
+from plugin.web import inbox
+from tests.support.clock import drainer, sweep_in
 from tests.support.generic import event_body, webhook_path
 from tests.support.generic import sign_generic as signed
 from tests.support.rapport import subprocess_env
@@ -61,6 +60,14 @@ def kill_the_worker_when_the_server_holds(app, server) -> None:
         worker.wait()
 
 
+def deliver_a_completed_visit(app, clinic) -> None:
+    """One signed completion, acknowledged and stored (its jobs queued, none run)."""
+    body = event_body()
+    answer = app.test_client().post(webhook_path(clinic), data=body, headers=signed(body, clinic))
+    assert answer.status_code == 202
+    inbox.inbox(app).flush()
+
+
 def check_in(app) -> CheckIn:
     with app.app_context(), database.session() as db:
         return db.scalar(select(CheckIn))
@@ -73,23 +80,14 @@ def check_in(app) -> CheckIn:
 def test_a_worker_killed_mid_send(app_factory, generic_clinic_factory, hold_at, stage, after_sweep):
     with HoldingSMTPServer(hold_at) as server:
         app = app_factory(SMTP_PORT=server.port)
-        clinic = generic_clinic_factory()
-        body = event_body()
-        answer = app.test_client().post(webhook_path(clinic), data=body,
-                                        headers=signed(body, clinic))
-        assert answer.status_code == 202
-        from plugin.web import inbox
-
-        inbox.inbox(app).flush()
+        deliver_a_completed_visit(app, generic_clinic_factory())
         kill_the_worker_when_the_server_holds(app, server)
         cut_short = check_in(app)
         assert (cut_short.status, cut_short.smtp_stage) == ("sending", stage)
 
         server.mailbox.let_go.set()
         server.mailbox.hold_at = None
-        later = datetime.now(timezone.utc) + timedelta(minutes=10)
-        with app.app_context():
-            sweeper.sweep(now=later)
+        sweep_in(app, minutes=10)
         drainer(app)()
         assert check_in(app).status == after_sweep
         # Held at DATA, the server had the whole message and took it once let go; held at
@@ -105,23 +103,14 @@ def test_a_worker_held_up_until_the_sweeper_took_its_check_in_back_does_not_send
     matrix's database-locked scenario: a client emailed twice)."""
     with HoldingSMTPServer("MAIL") as server:
         app = app_factory(SMTP_PORT=server.port)
-        clinic = generic_clinic_factory()
-        body = event_body()
-        answer = app.test_client().post(webhook_path(clinic), data=body,
-                                        headers=signed(body, clinic))
-        assert answer.status_code == 202
-        from plugin.web import inbox
-
-        inbox.inbox(app).flush()
+        deliver_a_completed_visit(app, generic_clinic_factory())
         seen = {}
 
         def sweep_while_the_worker_is_held():
             try:
                 if server.mailbox.reached.wait(30):
                     seen["held"] = (check_in(app).status, check_in(app).smtp_stage)
-                    later = datetime.now(timezone.utc) + timedelta(minutes=10)
-                    with app.app_context():
-                        sweeper.sweep(now=later)
+                    sweep_in(app, minutes=10)
                     seen["swept"] = check_in(app).status
             finally:
                 server.mailbox.hold_at = None
